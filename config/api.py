@@ -1,0 +1,80 @@
+"""What every app's REST API shares: one error shape and the internal-service permission.
+
+Errors leave every API as ``{"code", "message", "extra"}`` with a stable code; each app
+declares its own codes in ``<app>/errors.py`` as subclasses of ``ApplicationError``, and
+its ``client.py`` maps the codes back to the same classes, so errors round-trip.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from rest_framework import exceptions, status
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApplicationError(Exception):
+    """An anticipated failure with a stable code (declined, out of stock, bad input)."""
+
+    code = "application_error"
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, message: str, *, extra: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "extra": self.extra}
+
+
+class ServiceUnavailable(ApplicationError):
+    """Another app could not be reached or failed; the caller may retry."""
+
+    code = "service_unavailable"
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
+class InvalidRequest(ApplicationError):
+    code = "invalid_request"
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, dict):
+        key, value = next(iter(detail.items()))
+        return f"{key}: {_first_message(value)}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return Response(exc.as_dict(), status=exc.status_code)
+    if isinstance(exc, exceptions.ParseError):
+        body = {"code": "malformed_json", "message": f"The body is not valid JSON: {exc.detail}", "extra": {}}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ValidationError):
+        body = {
+            "code": "invalid_request",
+            "message": f"Invalid request: {_first_message(exc.detail)}",
+            "extra": {"fields": exc.detail},
+        }
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.APIException):
+        response.data = {"code": exc.default_code, "message": str(exc.detail), "extra": {}}
+    return response
+
+
+class IsInternalService(BasePermission):
+    """Internal APIs answer only callers that present the shared service token."""
+
+    message = "This API is internal: send 'Authorization: Bearer <THREADLINE_SERVICE_TOKEN>'."
+
+    def has_permission(self, request, view) -> bool:
+        header = request.headers.get("Authorization", "")
+        return hmac.compare_digest(header, f"Bearer {settings.SERVICE_TOKEN}")

@@ -1,0 +1,62 @@
+"""The HTTP plumbing under every app's ``client.py``: one shared session, explicit
+timeouts, the service token, and error codes mapped back to the callee's classes."""
+
+from __future__ import annotations
+
+import threading
+
+import requests
+from django.conf import settings
+
+from config.api import ApplicationError, ServiceUnavailable
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    # One session per thread: requests.Session is not documented as thread-safe.
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
+
+
+def call(
+    method: str,
+    url: str,
+    *,
+    json: dict | None = None,
+    params: dict | None = None,
+    errors: tuple[type[ApplicationError], ...] = (),
+    idempotency_key: str | None = None,
+) -> dict:
+    """Make one REST call to another app and return its JSON body.
+
+    A 4xx/409/402 with a known code raises that code's class; an unreachable app or a
+    5xx raises ``ServiceUnavailable``.
+    """
+    headers = {"Authorization": f"Bearer {settings.SERVICE_TOKEN}"}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    try:
+        response = _session().request(
+            method, url, json=json, params=params, headers=headers, timeout=settings.SERVICE_TIMEOUT
+        )
+    except requests.RequestException as exc:
+        raise ServiceUnavailable(f"{method} {url} failed: {exc}") from exc
+    if response.status_code < 400:
+        return response.json() if response.content else {}
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    by_code = {error.code: error for error in errors}
+    error_class = by_code.get(body.get("code"))
+    if error_class is not None:
+        raise error_class(body.get("message", ""), extra=body.get("extra") or {})
+    if response.status_code >= 500:
+        raise ServiceUnavailable(f"{method} {url} answered {response.status_code}")
+    raise ApplicationError(
+        f"{method} {url} answered {response.status_code}: {body.get('message', response.text[:200])}",
+        extra={"code": body.get("code"), "status": response.status_code},
+    )

@@ -1,0 +1,210 @@
+"""Settings for the Threadline shop, read once from the environment.
+
+Nothing else in the project reads ``os.environ``. App settings carry their app's prefix
+(``ORDERS_…``, ``TELEMETRY_…``); standard variables keep their standard names
+(``DATABASE_URL``, ``CELERY_BROKER_URL``, ``OTEL_…``). The README lists them all.
+"""
+
+from pathlib import Path
+import os
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("THREADLINE_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).lower() in {"1", "true", "yes", "on"}
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
+DEBUG = _env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "shop",
+    "inventory",
+    "payments",
+    "orders",
+    "faults",
+    "telemetry",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "shop.context_processors.cart",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "config.wsgi.application"
+
+# --- Databases -------------------------------------------------------------------------
+# The shop's tables live in "default"; spans live in "telemetry", a separate database so a
+# failing shop database never takes telemetry with it and span writes never hold the
+# shop's locks. SQLite files by default, PostgreSQL through DATABASE_URL.
+SQLITE_OPTIONS = {
+    # IMMEDIATE: a read-then-write transaction takes the write lock up front instead of
+    # failing with "database is locked" when it upgrades; timeout is the busy timeout (s).
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
+def _database(url: str) -> dict:
+    config = dj_database_url.parse(url, conn_max_age=0)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = dict(SQLITE_OPTIONS)
+    return config
+
+
+DATABASES = {
+    "default": _database(os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'shop.sqlite3'}")),
+    "telemetry": _database(
+        os.environ.get("TELEMETRY_DATABASE_URL", f"sqlite:///{VAR_DIR / 'traces.sqlite3'}")
+    ),
+}
+DATABASE_ROUTERS = ["telemetry.routers.TelemetryRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+LOGIN_URL = "admin:login"
+
+# --- Email ------------------------------------------------------------------------------
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@threadline.local")
+
+# --- REST between the apps --------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+# Each app is a service: its base URL is where its REST API answers. In one deployment
+# they are all this server; point one elsewhere and nothing else changes.
+THREADLINE_BASE_URL = os.environ.get("THREADLINE_BASE_URL", "http://127.0.0.1:8000")
+ORDERS_BASE_URL = os.environ.get("ORDERS_BASE_URL", THREADLINE_BASE_URL)
+INVENTORY_BASE_URL = os.environ.get("INVENTORY_BASE_URL", THREADLINE_BASE_URL)
+PAYMENTS_BASE_URL = os.environ.get("PAYMENTS_BASE_URL", THREADLINE_BASE_URL)
+# Internal APIs require this token (Authorization: Bearer ...); the public shop API does not.
+SERVICE_TOKEN = os.environ.get("THREADLINE_SERVICE_TOKEN", "dev-service-token")
+# (connect, read) timeouts for calls between apps, in seconds.
+SERVICE_TIMEOUT = (
+    _env_float("THREADLINE_CONNECT_TIMEOUT", 2.0),
+    _env_float("THREADLINE_READ_TIMEOUT", 10.0),
+)
+
+# --- Celery -----------------------------------------------------------------------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+# With acks_late, a child killed mid-task puts the message back instead of dropping it.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 120
+CELERY_TASK_SOFT_TIME_LIMIT = 100
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Longer than the task time limit plus retries' countdowns, so a slow task is not
+    # redelivered while it runs, yet a dead worker's task comes back within minutes.
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 600)),
+}
+# Publishing must not hang a request when the broker is down: the outbox keeps the task.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "orders-reconcile": {"task": "orders.reconcile", "schedule": 30.0},
+}
+
+# --- Orders -----------------------------------------------------------------------------
+ORDERS_FINALIZE_MAX_RETRIES = int(os.environ.get("ORDERS_FINALIZE_MAX_RETRIES", 3))
+# Retry n waits base * 2**n seconds.
+ORDERS_FINALIZE_RETRY_BACKOFF = _env_float("ORDERS_FINALIZE_RETRY_BACKOFF", 1.0)
+# An order not terminal after this many seconds is pushed on by orders.reconcile.
+ORDERS_STUCK_AFTER = _env_float("ORDERS_STUCK_AFTER", 120.0)
+
+# --- Faults -----------------------------------------------------------------------------
+# How long running processes may serve a cached copy of the fault flags, in seconds.
+FAULTS_CACHE_SECONDS = _env_float("FAULTS_CACHE_SECONDS", 2.0)
+
+# --- Telemetry --------------------------------------------------------------------------
+TELEMETRY_ENABLED = _env_bool("TELEMETRY_ENABLED", True)
+# The service a process's own spans belong to when no request path says otherwise.
+OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "shop")
+# Server spans are attributed to the app whose URL prefix they hit.
+TELEMETRY_SERVICE_BY_PATH = {
+    "/api/orders/": "orders",
+    "/api/inventory/": "inventory",
+    "/api/payments/": "payments",
+}
+TELEMETRY_WORKER_SERVICE = os.environ.get("TELEMETRY_WORKER_SERVICE", "orders-worker")
+# Requests for static files and the trace viewer itself are not traced.
+TELEMETRY_EXCLUDED_URLS = os.environ.get("TELEMETRY_EXCLUDED_URLS", "/static/,/favicon.ico")
+OTEL_EXPORTER_OTLP_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"trace_context": {"()": "telemetry.logs.TraceContextFilter"}},
+    "formatters": {
+        "traced": {
+            "format": "%(asctime)s %(levelname)s [%(name)s] "
+            "[trace_id=%(otelTraceID)s span_id=%(otelSpanID)s] %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "traced",
+            "filters": ["trace_context"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "celery": {"level": "INFO"},
+    },
+}

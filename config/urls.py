@@ -1,0 +1,14 @@
+"""URL map: the storefront, one API namespace per app, the admin and the trace viewer."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/shop/", include("shop.api_urls")),
+    path("api/orders/", include("orders.urls")),
+    path("api/inventory/", include("inventory.urls")),
+    path("api/payments/", include("payments.urls")),
+    path("traces/", include("telemetry.urls")),
+    path("", include("shop.urls")),
+]

@@ -1,0 +1,13 @@
+"""WSGI entry point; tracing is set up before Django builds its middleware chain."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from telemetry.setup import configure  # noqa: E402
+
+configure()
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+
+application = get_wsgi_application()

@@ -1,0 +1,44 @@
+"""A real database timeout on one statement, for the ``order_db_timeout`` fault.
+
+The statement is made deliberately slow and the engine's own timeout stops it, so the
+driver raises its own error on that statement alone (no lock over the whole database):
+PostgreSQL cancels it through ``statement_timeout``; SQLite has no statement timeout, so
+a timer calls the connection's ``interrupt()``, which is what a timeout does there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+
+_SQLITE_SPIN = (
+    "(WITH RECURSIVE spin(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM spin WHERE n < 1000000000000)"
+    " SELECT max(n) FROM spin) > 0"
+)
+
+
+def slow_condition(seconds: float) -> tuple[str, list]:
+    """A SQL condition that is true, but only after far longer than ``seconds``."""
+    if connection.vendor == "postgresql":
+        return "(SELECT 1 FROM pg_sleep(%s)) = 1", [seconds + 60]
+    return _SQLITE_SPIN, []
+
+
+@contextmanager
+def statement_timeout(seconds: float) -> Iterator[None]:
+    """Statements run in this block (inside a transaction) time out after ``seconds``."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{int(seconds * 1000)}ms"])
+        yield
+        return
+    connection.ensure_connection()
+    timer = threading.Timer(seconds, connection.connection.interrupt)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()

@@ -1,0 +1,1 @@
+"""Inventory: stock per SKU and the reservations orders hold against it."""

@@ -1,0 +1,70 @@
+"""Inventory's internal REST API: thin views over the services."""
+
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import IsInternalService
+from inventory import selectors, services
+
+
+class ReservationOutput(serializers.Serializer):
+    order_id = serializers.UUIDField()
+    status = serializers.CharField()
+    lines = serializers.SerializerMethodField()
+
+    def get_lines(self, reservation) -> list[dict]:
+        return [{"sku": line.sku, "quantity": line.quantity} for line in reservation.lines.all()]
+
+
+class StockListApi(APIView):
+    permission_classes = [IsInternalService]
+
+    class OutputSerializer(serializers.Serializer):
+        sku = serializers.CharField()
+        on_hand = serializers.IntegerField()
+        reserved = serializers.IntegerField()
+        sold = serializers.IntegerField()
+        available = serializers.IntegerField()
+
+    def get(self, request):
+        items = selectors.stock_levels(skus=request.query_params.getlist("sku") or None)
+        return Response(self.OutputSerializer(items, many=True).data)
+
+
+class ReservationCreateApi(APIView):
+    permission_classes = [IsInternalService]
+
+    class InputSerializer(serializers.Serializer):
+        class LineSerializer(serializers.Serializer):
+            sku = serializers.CharField(max_length=64)
+            quantity = serializers.IntegerField(min_value=1)
+
+        order_id = serializers.UUIDField()
+        items = LineSerializer(many=True, allow_empty=False)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        reservation = services.reservation_create(
+            order_id=data.validated_data["order_id"],
+            items=[(line["sku"], line["quantity"]) for line in data.validated_data["items"]],
+        )
+        return Response(ReservationOutput(reservation).data, status=status.HTTP_201_CREATED)
+
+
+class ReservationCommitApi(APIView):
+    permission_classes = [IsInternalService]
+
+    def post(self, request, order_id):
+        return Response(ReservationOutput(services.reservation_commit(order_id=order_id)).data)
+
+
+class ReservationReleaseApi(APIView):
+    permission_classes = [IsInternalService]
+
+    def post(self, request, order_id):
+        reservation = services.reservation_release(order_id=order_id)
+        if reservation is None:
+            return Response({"order_id": str(order_id), "status": "none", "lines": []})
+        return Response(ReservationOutput(reservation).data)

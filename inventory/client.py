@@ -1,0 +1,51 @@
+"""How other apps reach inventory: typed REST calls (the only import they may make)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from config.service_client import call
+from inventory.errors import InsufficientStock, ReservationNotFound, UnknownSku
+
+ERRORS = (InsufficientStock, ReservationNotFound, UnknownSku)
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    sku: str
+    available: int
+
+
+@dataclass(frozen=True)
+class ReservationInfo:
+    order_id: str
+    status: str
+
+
+def _url(path: str) -> str:
+    return f"{settings.INVENTORY_BASE_URL}/api/inventory/{path}"
+
+
+def stock_list(*, skus: list[str] | None = None) -> list[StockLevel]:
+    rows = call("GET", _url("stock/"), params={"sku": skus or []}, errors=ERRORS)
+    return [StockLevel(sku=row["sku"], available=row["available"]) for row in rows]
+
+
+def reservation_create(*, order_id: uuid.UUID, items: list[tuple[str, int]]) -> ReservationInfo:
+    body = {"order_id": str(order_id), "items": [{"sku": sku, "quantity": qty} for sku, qty in items]}
+    return _info(call("POST", _url("reservations/"), json=body, errors=ERRORS))
+
+
+def reservation_commit(*, order_id: uuid.UUID) -> ReservationInfo:
+    return _info(call("POST", _url(f"reservations/{order_id}/commit/"), errors=ERRORS))
+
+
+def reservation_release(*, order_id: uuid.UUID) -> ReservationInfo:
+    return _info(call("POST", _url(f"reservations/{order_id}/release/"), errors=ERRORS))
+
+
+def _info(body: dict) -> ReservationInfo:
+    return ReservationInfo(order_id=body["order_id"], status=body["status"])

@@ -1,0 +1,71 @@
+"""How other apps reach orders: typed REST calls (the only import they may make)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from config.service_client import call
+from orders.errors import IdempotencyKeyReused, OrderNotFound, OrderStateConflict
+
+ERRORS = (IdempotencyKeyReused, OrderNotFound, OrderStateConflict)
+
+
+@dataclass(frozen=True)
+class OrderLineInfo:
+    sku: str
+    name: str
+    quantity: int
+    unit_price_cents: int
+
+
+@dataclass(frozen=True)
+class OrderInfo:
+    order_id: str
+    status: str
+    reason: str
+    email: str
+    total_cents: int
+    currency: str
+    trace_id: str
+    confirmation_code: str
+    lines: tuple[OrderLineInfo, ...]
+    events: tuple[dict, ...]
+
+
+def _url(path: str) -> str:
+    return f"{settings.ORDERS_BASE_URL}/api/orders/{path}"
+
+
+def order_create(*, email: str, lines: list[OrderLineInfo], idempotency_key: str | None = None) -> OrderInfo:
+    body = {"email": email, "lines": [line.__dict__ for line in lines], "idempotency_key": idempotency_key}
+    return _info(call("POST", _url(""), json=body, errors=ERRORS))
+
+
+def order_get(*, order_id: uuid.UUID | str) -> OrderInfo:
+    return _info(call("GET", _url(f"{order_id}/"), errors=ERRORS))
+
+
+def order_place(*, order_id: uuid.UUID | str) -> OrderInfo:
+    return _info(call("POST", _url(f"{order_id}/place/"), errors=ERRORS))
+
+
+def order_fail(*, order_id: uuid.UUID | str, reason: str) -> OrderInfo:
+    return _info(call("POST", _url(f"{order_id}/fail/"), json={"reason": reason}, errors=ERRORS))
+
+
+def _info(body: dict) -> OrderInfo:
+    return OrderInfo(
+        order_id=body["order_id"],
+        status=body["status"],
+        reason=body["reason"],
+        email=body["email"],
+        total_cents=body["total_cents"],
+        currency=body["currency"],
+        trace_id=body["trace_id"],
+        confirmation_code=body["confirmation_code"],
+        lines=tuple(OrderLineInfo(**line) for line in body["lines"]),
+        events=tuple(body["events"]),
+    )

@@ -1,0 +1,53 @@
+"""The transactional outbox: a task is written with the state change that calls for it
+and published after commit, under the trace context it was written in. What the broker
+did not take is published again by ``orders.reconcile``."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import current_app
+from django.db import transaction
+from django.utils import timezone
+
+from orders.models import Order, OutboxMessage
+from telemetry.context import capture_context, resumed_context
+
+logger = logging.getLogger(__name__)
+
+
+def outbox_enqueue(*, order: Order, task_name: str, kwargs: dict) -> OutboxMessage:
+    """Call inside the transaction that changes the order; publishes after it commits."""
+    message = OutboxMessage.objects.create(
+        order=order, task_name=task_name, kwargs=kwargs, trace_context=capture_context()
+    )
+    transaction.on_commit(lambda: outbox_deliver(message_id=message.pk))
+    return message
+
+
+def outbox_deliver(*, message_id: int) -> bool:
+    """Publish one message if it is still undelivered; False when the broker refused."""
+    message = OutboxMessage.objects.filter(pk=message_id, delivered_at__isnull=True).first()
+    if message is None:
+        return False
+    with resumed_context(message.trace_context):
+        try:
+            current_app.send_task(message.task_name, kwargs=message.kwargs)
+        except Exception as exc:  # broker down: the row stays for reconcile
+            logger.warning("outbox: could not publish %s for order %s: %s",
+                           message.task_name, message.order_id, exc)
+            OutboxMessage.objects.filter(pk=message.pk).update(
+                attempts=message.attempts + 1, last_error=str(exc)[:1000]
+            )
+            return False
+    OutboxMessage.objects.filter(pk=message.pk).update(delivered_at=timezone.now(), attempts=message.attempts + 1)
+    return True
+
+
+def outbox_pending(*, older_than_seconds: float) -> list[int]:
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    return list(
+        OutboxMessage.objects.filter(delivered_at__isnull=True, created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )

@@ -1,0 +1,219 @@
+"""Order writes: the order's state machine (pending → placed → confirmed | failed), its
+event history, and the steps of the saga that belong to orders.
+
+Every step is idempotent and moves the status only forward, with a conditional update,
+so a task delivered twice or a REST call retried changes nothing the second time.
+Network calls (inventory, payments) are made outside any database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from opentelemetry import trace
+
+from faults.database import slow_condition, statement_timeout
+from faults.services import fault_fires, fault_value
+from inventory import client as inventory_client
+from orders.errors import IdempotencyKeyReused, OrderNotFound, OrderStateConflict
+from orders.models import Order, OrderEvent, OrderLine
+from orders.outbox import outbox_enqueue
+from payments import client as payments_client
+from telemetry import attributes
+from telemetry.context import current_trace_id
+
+logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+Status = Order.Status
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    name: str
+    quantity: int
+    unit_price_cents: int
+
+
+def order_create(*, email: str, lines: list[LineInput], idempotency_key: str | None = None) -> Order:
+    """Store a pending order. Durable first: from here on it can fail, never vanish.
+
+    The same idempotency key with the same basket returns the first order; with a
+    different basket it is refused."""
+    if idempotency_key:
+        existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _same_request(existing, email, lines)
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                email=email,
+                total_cents=sum(line.quantity * line.unit_price_cents for line in lines),
+                trace_id=current_trace_id(),
+                idempotency_key=idempotency_key or None,
+            )
+            OrderLine.objects.bulk_create(OrderLine(order=order, **line.__dict__) for line in lines)
+            _event(order, "created", f"{len(lines)} lines, {order.total_cents} cents")
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        return _same_request(Order.objects.get(idempotency_key=idempotency_key), email, lines)
+    _annotate(order)
+    return order
+
+
+def _same_request(order: Order, email: str, lines: list[LineInput]) -> Order:
+    stored = sorted((line.sku, line.quantity) for line in order.lines.all())
+    if order.email != email or stored != sorted((line.sku, line.quantity) for line in lines):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used for a different checkout; use a new key.",
+            extra={"order_id": str(order.id)},
+        )
+    return order
+
+
+def order_place(*, order_id: uuid.UUID) -> Order:
+    """Mark the order placed and, in the same transaction, queue its finalisation."""
+    with transaction.atomic():
+        order = order_get(order_id=order_id)
+        _annotate(order)
+        if order.status in (Status.PLACED, Status.CONFIRMED):
+            return order
+        if not _transition(order, [Status.PENDING], Status.PLACED):
+            raise OrderStateConflict(f"Order {order_id} is {order.status}; only a pending order can be placed.")
+        _event(order, "placed", "stock reserved and payment authorised; confirming")
+        outbox_enqueue(order=order, task_name="orders.finalize_order", kwargs={"order_id": str(order.id)})
+    return order
+
+
+def order_finalize(*, order_id: uuid.UUID) -> Order:
+    """The background half of the checkout: write the confirmation, commit the stock,
+    capture the payment, confirm. Raises on transient errors so the task retries."""
+    order = order_get(order_id=order_id)
+    _annotate(order)
+    if order.status in Order.TERMINAL:
+        return order
+    if order.status != Status.PLACED:
+        raise OrderStateConflict(f"Order {order_id} is {order.status}; only a placed order is finalised.")
+    _write_confirmation(order)
+    inventory_client.reservation_commit(order_id=order.id)
+    payments_client.payment_capture(order_id=order.id)
+    with transaction.atomic():
+        if _transition(order, [Status.PLACED], Status.CONFIRMED):
+            _event(order, "confirmed", f"confirmation {order.confirmation_code}; stock committed; payment captured")
+            outbox_enqueue(order=order, task_name="orders.send_order_email",
+                           kwargs={"order_id": str(order.id), "kind": "confirmed"})
+    return order
+
+
+def _write_confirmation(order: Order) -> None:
+    """Save the order's confirmation: the write the ``order_db_timeout`` fault targets."""
+    if order.confirmation_code:
+        return
+    code = f"TL-{order.id.hex[:10].upper()}"
+    with transaction.atomic():
+        rows = Order.objects.filter(pk=order.pk, confirmation_code="")
+        if fault_fires("order_db_timeout"):
+            stall = fault_value("order_db_stall")
+            condition, params = slow_condition(stall * 10)
+            with statement_timeout(stall):
+                rows.extra(where=[condition], params=params).update(confirmation_code=code)
+        else:
+            rows.update(confirmation_code=code, updated_at=timezone.now())
+        _event(order, "confirmation_written", code)
+    order.confirmation_code = code
+
+
+def order_request_compensation(*, order_id: uuid.UUID, reason: str) -> Order:
+    """Finalisation gave up: durably queue the compensation that undoes the order."""
+    with transaction.atomic():
+        order = order_get(order_id=order_id)
+        if order.status in Order.TERMINAL:
+            return order
+        _event(order, "finalize_gave_up", reason)
+        outbox_enqueue(order=order, task_name="orders.compensate_order",
+                       kwargs={"order_id": str(order.id), "reason": reason})
+    return order
+
+
+def order_compensate(*, order_id: uuid.UUID, reason: str) -> Order:
+    """Undo what the checkout did (void or refund, release stock) and fail the order.
+
+    Safe to repeat: both undo calls are idempotent and the status moves once."""
+    order = order_get(order_id=order_id)
+    _annotate(order)
+    if order.status == Status.FAILED:
+        return order
+    if order.status == Status.CONFIRMED:
+        raise OrderStateConflict(f"Order {order_id} is confirmed; it cannot be compensated.")
+    customer_was_answered = order.status == Status.PLACED
+    payment = payments_client.payment_cancel(order_id=order.id)
+    reservation = inventory_client.reservation_release(order_id=order.id)
+    with transaction.atomic():
+        if _transition(order, [Status.PENDING, Status.PLACED], Status.FAILED, reason=reason):
+            _event(order, "payment_" + payment.status, f"payment is {payment.status}")
+            _event(order, "stock_" + reservation.status, f"reservation is {reservation.status}")
+            _event(order, "failed", reason)
+            if customer_was_answered:  # they were told "received"; now they are told the truth
+                outbox_enqueue(order=order, task_name="orders.send_order_email",
+                               kwargs={"order_id": str(order.id), "kind": "failed"})
+    logger.warning("order %s failed: %s", order.id, reason)
+    return order_get(order_id=order_id)
+
+
+EMAILS = {
+    "confirmed": ("Your order {code} is confirmed", "Thank you! Order {id} is confirmed and on its way."),
+    "failed": (
+        "Your order {id_short} could not be completed",
+        "We are sorry: order {id} could not be completed. Any payment was voided or refunded.",
+    ),
+}
+
+
+def order_send_email(*, order_id: uuid.UUID, kind: str) -> bool:
+    """Send the confirmation or failure email once; False if it was already sent."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.events.filter(kind=f"email_{kind}").exists():
+            return False
+        subject, body = EMAILS[kind]
+        values = {"code": order.confirmation_code, "id": order.id, "id_short": str(order.id)[:8],
+                  "reason": order.reason}
+        send_mail(subject.format(**values), body.format(**values), settings.DEFAULT_FROM_EMAIL, [order.email])
+        _event(order, f"email_{kind}", f"sent to the customer ({kind})")
+    return True
+
+
+def order_get(*, order_id: uuid.UUID) -> Order:
+    try:
+        return Order.objects.get(pk=order_id)
+    except (Order.DoesNotExist, ValueError):
+        raise OrderNotFound(f"No order {order_id}.") from None
+
+
+def _transition(order: Order, sources: list[str], target: str, **fields: object) -> bool:
+    """Move the status forward only from ``sources``; False if another step got there first."""
+    moved = Order.objects.filter(pk=order.pk, status__in=sources).update(
+        status=target, updated_at=timezone.now(), **fields
+    )
+    if moved:
+        order.status = target
+        for name, value in fields.items():
+            setattr(order, name, value)
+    return bool(moved)
+
+
+def _event(order: Order, kind: str, message: str = "") -> OrderEvent:
+    return OrderEvent.objects.create(order=order, kind=kind, message=message, trace_id=current_trace_id())
+
+
+def _annotate(order: Order) -> None:
+    span = trace.get_current_span()
+    span.set_attribute(attributes.ORDER_ID, str(order.id))
+    span.set_attribute(attributes.ORDER_TOTAL_CENTS, order.total_cents)

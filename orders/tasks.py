@@ -1,0 +1,94 @@
+"""Orders' Celery tasks: interfaces that re-fetch the order and call one service.
+
+Retries and failure handling live here. Each attempt is its own span; a failed attempt
+is marked ERROR on the span (Celery's instrumentor leaves retries UNSET).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError
+from opentelemetry import trace
+
+from config.api import ApplicationError, ServiceUnavailable
+from orders import selectors, services
+from orders.models import Order
+from orders.outbox import outbox_deliver, outbox_pending
+from telemetry import attributes
+from telemetry.context import current_trace_id, mark_error
+
+logger = logging.getLogger(__name__)
+
+# Worth another try: the database timed out or was locked, another app was unreachable.
+TRANSIENT = (DatabaseError, ServiceUnavailable)
+
+
+def _start_attempt(task, order_id: str) -> int:
+    attempt = task.request.retries + 1
+    span = trace.get_current_span()
+    span.set_attribute(attributes.ORDER_ID, order_id)
+    span.set_attribute(attributes.TASK_ATTEMPT, attempt)
+    return attempt
+
+
+@shared_task(name="orders.finalize_order", bind=True, max_retries=None)
+def finalize_order(self, order_id: str) -> None:
+    """Confirm a placed order; retry transient errors with backoff, then compensate."""
+    attempt = _start_attempt(self, order_id)
+    try:
+        services.order_finalize(order_id=uuid.UUID(order_id))
+    except TRANSIENT as exc:
+        mark_error(exc)
+        if attempt <= settings.ORDERS_FINALIZE_MAX_RETRIES:
+            countdown = settings.ORDERS_FINALIZE_RETRY_BACKOFF * 2 ** (attempt - 1)
+            logger.warning("finalize of order %s failed (attempt %d), retrying in %.1fs: %s",
+                           order_id, attempt, countdown, exc)
+            raise self.retry(exc=exc, countdown=countdown) from exc
+        _give_up(order_id, f"finalize gave up after {attempt} attempts: {type(exc).__name__}: {exc}")
+    except ApplicationError as exc:  # not transient: the order cannot be confirmed
+        mark_error(exc)
+        _give_up(order_id, f"finalize failed: {exc.code}: {exc.message}")
+
+
+def _give_up(order_id: str, reason: str) -> None:
+    logger.error("order %s will be compensated (trace %s): %s", order_id, current_trace_id(), reason)
+    services.order_request_compensation(order_id=uuid.UUID(order_id), reason=reason)
+
+
+@shared_task(name="orders.compensate_order", bind=True, max_retries=10)
+def compensate_order(self, order_id: str, reason: str) -> None:
+    """Void or refund, release stock, fail the order with ``reason``."""
+    attempt = _start_attempt(self, order_id)
+    try:
+        services.order_compensate(order_id=uuid.UUID(order_id), reason=reason)
+    except TRANSIENT as exc:
+        mark_error(exc)
+        raise self.retry(exc=exc, countdown=min(60, 2**attempt)) from exc
+
+
+@shared_task(name="orders.send_order_email", bind=True, max_retries=5)
+def send_order_email(self, order_id: str, kind: str) -> None:
+    _start_attempt(self, order_id)
+    try:
+        services.order_send_email(order_id=uuid.UUID(order_id), kind=kind)
+    except (OSError, DatabaseError) as exc:
+        mark_error(exc)
+        raise self.retry(exc=exc, countdown=5) from exc
+
+
+@shared_task(name="orders.reconcile")
+def reconcile() -> dict[str, int]:
+    """Push on whatever waits too long: undelivered outbox rows, placed orders never
+    finalised, pending orders whose checkout never finished."""
+    delivered = sum(outbox_deliver(message_id=pk) for pk in outbox_pending(older_than_seconds=5))
+    stuck_after = settings.ORDERS_STUCK_AFTER
+    for order in selectors.orders_stuck(status=Order.Status.PLACED, older_than_seconds=stuck_after):
+        finalize_order.apply_async(kwargs={"order_id": str(order.id)})
+    abandoned = selectors.orders_stuck(status=Order.Status.PENDING, older_than_seconds=stuck_after)
+    for order in abandoned:
+        services.order_request_compensation(order_id=order.id, reason="checkout did not complete in time")
+    return {"outbox_delivered": delivered, "abandoned": len(abandoned)}

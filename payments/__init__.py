@@ -1,0 +1,1 @@
+"""Payments: authorise, capture, void and refund against a simulated card gateway."""

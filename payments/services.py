@@ -1,0 +1,90 @@
+"""Payment writes. Every operation is idempotent per order: the order id is the key.
+
+The gateway is called outside any database transaction (it is a network call in
+spirit); the row is written after it answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from opentelemetry import trace
+
+from payments import gateway
+from payments.errors import PaymentDeclined, PaymentNotFound, PaymentStateConflict
+from payments.models import Payment
+from telemetry import attributes
+
+Status = Payment.Status
+
+
+def payment_authorize(*, order_id: uuid.UUID, amount_cents: int, token: str) -> Payment:
+    """Authorise once per order. A repeat returns (or re-raises) the first answer."""
+    trace.get_current_span().set_attribute(attributes.PAYMENT_AMOUNT_CENTS, amount_cents)
+    payment = Payment.objects.filter(order_id=order_id).first()
+    if payment is None:
+        answer = gateway.authorize(token=token, amount_cents=amount_cents, idempotency_key=str(order_id))
+        payment = _record_authorization(order_id, amount_cents, answer)
+    elif payment.amount_cents != amount_cents:
+        raise PaymentStateConflict(
+            f"Order {order_id} was authorised for {payment.amount_cents} cents, not {amount_cents}."
+        )
+    if payment.status == Status.DECLINED:
+        raise PaymentDeclined(f"The card was declined ({payment.decline_reason}).",
+                              extra={"reason": payment.decline_reason})
+    return payment
+
+
+def _record_authorization(order_id: uuid.UUID, amount_cents: int, answer: gateway.GatewayAnswer) -> Payment:
+    try:
+        with transaction.atomic():
+            return Payment.objects.create(
+                order_id=order_id,
+                amount_cents=amount_cents,
+                status=Status.AUTHORIZED if answer.approved else Status.DECLINED,
+                gateway_reference=answer.reference,
+                decline_reason=answer.reason,
+            )
+    except IntegrityError:  # a concurrent call for the same order won; its row stands
+        return Payment.objects.get(order_id=order_id)
+
+
+def payment_capture(*, order_id: uuid.UUID) -> Payment:
+    payment = _get(order_id)
+    if payment.status == Status.CAPTURED:
+        return payment
+    if payment.status != Status.AUTHORIZED:
+        raise PaymentStateConflict(f"Cannot capture a payment that is {payment.status}.")
+    gateway.capture(reference=payment.gateway_reference, amount_cents=payment.amount_cents)
+    return _move(payment, Status.AUTHORIZED, Status.CAPTURED)
+
+
+def payment_cancel(*, order_id: uuid.UUID) -> Payment | None:
+    """Undo the money side of an order: void an authorisation, refund a capture.
+    Cancelling twice, or an order that never paid, changes nothing."""
+    payment = Payment.objects.filter(order_id=order_id).first()
+    if payment is None:
+        return None
+    if payment.status == Status.AUTHORIZED:
+        gateway.void(reference=payment.gateway_reference)
+        return _move(payment, Status.AUTHORIZED, Status.VOIDED)
+    if payment.status == Status.CAPTURED:
+        gateway.refund(reference=payment.gateway_reference, amount_cents=payment.amount_cents)
+        return _move(payment, Status.CAPTURED, Status.REFUNDED)
+    return payment
+
+
+def _move(payment: Payment, source: str, target: str) -> Payment:
+    """Conditional update, so two concurrent calls cannot both move the payment."""
+    Payment.objects.filter(pk=payment.pk, status=source).update(status=target, updated_at=timezone.now())
+    payment.refresh_from_db()
+    return payment
+
+
+def _get(order_id: uuid.UUID) -> Payment:
+    try:
+        return Payment.objects.get(order_id=order_id)
+    except Payment.DoesNotExist:
+        raise PaymentNotFound(f"No payment for order {order_id}.") from None

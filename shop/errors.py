@@ -1,0 +1,15 @@
+"""The shop's error codes."""
+
+from rest_framework import status
+
+from config.api import ApplicationError
+
+
+class UnknownProduct(ApplicationError):
+    code = "unknown_sku"
+    status_code = status.HTTP_400_BAD_REQUEST
+
+
+class EmptyCart(ApplicationError):
+    code = "empty_cart"
+    status_code = status.HTTP_400_BAD_REQUEST

@@ -1,0 +1,77 @@
+"""The checkout saga's synchronous half, orchestrated by the shop over REST:
+create the order (pending) → reserve stock → authorise payment → place it.
+
+The customer is answered only after ``place`` committed the order with its outbox row,
+so a 202 always means a durable order. A refusal (short stock, declined card) fails the
+order, and orders undoes what was done. No database transaction is held across a call.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from opentelemetry import trace
+
+from inventory import client as inventory_client
+from inventory.errors import InsufficientStock
+from orders import client as orders_client
+from payments import client as payments_client
+from payments.errors import PaymentDeclined
+from shop.errors import EmptyCart, UnknownProduct
+from shop.selectors import products_by_sku
+from telemetry import attributes
+
+tracer = trace.get_tracer(__name__)
+
+
+@dataclass(frozen=True)
+class CheckoutItem:
+    sku: str
+    quantity: int
+
+
+def checkout(
+    *, items: list[CheckoutItem], email: str, payment_token: str, idempotency_key: str | None = None
+) -> orders_client.OrderInfo:
+    """Run the checkout; return the placed order or raise the refusal's error."""
+    with tracer.start_as_current_span("checkout") as span:
+        lines = _order_lines(items)
+        span.set_attribute(attributes.ORDER_LINE_COUNT, len(lines))
+        span.set_attribute(attributes.ORDER_ITEM_COUNT, sum(line.quantity for line in lines))
+        order = orders_client.order_create(email=email, lines=lines, idempotency_key=idempotency_key)
+        span.set_attribute(attributes.ORDER_ID, order.order_id)
+        span.set_attribute(attributes.ORDER_TOTAL_CENTS, order.total_cents)
+        if order.status != "pending":  # the same checkout again: answer what the first got
+            return order
+        try:
+            inventory_client.reservation_create(
+                order_id=order.order_id, items=[(line.sku, line.quantity) for line in lines]
+            )
+            payments_client.payment_authorize(
+                order_id=order.order_id, amount_cents=order.total_cents, token=payment_token
+            )
+        except (InsufficientStock, PaymentDeclined) as refusal:
+            orders_client.order_fail(order_id=order.order_id, reason=f"{refusal.code}: {refusal.message}")
+            refusal.extra.setdefault("order_id", order.order_id)
+            raise
+        return orders_client.order_place(order_id=order.order_id)
+
+
+def _order_lines(items: list[CheckoutItem]) -> list[orders_client.OrderLineInfo]:
+    """Merge repeated SKUs and copy name and price from the catalogue."""
+    if not items:
+        raise EmptyCart("The basket is empty; add at least one item.")
+    quantities = Counter()
+    for item in items:
+        quantities[item.sku] += item.quantity
+    products = products_by_sku(list(quantities))
+    unknown = sorted(set(quantities) - set(products))
+    if unknown:
+        raise UnknownProduct(f"Unknown SKU: {', '.join(unknown)}.", extra={"skus": unknown})
+    return [
+        orders_client.OrderLineInfo(
+            sku=sku, name=products[sku].name, quantity=quantity, unit_price_cents=products[sku].price_cents
+        )
+        for sku, quantity in quantities.items()
+    ]

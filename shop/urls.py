@@ -1,0 +1,12 @@
+from django.urls import path
+
+from shop import views
+
+app_name = "shop"
+urlpatterns = [
+    path("", views.product_list, name="product-list"),
+    path("cart/", views.cart_view, name="cart"),
+    path("cart/add/<str:sku>/", views.cart_add_view, name="cart-add"),
+    path("cart/remove/<str:sku>/", views.cart_remove_view, name="cart-remove"),
+    path("orders/<uuid:order_id>/", views.order_detail, name="order-detail"),
+]

@@ -1,0 +1,10 @@
+"""Span attribute names used across the apps, kept in one module so they stay consistent."""
+
+SERVICE = "threadline.service"
+ORDER_ID = "order.id"
+ORDER_TOTAL_CENTS = "order.total_cents"
+ORDER_LINE_COUNT = "order.line_count"
+ORDER_ITEM_COUNT = "order.item_count"
+PAYMENT_AMOUNT_CENTS = "payment.amount_cents"
+FAULT_NAME = "fault.name"
+TASK_ATTEMPT = "celery.attempt"

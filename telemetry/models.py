@@ -1,0 +1,33 @@
+"""The embedded trace store: one row per finished span, in the ``telemetry`` database."""
+
+from django.db import models
+
+
+class Span(models.Model):
+    trace_id = models.CharField(max_length=32, db_index=True)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True, default="")
+    name = models.CharField(max_length=300)
+    service = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20)
+    start_time_ns = models.BigIntegerField()
+    end_time_ns = models.BigIntegerField()
+    duration_ns = models.BigIntegerField()
+    status = models.CharField(max_length=10)  # UNSET, OK or ERROR
+    status_message = models.TextField(blank=True, default="")
+    attributes = models.JSONField(default=dict)
+    events = models.JSONField(default=list)
+    links = models.JSONField(default=list)
+    resource = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trace_id", "span_id"], name="span_unique_in_trace"),
+        ]
+        indexes = [
+            models.Index(fields=["service", "start_time_ns"], name="span_service_start"),
+            models.Index(fields=["start_time_ns"], name="span_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.name} ({self.span_id})"
