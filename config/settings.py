@@ -88,6 +88,9 @@ def _database(url: str) -> dict:
     config = dj_database_url.parse(url, conn_max_age=0)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = dict(SQLITE_OPTIONS)
+        # Tests use a file, not memory, so live-server threads get their own connections
+        # and see SQLite's real locking, as the server and worker do.
+        config["TEST"] = {"NAME": str(Path(config["NAME"]).with_suffix(".test.sqlite3"))}
     return config
 
 

@@ -1,0 +1,33 @@
+# The two commands: `make run` (the shop, its worker, beat and broker) and `make test`.
+# Both create the virtualenv and install what they need first; only Python 3.11 is assumed.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-pg lint clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)  ## set up and run the shop: dev server, Celery worker and beat, Redis
+	$(BIN)/python -m config.devstack
+
+test: $(STAMP)  ## set up and run the whole suite (starts its own Redis, server and worker)
+	$(BIN)/python -m pytest
+
+test-pg: $(STAMP)  ## the suite against PostgreSQL (DATABASE_URL, default the local server)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/threadline} $(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check .
+
+clean:  ## remove the virtualenv and local databases
+	rm -rf $(VENV) var

@@ -1,0 +1,54 @@
+"""Suite-wide fixtures: one in-memory tracer provider for the test process, and the
+apps' base URLs pointed at a live server so clients call their real callee API."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from telemetry.setup import configure
+
+SPANS = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_process() -> None:
+    # set_tracer_provider works once per process: one provider for the whole session.
+    configure(exporter=SPANS)
+    # Unit tests publish tasks into an in-memory broker nobody consumes; the flow tests
+    # (tests/flows) run a real worker on a real Redis in processes of their own.
+    from config.celery import app
+
+    app.conf.broker_url = "memory://"
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    """The spans finished during the test (synchronously exported)."""
+    SPANS.clear()
+    return SPANS
+
+
+@pytest.fixture
+def services_url(live_server, settings) -> str:
+    """A live server that every app's client calls, as in one deployment."""
+    for name in ("ORDERS_BASE_URL", "INVENTORY_BASE_URL", "PAYMENTS_BASE_URL"):
+        setattr(settings, name, live_server.url)
+    return live_server.url
+
+
+@pytest.fixture
+def catalogue(db):
+    """The demo catalogue with its stock."""
+    from django.core.management import call_command
+
+    call_command("seed_demo", verbosity=0)
+
+
+@pytest.fixture
+def faults(db):
+    """Set fault flags for one test; they are reset afterwards."""
+    from faults.services import faults_reset, faults_set
+
+    yield faults_set
+    faults_reset()

@@ -1,0 +1,21 @@
+"""The test process traces the way the server does: spans carry the app they belong to."""
+
+import pytest
+import requests
+from opentelemetry import trace
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_server_spans_are_attributed_to_the_app_whose_api_was_hit(services_url, catalogue, spans):
+    with trace.get_tracer(__name__).start_as_current_span("test"):
+        requests.get(f"{services_url}/api/shop/products/", timeout=5)
+    server = {s.name: s.attributes["threadline.service"] for s in spans.get_finished_spans() if s.kind.name == "SERVER"}
+    assert server["GET api/shop/products/"] == "shop"
+    assert server["GET api/inventory/stock/"] == "inventory"
+
+
+def test_client_spans_without_a_parent_are_not_recorded(spans):
+    """Broker polling and housekeeping queries outside any request make no traces."""
+    with trace.get_tracer(__name__).start_as_current_span("poll", kind=trace.SpanKind.CLIENT) as span:
+        assert not span.is_recording()
+    assert spans.get_finished_spans() == ()
