@@ -108,12 +108,15 @@ class DropNoise(SpanProcessor):
 
 
 class DropBackgroundRoots(Sampler):
-    """Root sampler that drops client spans without a parent: the broker polling and
-    housekeeping queries of a process, not part of any request or task."""
+    """Root sampler that drops database and Redis client spans without a parent: a
+    process's broker polling and housekeeping queries, not part of any request or task.
+    An HTTP call without a parent (a script driving the shop) still starts a trace."""
 
     def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None,
                       links=None, trace_state=None) -> SamplingResult:
-        if kind == SpanKind.CLIENT:
+        attributes = attributes or {}
+        is_http = "http.method" in attributes or "http.request.method" in attributes
+        if kind == SpanKind.CLIENT and not is_http:
             return SamplingResult(Decision.DROP)
         return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
 

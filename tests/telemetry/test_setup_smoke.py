@@ -14,8 +14,18 @@ def test_server_spans_are_attributed_to_the_app_whose_api_was_hit(services_url, 
     assert server["GET api/inventory/stock/"] == "inventory"
 
 
-def test_client_spans_without_a_parent_are_not_recorded(spans):
+def test_database_spans_without_a_parent_are_not_recorded(spans):
     """Broker polling and housekeeping queries outside any request make no traces."""
-    with trace.get_tracer(__name__).start_as_current_span("poll", kind=trace.SpanKind.CLIENT) as span:
+    poll = trace.get_tracer(__name__).start_as_current_span("BRPOP", kind=trace.SpanKind.CLIENT, attributes={"db.system": "redis"})
+    with poll as span:
         assert not span.is_recording()
     assert spans.get_finished_spans() == ()
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_an_http_call_without_a_parent_starts_a_trace_the_server_joins(services_url, catalogue, spans):
+    """A script driving the shop over HTTP gets one trace: its call and the server's spans."""
+    requests.get(f"{services_url}/api/shop/products/", timeout=5)
+    finished = spans.get_finished_spans()
+    assert {s.context.trace_id for s in finished} and len({s.context.trace_id for s in finished}) == 1
+    assert any(s.kind.name == "SERVER" for s in finished)

@@ -1,0 +1,173 @@
+"""The real thing, as processes: migrated databases, a Redis, the dev server and a Celery
+worker, all started for this session; tests talk HTTP to the server and read the traces
+the processes stored, through ``manage.py trace --json``.
+
+The shop database is a fresh SQLite file, or a fresh PostgreSQL database when
+``DATABASE_URL`` points at PostgreSQL (CI runs the suite once each way).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import requests
+
+from config.broker import PrivateRedis, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+class Stack:
+    def __init__(self, env: dict[str, str], url: str) -> None:
+        self.env = env
+        self.url = url
+        self.processes: list[subprocess.Popen] = []
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def start(self, name: str, *command: str) -> subprocess.Popen:
+        log = open(Path(self.env["THREADLINE_VAR_DIR"]) / f"{name}.log", "w")  # noqa: SIM115
+        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def checkout(self, items: list[tuple[str, int]], token: str = "tok_ok", **headers) -> requests.Response:
+        body = {
+            "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items],
+            "email": "flow@example.com",
+            "payment": {"method": "card", "token": token},
+        }
+        return requests.post(f"{self.url}/api/shop/checkout/", json=body, headers=headers, timeout=30)
+
+    def order(self, order_id: str) -> dict:
+        return requests.get(f"{self.url}/api/shop/orders/{order_id}/", timeout=10).json()
+
+    def wait_for_status(self, order_id: str, statuses: set[str], timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            order = self.order(order_id)
+            if order["status"] in statuses or time.monotonic() > deadline:
+                return order
+            time.sleep(0.2)
+
+    def trace(self, order_id: str, until=lambda spans: True, timeout: float = 20) -> list[dict]:
+        """The order's stored spans, once ``until(spans)`` holds (spans arrive in batches)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                spans = json.loads(self.manage("trace", "--order", order_id, "--json"))
+            except AssertionError:
+                spans = []
+            if (spans and until(spans)) or time.monotonic() > deadline:
+                return spans
+            time.sleep(0.5)
+
+    def set_faults(self, *assignments: str) -> None:
+        self.manage("faults", "set", *assignments)
+        time.sleep(0.5)  # processes cache the flags for FAULTS_CACHE_SECONDS
+
+    def stock(self) -> dict[str, int]:
+        rows = requests.get(f"{self.url}/api/shop/products/", timeout=10).json()
+        return {row["sku"]: row["available"] for row in rows}
+
+
+def _fresh_postgres(url: str) -> tuple[str, callable]:
+    name = f"threadline_flow_{uuid.uuid4().hex[:8]}"
+    parts = urlsplit(url)
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return urlunsplit(parts._replace(path=f"/{name}")), drop
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Stack:
+    var = tmp_path_factory.mktemp("stack")
+    base_db = os.environ.get("DATABASE_URL", "")
+    drop = None
+    if base_db.startswith(("postgres://", "postgresql://")):
+        database_url, drop = _fresh_postgres(base_db)
+    else:
+        database_url = f"sqlite:///{var / 'shop.sqlite3'}"
+    redis = PrivateRedis()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "THREADLINE_VAR_DIR": str(var),
+        "DATABASE_URL": database_url,
+        "TELEMETRY_DATABASE_URL": f"sqlite:///{var / 'traces.sqlite3'}",
+        "CELERY_BROKER_URL": redis.url,
+        "THREADLINE_BASE_URL": url,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "ORDERS_FINALIZE_RETRY_BACKOFF": "0.1",
+        "FAULTS_CACHE_SECONDS": "0.2",
+        "DJANGO_DEBUG": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    stack = Stack(env, url)
+    try:
+        stack.manage("migrate", "--no-input")
+        stack.manage("migrate", "--database", "telemetry", "--no-input")
+        stack.manage("seed_demo")
+        stack.start("web", sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}")
+        stack.start("worker", str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO",
+                    "--concurrency", "2", "--without-gossip", "--without-mingle")
+        _wait_until_up(stack)
+        yield stack
+    finally:
+        stack.stop()
+        redis.stop()
+        if drop:
+            drop()
+
+
+def _wait_until_up(stack: Stack) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{stack.url}/api/shop/products/", timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the dev server did not answer within 60 s; see its log in THREADLINE_VAR_DIR")
+
+
+@pytest.fixture
+def calm(stack: Stack):
+    """No faults during the test, and none left behind."""
+    stack.manage("faults", "reset")
+    yield stack
+    stack.manage("faults", "reset")

@@ -1,0 +1,136 @@
+"""A checkout across the real server, the real worker and a real Redis, asserted on the
+one trace the processes stored together."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.flow
+
+MAX_ATTEMPTS = 4  # ORDERS_FINALIZE_MAX_RETRIES (3) + the first attempt
+
+
+def by_name(spans: list[dict], name: str) -> list[dict]:
+    return [span for span in spans if span["name"] == name]
+
+
+def children(spans: list[dict], parent: dict) -> list[dict]:
+    return [span for span in spans if span["parent_span_id"] == parent["span_id"]]
+
+
+def descendants(spans: list[dict], parent: dict) -> list[dict]:
+    found, frontier = [], [parent]
+    while frontier:
+        kids = [s for p in frontier for s in children(spans, p)]
+        found += kids
+        frontier = kids
+    return found
+
+
+def exception_types(span: dict) -> list[str]:
+    return [e["attributes"].get("exception.type", "") for e in span["events"] if e["name"] == "exception"]
+
+
+def test_a_confirmed_order_is_one_trace_across_the_web_process_and_the_worker(calm):
+    response = calm.checkout([("MOUSE-WIRELESS", 2), ("KEYBOARD-MECH", 1)])
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["status"] == "placed"
+    trace_id = body["trace_id"]
+    assert response.headers["traceresponse"].split("-")[1] == trace_id
+
+    order = calm.wait_for_status(body["order_id"], {"confirmed", "failed"})
+    assert order["status"] == "confirmed", order
+    assert order["trace_id"] == trace_id
+    assert {event["trace_id"] for event in order["events"]} == {trace_id}
+
+    spans = calm.trace(body["order_id"], until=lambda s: by_name(s, "run/orders.send_order_email"))
+    assert {span["trace_id"] for span in spans} == {trace_id}
+    servers = {span["service"] for span in spans if span["kind"] == "SERVER"}
+    assert {"shop", "orders", "inventory", "payments"} <= servers
+
+    [publish] = by_name(spans, "apply_async/orders.finalize_order")
+    [run] = by_name(spans, "run/orders.finalize_order")
+    assert run["parent_span_id"] == publish["span_id"]
+    assert publish["service"] == "orders" and run["service"] == "orders-worker"
+    assert publish["resource"]["process.pid"] != run["resource"]["process.pid"]  # across the broker
+    assert run["status"] != "ERROR"
+
+    worker_statements = [s for s in descendants(spans, run) if "db.statement" in s["attributes"]]
+    assert any(s["attributes"]["db.statement"].startswith("UPDATE") for s in worker_statements)
+    rest_from_worker = {s["name"] for s in descendants(spans, run) if s["kind"] == "SERVER"}
+    assert "POST api/inventory/reservations/<uuid:order_id>/commit/" in rest_from_worker
+    assert "POST api/payments/payments/<uuid:order_id>/capture/" in rest_from_worker
+
+
+def test_a_database_timeout_in_the_worker_fails_the_order_and_undoes_it_in_the_same_trace(calm):
+    stock_before = calm.stock()
+    calm.set_faults("order_db_timeout=1.0", "order_db_stall=0.3")
+
+    response = calm.checkout([("MONITOR-4K-27", 1)])
+    assert response.status_code == 202, response.text  # answered: the order is durable
+    order_id, trace_id = response.json()["order_id"], response.json()["trace_id"]
+
+    order = calm.wait_for_status(order_id, {"confirmed", "failed"}, timeout=60)
+    assert order["status"] == "failed"
+    assert f"after {MAX_ATTEMPTS} attempts" in order["reason"]
+    kinds = [event["kind"] for event in order["events"]]
+    assert "payment_voided" in kinds and "stock_released" in kinds
+    calm.manage("faults", "reset")
+    assert calm.stock() == stock_before
+
+    spans = calm.trace(order_id, until=lambda s: by_name(s, "run/orders.compensate_order"))
+    assert {span["trace_id"] for span in spans} == {trace_id}
+    attempts = sorted(by_name(spans, "run/orders.finalize_order"), key=lambda s: s["start_time"])
+    assert [a["attributes"]["celery.attempt"] for a in attempts] == list(range(1, MAX_ATTEMPTS + 1))
+    for attempt in attempts:
+        assert attempt["status"] == "ERROR"
+        assert attempt["attributes"]["fault.name"] == "order_db_timeout"
+        [statement] = [s for s in children(spans, attempt) if s["status"] == "ERROR"]
+        assert statement["attributes"]["db.statement"].startswith("UPDATE")
+        driver_error = exception_types(statement)
+        assert driver_error and driver_error[0] in {"sqlite3.OperationalError", "psycopg.errors.QueryCanceled"}
+
+    [compensation] = by_name(spans, "run/orders.compensate_order")
+    assert compensation["start_time"] > attempts[-1]["start_time"]
+    undo = {s["name"] for s in descendants(spans, compensation) if s["kind"] == "SERVER"}
+    assert undo == {
+        "POST api/payments/payments/<uuid:order_id>/cancel/",
+        "POST api/inventory/reservations/<uuid:order_id>/release/",
+    }
+    assert not [s for s in spans if "capture" in s["name"]]
+
+
+def test_a_declined_card_is_refused_with_nothing_charged_or_reserved(calm):
+    stock_before = calm.stock()
+    response = calm.checkout([("HEADSET-USB", 1)], token="tok_decline")
+    assert response.status_code == 402
+    error = response.json()
+    assert error["code"] == "payment_declined" and error["message"]
+    order_id = error["extra"]["order_id"]
+    trace_id = response.headers["traceresponse"].split("-")[1]
+
+    order = calm.order(order_id)
+    assert order["status"] == "failed" and order["reason"].startswith("payment_declined")
+    assert calm.stock() == stock_before
+
+    spans = calm.trace(order_id, until=lambda s: by_name(s, "POST api/orders/<uuid:order_id>/fail/"))
+    assert {span["trace_id"] for span in spans} == {trace_id}
+    names = {span["name"] for span in spans}
+    assert "POST api/inventory/reservations/<uuid:order_id>/release/" in names
+    assert not [name for name in names if "capture" in name or "finalize" in name]
+
+
+def test_a_shortage_is_refused_before_any_payment_is_attempted(calm):
+    stock_before = calm.stock()
+    response = calm.checkout([("LAPTOP-GAMING-15", stock_before["LAPTOP-GAMING-15"] + 1)])
+    assert response.status_code == 409
+    error = response.json()
+    assert error["code"] == "insufficient_stock"
+    order = calm.order(error["extra"]["order_id"])
+    assert order["status"] == "failed"
+    assert calm.stock() == stock_before
+
+    spans = calm.trace(order["order_id"], until=lambda s: by_name(s, "POST api/orders/<uuid:order_id>/fail/"))
+    assert len({span["trace_id"] for span in spans}) == 1
+    assert not [span for span in spans if "authorizations" in span["name"]]
