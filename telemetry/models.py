@@ -19,6 +19,8 @@ class Span(models.Model):
     events = models.JSONField(default=list)
     links = models.JSONField(default=list)
     resource = models.JSONField(default=dict)
+    # Copied from the ``order.id`` attribute so an order's trace is one index lookup away.
+    order_id = models.CharField(max_length=36, blank=True, default="", db_index=True)
 
     class Meta:
         constraints = [

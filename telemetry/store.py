@@ -60,6 +60,7 @@ def span_to_row(span: ReadableSpan) -> Span:
             for link in span.links
         ],
         resource=resource,
+        order_id=str(span_attributes.get(attributes.ORDER_ID, ""))[:36],
     )
 
 
@@ -89,6 +90,13 @@ def untraced():
 def trace_spans(trace_id: str) -> list[Span]:
     with untraced():
         return list(Span.objects.filter(trace_id=trace_id).order_by("start_time_ns"))
+
+
+def trace_id_for_order(order_id: str) -> str | None:
+    """The trace an order was placed in: the earliest span that names the order."""
+    with untraced():
+        span = Span.objects.filter(order_id=str(order_id)).order_by("start_time_ns").first()
+    return span.trace_id if span else None
 
 
 def span_to_dict(span: Span) -> dict:

@@ -5,7 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from telemetry.render import render_tree
-from telemetry.store import span_to_dict, trace_spans
+from telemetry.store import span_to_dict, trace_id_for_order, trace_spans
 
 
 class Command(BaseCommand):
@@ -24,7 +24,12 @@ class Command(BaseCommand):
         if bool(trace_id) == bool(order):
             raise CommandError("Give either a TRACE_ID or --order ORDER_ID.")
         if order:
-            trace_id = self._trace_of_order(order)
+            trace_id = trace_id_for_order(order)
+            if trace_id is None:
+                raise CommandError(
+                    f"No stored span names order {order}. Check the order id; spans are written "
+                    "in batches, so a new order's trace appears after a few seconds."
+                )
         spans = trace_spans(trace_id.lower())
         if not spans:
             raise CommandError(
@@ -36,15 +41,3 @@ class Command(BaseCommand):
         else:
             self.stdout.write(render_tree(spans))
 
-    def _trace_of_order(self, order_id: str) -> str:
-        # The order's own record says which trace it was placed in (read through its client
-        # would need the server running; the command reads the orders table directly).
-        from orders.models import Order
-
-        try:
-            order = Order.objects.get(pk=order_id)
-        except (Order.DoesNotExist, ValueError, Exception) as exc:
-            raise CommandError(f"No order {order_id}.") from exc
-        if not order.trace_id:
-            raise CommandError(f"Order {order_id} has no recorded trace id (tracing was off).")
-        return order.trace_id
