@@ -27,7 +27,7 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -107,6 +107,39 @@ class DropNoise(SpanProcessor):
         return self.inner.force_flush(timeout_millis)
 
 
+class PerServiceResource(SpanExporter):
+    """Hands spans to ``inner`` with ``service.name`` set to the app each span belongs to,
+    so Jaeger or Tempo show ``shop``, ``orders``, ``inventory`` and ``payments`` as the
+    separate services they are, though one process made the spans."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+        self._resources: dict[tuple[int, str], Resource] = {}
+
+    def export(self, spans):
+        return self.inner.export([self._restamped(span) for span in spans])
+
+    def _restamped(self, span: ReadableSpan) -> ReadableSpan:
+        service = span.attributes.get(attributes.SERVICE)
+        if not service:
+            return span
+        key = (id(span.resource), service)
+        if key not in self._resources:
+            self._resources[key] = span.resource.merge(Resource({"service.name": service}))
+        return ReadableSpan(
+            name=span.name, context=span.context, parent=span.parent, resource=self._resources[key],
+            attributes=span.attributes, events=span.events, links=span.links, kind=span.kind,
+            status=span.status, start_time=span.start_time, end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
 class DropBackgroundRoots(Sampler):
     """Root sampler that drops database and Redis client spans without a parent: a
     process's broker polling and housekeeping queries, not part of any request or task.
@@ -154,7 +187,7 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
         if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            provider.add_span_processor(DropNoise(BatchSpanProcessor(OTLPSpanExporter())))
+            provider.add_span_processor(DropNoise(BatchSpanProcessor(PerServiceResource(OTLPSpanExporter()))))
         trace.set_tracer_provider(provider)
         _instrument(provider)
         _provider = provider

@@ -29,3 +29,18 @@ def test_an_http_call_without_a_parent_starts_a_trace_the_server_joins(services_
     finished = spans.get_finished_spans()
     assert {s.context.trace_id for s in finished} and len({s.context.trace_id for s in finished}) == 1
     assert any(s.kind.name == "SERVER" for s in finished)
+
+
+def test_spans_leave_for_otlp_with_the_service_of_their_app(spans):
+    """Jaeger/Tempo see each app as its own service, not one service per process."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from telemetry.setup import PerServiceResource
+
+    with trace.get_tracer(__name__).start_as_current_span("work") as span:
+        span.set_attribute("threadline.service", "payments")
+    received = InMemorySpanExporter()
+    PerServiceResource(received).export(spans.get_finished_spans())
+    [exported] = received.get_finished_spans()
+    assert exported.resource.attributes["service.name"] == "payments"
+    assert exported.context == spans.get_finished_spans()[0].context
