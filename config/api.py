@@ -10,6 +10,8 @@ from __future__ import annotations
 import hmac
 
 from django.conf import settings
+from django.http import JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -68,6 +70,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is not None and isinstance(exc, exceptions.APIException):
         response.data = {"code": exc.default_code, "message": str(exc.detail), "extra": {}}
     return response
+
+
+def not_found(request, exception=None):
+    """404 in the error shape under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        body = {"code": "not_found", "message": f"Nothing at {request.path}.", "extra": {}}
+        return JsonResponse(body, status=404)
+    return page_not_found(request, exception)
 
 
 class IsInternalService(BasePermission):

@@ -39,10 +39,12 @@ def parse_args() -> argparse.Namespace:
         "the dev server, a Celery worker, beat and (if none answers) a private Redis. "
         "Ctrl-C stops everything.",
     )
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address the dev server listens on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8000,
-                        help="port the dev server listens on (default: %(default)s)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address the dev server listens on (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8000, help="port the dev server listens on (default: %(default)s)"
+    )
     return parser.parse_args()
 
 
@@ -92,8 +94,10 @@ def choose_broker(configured: str) -> tuple[str, PrivateRedis | None]:
         say(f"broker: {configured} (answers PING)")
         return configured, None
     redis = PrivateRedis(port=private_redis_port(configured))
-    say(f"broker: nothing answers at {configured}; started a private Redis at {redis.url} "
-        "(it stops with this command and keeps nothing)")
+    say(
+        f"broker: nothing answers at {configured}; started a private Redis at {redis.url} "
+        "(it stops with this command and keeps nothing)"
+    )
     return redis.url, redis
 
 
@@ -120,9 +124,17 @@ def commands(host: str, port: int, schedule: Path) -> dict[str, list[str]]:
 def start(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
     # A session of its own: the terminal's Ctrl-C reaches only this launcher, which then
     # stops the children in order, and a stuck child's whole group can be killed.
-    process = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               errors="replace", start_new_session=True)
+    process = subprocess.Popen(
+        argv,
+        cwd=BASE_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
     threading.Thread(target=relay, args=(name, process.stdout), daemon=True).start()
     return process
 

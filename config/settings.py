@@ -5,8 +5,8 @@ Nothing else in the project reads ``os.environ``. App settings carry their app's
 (``DATABASE_URL``, ``CELERY_BROKER_URL``, ``OTEL_…``). The README lists them all.
 """
 
-from pathlib import Path
 import os
+from pathlib import Path
 
 import dj_database_url
 

@@ -3,6 +3,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+handler404 = "config.api.not_found"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/shop/", include("shop.api_urls")),

@@ -17,12 +17,12 @@ class StockItem(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.sku}: {self.available} available"
+
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved - self.sold
-
-    def __str__(self) -> str:
-        return f"{self.sku}: {self.available} available"
 
 
 class Reservation(models.Model):
@@ -47,3 +47,6 @@ class ReservationLine(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="reservation_line_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku}"

@@ -32,7 +32,8 @@ def reservation_create(*, order_id: uuid.UUID, items: list[tuple[str, int]]) -> 
         raise InsufficientStock(f"Not enough stock for {', '.join(short)}.", extra={"skus": short})
     reservation = Reservation.objects.create(order_id=order_id)
     ReservationLine.objects.bulk_create(
-        ReservationLine(reservation=reservation, sku=sku, quantity=quantity) for sku, quantity in wanted.items()
+        ReservationLine(reservation=reservation, sku=sku, quantity=quantity)
+        for sku, quantity in wanted.items()
     )
     return reservation
 

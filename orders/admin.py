@@ -51,8 +51,17 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ("=id", "email", "trace_id")
     date_hierarchy = "created_at"
     readonly_fields = (
-        "id", "email", "status", "reason", "total_cents", "currency", "trace", "confirmation_code",
-        "idempotency_key", "created_at", "updated_at",
+        "id",
+        "email",
+        "status",
+        "reason",
+        "total_cents",
+        "currency",
+        "trace",
+        "confirmation_code",
+        "idempotency_key",
+        "created_at",
+        "updated_at",
     )
     exclude = ("trace_id",)
     inlines = [OrderLineInline, OrderEventInline]

@@ -23,15 +23,23 @@ class OrderOutput(serializers.Serializer):
 
     def get_lines(self, order) -> list[dict]:
         return [
-            {"sku": line.sku, "name": line.name, "quantity": line.quantity,
-             "unit_price_cents": line.unit_price_cents}
+            {
+                "sku": line.sku,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_price_cents": line.unit_price_cents,
+            }
             for line in order.lines.all()
         ]
 
     def get_events(self, order) -> list[dict]:
         return [
-            {"kind": event.kind, "message": event.message, "trace_id": event.trace_id,
-             "at": event.created_at.isoformat()}
+            {
+                "kind": event.kind,
+                "message": event.message,
+                "trace_id": event.trace_id,
+                "at": event.created_at.isoformat(),
+            }
             for event in order.events.all()
         ]
 
@@ -46,7 +54,7 @@ class OrderCreateApi(APIView):
             quantity = serializers.IntegerField(min_value=1)
             unit_price_cents = serializers.IntegerField(min_value=1)
 
-        email = serializers.EmailField()
+        email = serializers.EmailField(max_length=254)
         lines = LineSerializer(many=True, allow_empty=False)
         idempotency_key = serializers.CharField(max_length=100, required=False, allow_null=True)
 

@@ -43,7 +43,12 @@ class OrderLine(models.Model):
     unit_price_cents = models.PositiveIntegerField()
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku}"
 
     @property
     def total_cents(self) -> int:
@@ -62,6 +67,9 @@ class OrderEvent(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
 
 class OutboxMessage(models.Model):
     """A task to publish, committed with the state change that calls for it, so a broker
@@ -75,3 +83,6 @@ class OutboxMessage(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.task_name} for {self.order_id}"

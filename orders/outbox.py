@@ -34,13 +34,16 @@ def outbox_deliver(*, message_id: int) -> bool:
         try:
             current_app.send_task(message.task_name, kwargs=message.kwargs)
         except Exception as exc:  # broker down: the row stays for reconcile
-            logger.warning("outbox: could not publish %s for order %s: %s",
-                           message.task_name, message.order_id, exc)
+            logger.warning(
+                "outbox: could not publish %s for order %s: %s", message.task_name, message.order_id, exc
+            )
             OutboxMessage.objects.filter(pk=message.pk).update(
                 attempts=message.attempts + 1, last_error=str(exc)[:1000]
             )
             return False
-    OutboxMessage.objects.filter(pk=message.pk).update(delivered_at=timezone.now(), attempts=message.attempts + 1)
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        delivered_at=timezone.now(), attempts=message.attempts + 1
+    )
     return True
 
 

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -86,7 +87,9 @@ def order_place(*, order_id: uuid.UUID) -> Order:
         if order.status in (Status.PLACED, Status.CONFIRMED):
             return order
         if not _transition(order, [Status.PENDING], Status.PLACED):
-            raise OrderStateConflict(f"Order {order_id} is {order.status}; only a pending order can be placed.")
+            raise OrderStateConflict(
+                f"Order {order_id} is {order.status}; only a pending order can be placed."
+            )
         _event(order, "placed", "stock reserved and payment authorised; confirming")
         outbox_enqueue(order=order, task_name="orders.finalize_order", kwargs={"order_id": str(order.id)})
     return order
@@ -106,9 +109,16 @@ def order_finalize(*, order_id: uuid.UUID) -> Order:
     payments_client.payment_capture(order_id=order.id)
     with transaction.atomic():
         if _transition(order, [Status.PLACED], Status.CONFIRMED):
-            _event(order, "confirmed", f"confirmation {order.confirmation_code}; stock committed; payment captured")
-            outbox_enqueue(order=order, task_name="orders.send_order_email",
-                           kwargs={"order_id": str(order.id), "kind": "confirmed"})
+            _event(
+                order,
+                "confirmed",
+                f"confirmation {order.confirmation_code}; stock committed; payment captured",
+            )
+            outbox_enqueue(
+                order=order,
+                task_name="orders.send_order_email",
+                kwargs={"order_id": str(order.id), "kind": "confirmed"},
+            )
     return order
 
 
@@ -137,8 +147,11 @@ def order_request_compensation(*, order_id: uuid.UUID, reason: str) -> Order:
         if order.status in Order.TERMINAL:
             return order
         _event(order, "finalize_gave_up", reason)
-        outbox_enqueue(order=order, task_name="orders.compensate_order",
-                       kwargs={"order_id": str(order.id), "reason": reason})
+        outbox_enqueue(
+            order=order,
+            task_name="orders.compensate_order",
+            kwargs={"order_id": str(order.id), "reason": reason},
+        )
     return order
 
 
@@ -161,8 +174,11 @@ def order_compensate(*, order_id: uuid.UUID, reason: str) -> Order:
             _event(order, "stock_" + reservation.status, f"reservation is {reservation.status}")
             _event(order, "failed", reason)
             if customer_was_answered:  # they were told "received"; now they are told the truth
-                outbox_enqueue(order=order, task_name="orders.send_order_email",
-                               kwargs={"order_id": str(order.id), "kind": "failed"})
+                outbox_enqueue(
+                    order=order,
+                    task_name="orders.send_order_email",
+                    kwargs={"order_id": str(order.id), "kind": "failed"},
+                )
     logger.warning("order %s failed: %s", order.id, reason)
     return order_get(order_id=order_id)
 
@@ -183,8 +199,12 @@ def order_send_email(*, order_id: uuid.UUID, kind: str) -> bool:
         if order.events.filter(kind=f"email_{kind}").exists():
             return False
         subject, body = EMAILS[kind]
-        values = {"code": order.confirmation_code, "id": order.id, "id_short": str(order.id)[:8],
-                  "reason": order.reason}
+        values = {
+            "code": order.confirmation_code,
+            "id": order.id,
+            "id_short": str(order.id)[:8],
+            "reason": order.reason,
+        }
         send_mail(subject.format(**values), body.format(**values), settings.DEFAULT_FROM_EMAIL, [order.email])
         _event(order, f"email_{kind}", f"sent to the customer ({kind})")
     return True
@@ -193,7 +213,7 @@ def order_send_email(*, order_id: uuid.UUID, kind: str) -> bool:
 def order_get(*, order_id: uuid.UUID) -> Order:
     try:
         return Order.objects.get(pk=order_id)
-    except (Order.DoesNotExist, ValueError):
+    except (Order.DoesNotExist, ValueError, ValidationError):  # a malformed id is not found either
         raise OrderNotFound(f"No order {order_id}.") from None
 
 

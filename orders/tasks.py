@@ -45,8 +45,13 @@ def finalize_order(self, order_id: str) -> None:
         mark_error(exc)
         if attempt <= settings.ORDERS_FINALIZE_MAX_RETRIES:
             countdown = settings.ORDERS_FINALIZE_RETRY_BACKOFF * 2 ** (attempt - 1)
-            logger.warning("finalize of order %s failed (attempt %d), retrying in %.1fs: %s",
-                           order_id, attempt, countdown, exc)
+            logger.warning(
+                "finalize of order %s failed (attempt %d), retrying in %.1fs: %s",
+                order_id,
+                attempt,
+                countdown,
+                exc,
+            )
             raise self.retry(exc=exc, countdown=countdown) from exc
         _give_up(order_id, f"finalize gave up after {attempt} attempts: {type(exc).__name__}: {exc}")
     except ApplicationError as exc:  # not transient: the order cannot be confirmed

@@ -26,15 +26,28 @@ def _url(path: str) -> str:
 
 def payment_authorize(*, order_id: uuid.UUID, amount_cents: int, token: str) -> PaymentInfo:
     body = {"order_id": str(order_id), "amount_cents": amount_cents, "token": token}
-    return _info(call("POST", _url("authorizations/"), json=body, errors=ERRORS, idempotency_key=str(order_id)))
+    return _info(
+        call("POST", _url("authorizations/"), json=body, errors=ERRORS, idempotency_key=str(order_id))
+    )
 
 
 def payment_capture(*, order_id: uuid.UUID) -> PaymentInfo:
-    return _info(call("POST", _url(f"payments/{order_id}/capture/"), errors=ERRORS, idempotency_key=f"capture-{order_id}"))
+    return _info(
+        call(
+            "POST",
+            _url(f"payments/{order_id}/capture/"),
+            errors=ERRORS,
+            idempotency_key=f"capture-{order_id}",
+        )
+    )
 
 
 def payment_cancel(*, order_id: uuid.UUID) -> PaymentInfo:
-    return _info(call("POST", _url(f"payments/{order_id}/cancel/"), errors=ERRORS, idempotency_key=f"cancel-{order_id}"))
+    return _info(
+        call(
+            "POST", _url(f"payments/{order_id}/cancel/"), errors=ERRORS, idempotency_key=f"cancel-{order_id}"
+        )
+    )
 
 
 def _info(body: dict) -> PaymentInfo:

@@ -22,7 +22,9 @@ class Payment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(amount_cents__gt=0), name="payment_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="payment_amount_positive")
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount_cents / 100:.2f} {self.currency} for {self.order_id} ({self.status})"

@@ -32,8 +32,9 @@ def payment_authorize(*, order_id: uuid.UUID, amount_cents: int, token: str) -> 
             f"Order {order_id} was authorised for {payment.amount_cents} cents, not {amount_cents}."
         )
     if payment.status == Status.DECLINED:
-        raise PaymentDeclined(f"The card was declined ({payment.decline_reason}).",
-                              extra={"reason": payment.decline_reason})
+        raise PaymentDeclined(
+            f"The card was declined ({payment.decline_reason}).", extra={"reason": payment.decline_reason}
+        )
     return payment
 
 

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from config.api import InvalidRequest
 from orders import client as orders_client
 from shop import selectors, services
 
@@ -31,17 +32,20 @@ class CheckoutApi(APIView):
             token = serializers.CharField(max_length=100)
 
         items = ItemSerializer(many=True, allow_empty=False)
-        email = serializers.EmailField()
+        email = serializers.EmailField(max_length=254)  # what orders can store
         payment = PaymentSerializer()
 
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        idempotency_key = request.headers.get("Idempotency-Key")
+        if idempotency_key and len(idempotency_key) > 100:  # what orders can store
+            raise InvalidRequest("Invalid request: the Idempotency-Key header is longer than 100 characters.")
         order = services.checkout(
             items=[services.CheckoutItem(**item) for item in data.validated_data["items"]],
             email=data.validated_data["email"],
             payment_token=data.validated_data["payment"]["token"],
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            idempotency_key=idempotency_key,
         )
         body = {
             "order_id": order.order_id,

@@ -15,9 +15,9 @@ class Product(models.Model):
         ordering = ["name"]
         constraints = [models.CheckConstraint(condition=Q(price_cents__gt=0), name="product_price_positive")]
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sku})"
+
     @property
     def price(self) -> str:
         return f"{self.price_cents / 100:.2f}"
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.sku})"

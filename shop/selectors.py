@@ -23,7 +23,9 @@ class ProductListing:
 
 def product_listings() -> list[ProductListing]:
     products = list(Product.objects.filter(active=True))
-    stock = {level.sku: level.available for level in inventory_client.stock_list(skus=[p.sku for p in products])}
+    stock = {
+        level.sku: level.available for level in inventory_client.stock_list(skus=[p.sku for p in products])
+    }
     return [
         ProductListing(p.sku, p.name, p.description, p.price_cents, stock.get(p.sku, 0)) for p in products
     ]

@@ -8,20 +8,21 @@ order, and orders undoes what was done. No database transaction is held across a
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 
 from opentelemetry import trace
 
+from config.api import ApplicationError, ServiceUnavailable
 from inventory import client as inventory_client
-from inventory.errors import InsufficientStock
 from orders import client as orders_client
 from payments import client as payments_client
-from payments.errors import PaymentDeclined
 from shop.errors import EmptyCart, UnknownProduct
 from shop.selectors import products_by_sku
 from telemetry import attributes
 
+logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 
@@ -51,11 +52,20 @@ def checkout(
             payments_client.payment_authorize(
                 order_id=order.order_id, amount_cents=order.total_cents, token=payment_token
             )
-        except (InsufficientStock, PaymentDeclined) as refusal:
-            orders_client.order_fail(order_id=order.order_id, reason=f"{refusal.code}: {refusal.message}")
-            refusal.extra.setdefault("order_id", order.order_id)
+        except ApplicationError as refusal:
+            _fail(order.order_id, refusal)
             raise
         return orders_client.order_place(order_id=order.order_id)
+
+
+def _fail(order_id: str, refusal: ApplicationError) -> None:
+    """Fail the order and undo what was done. If that cannot be done now (an app is down),
+    the order stays pending and ``orders.reconcile`` fails it after its deadline."""
+    refusal.extra.setdefault("order_id", order_id)
+    try:
+        orders_client.order_fail(order_id=order_id, reason=f"{refusal.code}: {refusal.message}")
+    except ServiceUnavailable:
+        logger.warning("order %s stays pending until reconcile: %s", order_id, refusal.message)
 
 
 def _order_lines(items: list[CheckoutItem]) -> list[orders_client.OrderLineInfo]:

@@ -57,4 +57,6 @@ def cart_view(request: HttpRequest) -> HttpResponse:
 
 def order_detail(request: HttpRequest, order_id) -> HttpResponse:
     order = orders_client.order_get(order_id=order_id)
-    return render(request, "shop/order_detail.html", {"order": order, "total": f"{order.total_cents / 100:.2f}"})
+    return render(
+        request, "shop/order_detail.html", {"order": order, "total": f"{order.total_cents / 100:.2f}"}
+    )

@@ -127,9 +127,17 @@ class PerServiceResource(SpanExporter):
         if key not in self._resources:
             self._resources[key] = span.resource.merge(Resource({"service.name": service}))
         return ReadableSpan(
-            name=span.name, context=span.context, parent=span.parent, resource=self._resources[key],
-            attributes=span.attributes, events=span.events, links=span.links, kind=span.kind,
-            status=span.status, start_time=span.start_time, end_time=span.end_time,
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=self._resources[key],
+            attributes=span.attributes,
+            events=span.events,
+            links=span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
         )
 
@@ -145,8 +153,9 @@ class DropBackgroundRoots(Sampler):
     process's broker polling and housekeeping queries, not part of any request or task.
     An HTTP call without a parent (a script driving the shop) still starts a trace."""
 
-    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None,
-                      links=None, trace_state=None) -> SamplingResult:
+    def should_sample(
+        self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None
+    ) -> SamplingResult:
         attributes = attributes or {}
         is_http = "http.method" in attributes or "http.request.method" in attributes
         if kind == SpanKind.CLIENT and not is_http:

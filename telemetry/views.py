@@ -39,6 +39,10 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         }
         for depth, span in span_tree(spans)
     ]
-    context = {"trace_id": trace_id, "rows": rows, "total_ms": total / 1e6,
-               "errors": sum(span.status == "ERROR" for span in spans)}
+    context = {
+        "trace_id": trace_id,
+        "rows": rows,
+        "total_ms": total / 1e6,
+        "errors": sum(span.status == "ERROR" for span in spans),
+    }
     return render(request, "telemetry/trace_detail.html", context)

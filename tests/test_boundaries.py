@@ -11,6 +11,9 @@ def test_apps_import_each_other_only_through_client_and_errors():
     """No app imports another app's models, services, views or tasks (CONVENTIONS 1-2)."""
     result = subprocess.run(
         [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr

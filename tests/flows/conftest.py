@@ -35,7 +35,11 @@ class Stack:
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
             timeout=60,
         )
         if result.returncode != 0:
@@ -142,8 +146,19 @@ def stack(tmp_path_factory) -> Stack:
         stack.manage("migrate", "--database", "telemetry", "--no-input")
         stack.manage("seed_demo")
         stack.start("web", sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}")
-        stack.start("worker", str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO",
-                    "--concurrency", "2", "--without-gossip", "--without-mingle")
+        stack.start(
+            "worker",
+            str(BIN / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+        )
         _wait_until_up(stack)
         yield stack
     finally:

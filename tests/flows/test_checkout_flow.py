@@ -89,7 +89,10 @@ def test_a_database_timeout_in_the_worker_fails_the_order_and_undoes_it_in_the_s
         [statement] = [s for s in children(spans, attempt) if s["status"] == "ERROR"]
         assert statement["attributes"]["db.statement"].startswith("UPDATE")
         driver_error = exception_types(statement)
-        assert driver_error and driver_error[0] in {"sqlite3.OperationalError", "psycopg.errors.QueryCanceled"}
+        assert driver_error and driver_error[0] in {
+            "sqlite3.OperationalError",
+            "psycopg.errors.QueryCanceled",
+        }
 
     [compensation] = by_name(spans, "run/orders.compensate_order")
     assert compensation["start_time"] > attempts[-1]["start_time"]

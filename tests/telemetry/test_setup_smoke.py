@@ -9,14 +9,20 @@ from opentelemetry import trace
 def test_server_spans_are_attributed_to_the_app_whose_api_was_hit(services_url, catalogue, spans):
     with trace.get_tracer(__name__).start_as_current_span("test"):
         requests.get(f"{services_url}/api/shop/products/", timeout=5)
-    server = {s.name: s.attributes["threadline.service"] for s in spans.get_finished_spans() if s.kind.name == "SERVER"}
+    server = {
+        s.name: s.attributes["threadline.service"]
+        for s in spans.get_finished_spans()
+        if s.kind.name == "SERVER"
+    }
     assert server["GET api/shop/products/"] == "shop"
     assert server["GET api/inventory/stock/"] == "inventory"
 
 
 def test_database_spans_without_a_parent_are_not_recorded(spans):
     """Broker polling and housekeeping queries outside any request make no traces."""
-    poll = trace.get_tracer(__name__).start_as_current_span("BRPOP", kind=trace.SpanKind.CLIENT, attributes={"db.system": "redis"})
+    poll = trace.get_tracer(__name__).start_as_current_span(
+        "BRPOP", kind=trace.SpanKind.CLIENT, attributes={"db.system": "redis"}
+    )
     with poll as span:
         assert not span.is_recording()
     assert spans.get_finished_spans() == ()

@@ -40,4 +40,3 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps([span_to_dict(span) for span in spans], indent=2))
         else:
             self.stdout.write(render_tree(spans))
-

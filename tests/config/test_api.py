@@ -1,0 +1,92 @@
+"""What every app's API shares: the internal APIs answer only callers with the service
+token, and every error leaves as {"code", "message", "extra"}."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+from django.conf import settings
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+ORDER = uuid.uuid4()
+INTERNAL = [
+    ("GET", "/api/inventory/stock/"),
+    ("POST", "/api/inventory/reservations/"),
+    ("POST", f"/api/inventory/reservations/{ORDER}/commit/"),
+    ("POST", f"/api/inventory/reservations/{ORDER}/release/"),
+    ("POST", "/api/payments/authorizations/"),
+    ("POST", f"/api/payments/payments/{ORDER}/capture/"),
+    ("POST", f"/api/payments/payments/{ORDER}/cancel/"),
+    ("POST", "/api/orders/"),
+    ("GET", f"/api/orders/{ORDER}/"),
+    ("POST", f"/api/orders/{ORDER}/place/"),
+    ("POST", f"/api/orders/{ORDER}/fail/"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), INTERNAL, ids=[f"{m} {p}" for m, p in INTERNAL])
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token", settings.SERVICE_TOKEN],
+    ids=["no-token", "wrong-token", "no-bearer-prefix"],
+)
+def test_internal_apis_refuse_callers_without_the_service_token(services_url, method, path, authorization):
+    """Without 'Authorization: Bearer <token>' an internal API answers 403 permission_denied
+    and says what to send."""
+    headers = {"Authorization": authorization} if authorization else {}
+    response = requests.request(method, services_url + path, json={}, headers=headers, timeout=10)
+    assert response.status_code == 403
+    body = response.json()
+    assert body["code"] == "permission_denied"
+    assert "Authorization: Bearer" in body["message"]
+
+
+def test_with_the_service_token_the_internal_api_answers(services_url):
+    """The right bearer token is let through."""
+    response = requests.get(
+        f"{services_url}/api/inventory/stock/",
+        timeout=10,
+        headers={"Authorization": f"Bearer {settings.SERVICE_TOKEN}"},
+    )
+    assert response.status_code == 200
+    assert response.json() == []
+
+
+def test_validation_errors_have_the_one_error_shape(services_url):
+    """Invalid input answers 400 invalid_request, the first problem in the message and every
+    field's problems in extra."""
+    response = requests.post(
+        f"{services_url}/api/inventory/reservations/",
+        json={"items": []},
+        timeout=10,
+        headers={"Authorization": f"Bearer {settings.SERVICE_TOKEN}"},
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["message"]) == (
+        "invalid_request",
+        "Invalid request: order_id: This field is required.",
+    )
+    assert set(body["extra"]["fields"]) == {"order_id", "items"}
+
+
+def test_other_drf_errors_keep_the_shape(services_url):
+    """A DRF error such as an unsupported method keeps the shape, with DRF's code."""
+    response = requests.delete(f"{services_url}/api/shop/products/", timeout=10)
+    assert response.status_code == 405
+    assert response.json() == {
+        "code": "method_not_allowed",
+        "message": 'Method "DELETE" not allowed.',
+        "extra": {},
+    }
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_path_answers_404_in_the_error_shape(client):
+    """Under /api/ even a wrong URL answers JSON with a code, not an HTML page."""
+    response = client.get("/api/shop/orders/not-a-uuid/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"

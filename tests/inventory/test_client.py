@@ -1,0 +1,100 @@
+"""Inventory's client against inventory's real REST API (a live server): answers come
+back as frozen dataclasses and error codes come back as inventory's own classes."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+
+from inventory import client
+from inventory.errors import InsufficientStock, ReservationNotFound, UnknownSku
+from inventory.models import StockItem
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+MOUSE, LAPTOP = "MOUSE-WIRELESS", "LAPTOP-GAMING-15"  # 200 and 25 units in the demo catalogue
+
+
+def available(sku: str) -> int:
+    return StockItem.objects.get(sku=sku).available
+
+
+def test_stock_list_returns_levels_for_the_asked_skus(services_url, catalogue):
+    """stock_list answers the available units of the SKUs asked for, sorted by SKU."""
+    levels = client.stock_list(skus=[MOUSE, LAPTOP])
+    assert levels == [
+        client.StockLevel(sku=LAPTOP, available=25),
+        client.StockLevel(sku=MOUSE, available=200),
+    ]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        levels[0].available = 0
+
+
+def test_stock_list_without_skus_lists_every_item(services_url, catalogue):
+    """Without a filter every stock item is listed."""
+    assert len(client.stock_list()) == StockItem.objects.count() == 8
+
+
+def test_reservation_create_holds_the_stock(services_url, catalogue):
+    """A reservation made through the API is held and the units leave available."""
+    order_id = uuid.uuid4()
+    info = client.reservation_create(order_id=order_id, items=[(MOUSE, 2), (LAPTOP, 1)])
+    assert info == client.ReservationInfo(order_id=str(order_id), status="held")
+    assert (available(MOUSE), available(LAPTOP)) == (198, 24)
+
+
+def test_reservation_create_repeated_returns_the_first(services_url, catalogue):
+    """A retried reservation call holds nothing more."""
+    order_id = uuid.uuid4()
+    client.reservation_create(order_id=order_id, items=[(MOUSE, 2)])
+    assert client.reservation_create(order_id=order_id, items=[(MOUSE, 2)]).status == "held"
+    assert available(MOUSE) == 198
+
+
+def test_short_stock_raises_insufficient_stock_with_the_short_skus(services_url, catalogue):
+    """409 insufficient_stock round-trips as InsufficientStock naming the short SKUs; nothing is held."""
+    with pytest.raises(InsufficientStock) as refused:
+        client.reservation_create(order_id=uuid.uuid4(), items=[(MOUSE, 1), (LAPTOP, 26)])
+    assert refused.value.extra == {"skus": [LAPTOP]}
+    assert (available(MOUSE), available(LAPTOP)) == (200, 25)
+
+
+def test_unknown_sku_raises_unknown_sku(services_url, catalogue):
+    """400 unknown_sku round-trips as UnknownSku."""
+    with pytest.raises(UnknownSku):
+        client.reservation_create(order_id=uuid.uuid4(), items=[("NO-SUCH-SKU", 1)])
+    assert available(MOUSE) == 200
+
+
+def test_commit_and_release_report_the_reservation_status(services_url, catalogue):
+    """Commit answers committed; release of a committed reservation answers released
+    and gives the units back."""
+    order_id = uuid.uuid4()
+    client.reservation_create(order_id=order_id, items=[(LAPTOP, 3)])
+    assert client.reservation_commit(order_id=order_id).status == "committed"
+    assert available(LAPTOP) == 22
+    assert client.reservation_release(order_id=order_id).status == "released"
+    assert client.reservation_release(order_id=order_id).status == "released"
+    assert available(LAPTOP) == 25
+
+
+def test_commit_without_a_reservation_raises_reservation_not_found(services_url, catalogue):
+    """404 reservation_not_found round-trips as ReservationNotFound."""
+    with pytest.raises(ReservationNotFound):
+        client.reservation_commit(order_id=uuid.uuid4())
+
+
+def test_release_without_a_reservation_answers_none(services_url, catalogue):
+    """Releasing an order that never reserved is a no-op answered with status "none"."""
+    order_id = uuid.uuid4()
+    assert client.reservation_release(order_id=order_id) == client.ReservationInfo(str(order_id), "none")
+
+
+def test_inventory_shortage_fault_is_seen_by_the_api(services_url, catalogue, faults):
+    """The inventory_shortage fault set in this process refuses reservations made over REST."""
+    faults({"inventory_shortage": 1.0})
+    with pytest.raises(InsufficientStock):
+        client.reservation_create(order_id=uuid.uuid4(), items=[(MOUSE, 1)])
+    assert available(MOUSE) == 200

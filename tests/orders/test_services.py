@@ -1,0 +1,350 @@
+"""Orders' services: the order's state machine (pending → placed → confirmed | failed),
+idempotent creation, the outbox written with the state change, compensation over the
+real inventory and payments APIs, and emails sent once."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import transaction
+from opentelemetry import trace
+
+from inventory import client as inventory_client
+from inventory.models import StockItem
+from orders import services
+from orders.errors import IdempotencyKeyReused, OrderNotFound, OrderStateConflict
+from orders.models import Order, OrderEvent, OutboxMessage
+from payments import client as payments_client
+from payments.models import Payment
+
+Status = Order.Status
+LIVE = pytest.mark.django_db(transaction=True, databases="__all__")
+
+MOUSE = services.LineInput(sku="MOUSE-WIRELESS", name="Wireless mouse", quantity=3, unit_price_cents=2999)
+KEYBOARD = services.LineInput(
+    sku="KEYBOARD-MECH", name="Mechanical keyboard", quantity=1, unit_price_cents=8900
+)
+
+
+def create(*, key: str | None = None, lines=(MOUSE, KEYBOARD), email: str = "ada@example.com") -> Order:
+    return services.order_create(email=email, lines=list(lines), idempotency_key=key)
+
+
+def kinds(order: Order) -> list[str]:
+    return list(order.events.values_list("kind", flat=True))
+
+
+def force_status(order: Order, status: str) -> Order:
+    """Put an order in a state directly, to test what the services do from there."""
+    Order.objects.filter(pk=order.pk).update(status=status)
+    order.refresh_from_db()
+    return order
+
+
+def placed_order_with_stock_and_payment() -> Order:
+    """A placed order as the checkout leaves it: stock held and payment authorised over REST."""
+    order = create()
+    inventory_client.reservation_create(order_id=order.id, items=[(MOUSE.sku, 3), (KEYBOARD.sku, 1)])
+    payments_client.payment_authorize(order_id=order.id, amount_cents=order.total_cents, token="tok_ok")
+    return services.order_place(order_id=order.id)
+
+
+# --- create ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_create_stores_a_pending_order_with_its_total_in_integer_cents():
+    """The total is the sum of quantity × unit price, in integer cents; lines are copied."""
+    order = create()
+    order.refresh_from_db()
+    assert order.status == Status.PENDING
+    assert order.total_cents == 3 * 2999 + 8900 == 17897
+    assert isinstance(order.total_cents, int)
+    assert sorted(order.lines.values_list("sku", "quantity", "unit_price_cents")) == [
+        ("KEYBOARD-MECH", 1, 8900),
+        ("MOUSE-WIRELESS", 3, 2999),
+    ]
+    assert kinds(order) == ["created"]
+
+
+@pytest.mark.django_db
+def test_create_records_the_current_trace_id():
+    """An order created inside a trace remembers it, and so does its first event."""
+    with trace.get_tracer(__name__).start_as_current_span("checkout") as span:
+        order = create()
+    trace_id = format(span.get_span_context().trace_id, "032x")
+    assert order.trace_id == trace_id
+    assert order.events.get().trace_id == trace_id
+
+
+@pytest.mark.django_db
+def test_same_idempotency_key_and_basket_returns_the_first_order():
+    """A retried create with the same key and basket (in any order) returns the first order."""
+    first = create(key="checkout-1")
+    again = create(key="checkout-1", lines=(KEYBOARD, MOUSE))
+    assert again.pk == first.pk
+    assert Order.objects.count() == 1
+    assert kinds(again) == ["created"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"lines": (MOUSE,)},
+        {"lines": (MOUSE, services.LineInput("KEYBOARD-MECH", "Mechanical keyboard", 2, 8900))},
+        {"email": "someone.else@example.com"},
+    ],
+    ids=["fewer-lines", "other-quantity", "other-email"],
+)
+def test_same_idempotency_key_with_a_different_checkout_is_refused(change):
+    """Reusing a key for a different basket or email raises IdempotencyKeyReused naming the first order."""
+    first = create(key="checkout-1")
+    with pytest.raises(IdempotencyKeyReused) as reused:
+        create(key="checkout-1", **change)
+    assert reused.value.extra == {"order_id": str(first.id)}
+    assert Order.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_without_a_key_every_create_is_a_new_order():
+    """No idempotency key (None or empty) means no deduplication."""
+    create(key=None)
+    create(key="")
+    assert list(Order.objects.values_list("idempotency_key", flat=True)) == [None, None]
+
+
+@pytest.mark.django_db
+def test_get_of_an_unknown_order_is_not_found():
+    """order_get raises OrderNotFound for an id that does not exist or is not an id."""
+    with pytest.raises(OrderNotFound):
+        services.order_get(order_id=uuid.uuid4())
+    with pytest.raises(OrderNotFound):
+        services.order_get(order_id="not-a-uuid")
+
+
+# --- place -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_place_moves_pending_to_placed_and_writes_one_outbox_row(django_capture_on_commit_callbacks):
+    """Placing writes the status, a placed event and one finalize outbox row together;
+    the task is published only when that transaction commits."""
+    order = create()
+    with django_capture_on_commit_callbacks(execute=False) as publish:
+        placed = services.order_place(order_id=order.id)
+    assert placed.status == Status.PLACED
+    [message] = OutboxMessage.objects.all()
+    assert (message.order_id, message.task_name, message.kwargs) == (
+        order.id,
+        "orders.finalize_order",
+        {"order_id": str(order.id)},
+    )
+    assert message.delivered_at is None and len(publish) == 1
+    publish[0]()  # the commit hook publishes (to the in-memory broker) and marks the row delivered
+    message.refresh_from_db()
+    assert message.delivered_at is not None and message.attempts == 1
+
+
+@pytest.mark.django_db
+def test_place_rolled_back_leaves_no_outbox_row():
+    """The outbox row lives and dies with the status change: roll back one, lose both."""
+    order = create()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.order_place(order_id=order.id)
+        raise RuntimeError("the transaction fails after place")
+    order.refresh_from_db()
+    assert order.status == Status.PENDING
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_place_twice_changes_nothing_the_second_time():
+    """A retried place returns the placed order with still one event and one outbox row."""
+    order = create()
+    services.order_place(order_id=order.id)
+    assert services.order_place(order_id=order.id).status == Status.PLACED
+    assert OutboxMessage.objects.count() == 1
+    assert kinds(order) == ["created", "placed"]
+
+
+@pytest.mark.django_db
+def test_place_of_a_confirmed_order_returns_it_unchanged():
+    """A late place never moves a confirmed order back to placed."""
+    order = force_status(create(), Status.CONFIRMED)
+    assert services.order_place(order_id=order.id).status == Status.CONFIRMED
+    order.refresh_from_db()
+    assert order.status == Status.CONFIRMED
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_place_of_a_failed_order_is_a_conflict():
+    """A failed order cannot be placed; it stays failed and nothing is queued."""
+    order = force_status(create(), Status.FAILED)
+    with pytest.raises(OrderStateConflict):
+        services.order_place(order_id=order.id)
+    order.refresh_from_db()
+    assert order.status == Status.FAILED
+    assert not OutboxMessage.objects.exists()
+    assert kinds(order) == ["created"]
+
+
+# --- status never moves backwards --------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("terminal", [Status.CONFIRMED, Status.FAILED])
+def test_finalize_of_a_terminal_order_changes_nothing(terminal):
+    """A finalize delivered late returns a confirmed or failed order as it is."""
+    order = force_status(create(), terminal)
+    assert services.order_finalize(order_id=order.id).status == terminal
+    order.refresh_from_db()
+    assert order.status == terminal and order.confirmation_code == ""
+
+
+@pytest.mark.django_db
+def test_finalize_of_a_pending_order_is_a_conflict():
+    """Only a placed order is finalised."""
+    order = create()
+    with pytest.raises(OrderStateConflict):
+        services.order_finalize(order_id=order.id)
+    order.refresh_from_db()
+    assert order.status == Status.PENDING
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("terminal", [Status.CONFIRMED, Status.FAILED])
+def test_compensation_request_for_a_terminal_order_queues_nothing(terminal):
+    """Asking to compensate an order already confirmed or failed writes no event and no outbox row."""
+    order = force_status(create(), terminal)
+    assert services.order_request_compensation(order_id=order.id, reason="late").status == terminal
+    assert not OutboxMessage.objects.exists()
+    assert kinds(order) == ["created"]
+
+
+@pytest.mark.django_db
+def test_compensation_request_queues_the_compensation():
+    """A placed order whose finalisation gave up gets a compensate outbox row with the reason."""
+    order = create()
+    services.order_place(order_id=order.id)
+    services.order_request_compensation(order_id=order.id, reason="gave up")
+    message = OutboxMessage.objects.get(task_name="orders.compensate_order")
+    assert message.kwargs == {"order_id": str(order.id), "reason": "gave up"}
+    assert kinds(order)[-1] == "finalize_gave_up"
+
+
+@pytest.mark.django_db
+def test_compensate_of_a_failed_order_changes_nothing():
+    """Compensating an order that already failed returns it without calling anyone."""
+    order = force_status(create(), Status.FAILED)
+    assert services.order_compensate(order_id=order.id, reason="again").status == Status.FAILED
+    assert kinds(order) == ["created"]
+
+
+@pytest.mark.django_db
+def test_compensate_of_a_confirmed_order_is_a_conflict():
+    """A confirmed order is never compensated back to failed."""
+    order = force_status(create(), Status.CONFIRMED)
+    with pytest.raises(OrderStateConflict):
+        services.order_compensate(order_id=order.id, reason="too late")
+    order.refresh_from_db()
+    assert order.status == Status.CONFIRMED
+
+
+# --- finalize and compensate over the real APIs --------------------------------------------
+
+
+@LIVE
+def test_finalize_confirms_commits_stock_and_captures_payment(services_url, catalogue):
+    """Finalising a placed order writes its confirmation code, commits the stock, captures
+    the payment, confirms it and queues the confirmation email; a repeat changes nothing."""
+    order = placed_order_with_stock_and_payment()
+    confirmed = services.order_finalize(order_id=order.id)
+    assert confirmed.status == Status.CONFIRMED
+    assert confirmed.confirmation_code == f"TL-{order.id.hex[:10].upper()}"
+    assert StockItem.objects.get(sku=MOUSE.sku).sold == 3
+    assert Payment.objects.get(order_id=order.id).status == Payment.Status.CAPTURED
+    services.order_finalize(order_id=order.id)
+    assert kinds(order) == ["created", "placed", "confirmation_written", "confirmed"]
+    assert OutboxMessage.objects.filter(task_name="orders.send_order_email").count() == 1
+
+
+@LIVE
+def test_compensate_voids_releases_and_fails_the_order(services_url, catalogue):
+    """Compensating a placed order voids its payment, releases its stock and fails it with
+    the reason; the customer, told "received", gets a failure email queued."""
+    order = placed_order_with_stock_and_payment()
+    failed = services.order_compensate(order_id=order.id, reason="finalize gave up")
+    assert (failed.status, failed.reason) == (Status.FAILED, "finalize gave up")
+    assert Payment.objects.get(order_id=order.id).status == Payment.Status.VOIDED
+    assert StockItem.objects.get(sku=MOUSE.sku).available == 200
+    assert StockItem.objects.get(sku=MOUSE.sku).reserved == 0
+    assert kinds(order) == ["created", "placed", "payment_voided", "stock_released", "failed"]
+    assert order.events.get(kind="failed").message == "finalize gave up"
+    email = OutboxMessage.objects.get(task_name="orders.send_order_email")
+    assert email.kwargs == {"order_id": str(order.id), "kind": "failed"}
+
+
+@LIVE
+def test_compensate_twice_changes_nothing(services_url, catalogue):
+    """A second compensation keeps the first reason, adds no events and queues no second email."""
+    order = placed_order_with_stock_and_payment()
+    services.order_compensate(order_id=order.id, reason="first")
+    again = services.order_compensate(order_id=order.id, reason="second")
+    assert (again.status, again.reason) == (Status.FAILED, "first")
+    assert kinds(order).count("failed") == 1
+    assert OutboxMessage.objects.filter(task_name="orders.send_order_email").count() == 1
+
+
+@LIVE
+def test_compensate_refunds_a_captured_payment_and_returns_sold_stock(services_url, catalogue):
+    """If the payment was already captured and the stock committed, compensation refunds
+    the money and gives the sold units back."""
+    order = placed_order_with_stock_and_payment()
+    inventory_client.reservation_commit(order_id=order.id)
+    payments_client.payment_capture(order_id=order.id)
+    services.order_compensate(order_id=order.id, reason="confirmation failed")
+    assert Payment.objects.get(order_id=order.id).status == Payment.Status.REFUNDED
+    mouse = StockItem.objects.get(sku=MOUSE.sku)
+    assert (mouse.available, mouse.sold) == (200, 0)
+    assert "payment_refunded" in kinds(order)
+
+
+@LIVE
+def test_compensate_of_a_pending_order_with_nothing_done(services_url, catalogue):
+    """A pending order that reserved and paid nothing fails with "none" events and no email:
+    the customer was never told it was received."""
+    order = create()
+    failed = services.order_compensate(order_id=order.id, reason="checkout did not complete in time")
+    assert failed.status == Status.FAILED
+    assert kinds(order) == ["created", "payment_none", "stock_none", "failed"]
+    assert not OutboxMessage.objects.exists()
+
+
+# --- email -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_confirmation_email_is_sent_once(mailoutbox):
+    """The confirmation email goes out once to the customer; a second delivery sends nothing."""
+    order = force_status(create(), Status.CONFIRMED)
+    Order.objects.filter(pk=order.pk).update(confirmation_code="TL-ABC")
+    assert services.order_send_email(order_id=order.id, kind="confirmed") is True
+    assert services.order_send_email(order_id=order.id, kind="confirmed") is False
+    [mail] = mailoutbox
+    assert mail.to == ["ada@example.com"]
+    assert "TL-ABC" in mail.subject
+    assert OrderEvent.objects.filter(order=order, kind="email_confirmed").count() == 1
+
+
+@pytest.mark.django_db
+def test_failure_email_is_sent_once_and_separately_from_the_confirmation(mailoutbox):
+    """Each kind of email is sent at most once per order."""
+    order = force_status(create(), Status.FAILED)
+    assert services.order_send_email(order_id=order.id, kind="failed") is True
+    assert services.order_send_email(order_id=order.id, kind="failed") is False
+    [mail] = mailoutbox
+    assert str(order.id)[:8] in mail.subject
+    assert "voided or refunded" in mail.body

@@ -1,0 +1,98 @@
+"""Orders' tasks, run in this process with ``apply()`` to test their retry and give-up
+policy (propagation across a real broker is the flow tests' job)."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+
+import pytest
+from django.utils import timezone
+
+from inventory import client as inventory_client
+from orders import services, tasks
+from orders.models import Order, OutboxMessage
+from payments import client as payments_client
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+Status = Order.Status
+
+
+def placed_order(*, reserve: bool = True) -> Order:
+    line = services.LineInput(sku="MOUSE-WIRELESS", name="Wireless mouse", quantity=1, unit_price_cents=2999)
+    order = services.order_create(email="ada@example.com", lines=[line])
+    if reserve:
+        inventory_client.reservation_create(order_id=order.id, items=[("MOUSE-WIRELESS", 1)])
+    payments_client.payment_authorize(order_id=order.id, amount_cents=2999, token="tok_ok")
+    return services.order_place(order_id=order.id)
+
+
+def compensation_requests(order: Order) -> list[dict]:
+    return [m.kwargs for m in OutboxMessage.objects.filter(order=order, task_name="orders.compensate_order")]
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_finalize_confirms_a_placed_order(services_url, catalogue):
+    """The finalize task confirms a placed order."""
+    order = placed_order()
+    tasks.finalize_order.apply(kwargs={"order_id": str(order.id)})
+    order.refresh_from_db()
+    assert order.status == Status.CONFIRMED
+
+
+def test_finalize_retries_transient_errors_then_requests_compensation(services_url, catalogue, settings):
+    """With inventory unreachable, finalize tries 1 + ORDERS_FINALIZE_MAX_RETRIES times, then
+    queues a compensation saying why; the order is not confirmed."""
+    order = placed_order()
+    settings.INVENTORY_BASE_URL = closed_port_url()
+    tasks.finalize_order.apply(kwargs={"order_id": str(order.id)})
+    order.refresh_from_db()
+    assert order.status == Status.PLACED
+    [request] = compensation_requests(order)
+    attempts = settings.ORDERS_FINALIZE_MAX_RETRIES + 1
+    assert request["reason"].startswith(f"finalize gave up after {attempts} attempts: ServiceUnavailable")
+    assert order.events.filter(kind="finalize_gave_up").count() == 1
+
+
+def test_finalize_gives_up_at_once_on_a_refusal(services_url, catalogue):
+    """A refusal that no retry can fix (no reservation to commit) requests compensation at once."""
+    order = placed_order(reserve=False)
+    tasks.finalize_order.apply(kwargs={"order_id": str(order.id)})
+    [request] = compensation_requests(order)
+    assert request["reason"].startswith("finalize failed: reservation_not_found: ")
+
+
+def test_compensate_task_fails_the_order(services_url, catalogue):
+    """The compensate task voids, releases and fails the order with the reason it was given."""
+    order = placed_order()
+    tasks.compensate_order.apply(kwargs={"order_id": str(order.id), "reason": "gave up"})
+    order.refresh_from_db()
+    assert (order.status, order.reason) == (Status.FAILED, "gave up")
+
+
+def test_send_order_email_task_sends_once(mailoutbox):
+    """Delivered twice, the email task sends one email."""
+    order = Order.objects.create(email="ada@example.com", total_cents=100, status=Status.FAILED)
+    for _ in range(2):
+        tasks.send_order_email.apply(kwargs={"order_id": str(order.id), "kind": "failed"})
+    assert len(mailoutbox) == 1
+
+
+def test_reconcile_requests_compensation_for_abandoned_pending_orders(settings):
+    """A pending order older than ORDERS_STUCK_AFTER gets a compensation queued; a fresh one does not."""
+    settings.ORDERS_STUCK_AFTER = 60
+    abandoned = Order.objects.create(email="ada@example.com", total_cents=100)
+    fresh = Order.objects.create(email="ada@example.com", total_cents=100)
+    Order.objects.filter(pk=abandoned.pk).update(updated_at=timezone.now() - datetime.timedelta(minutes=5))
+    result = tasks.reconcile.apply().get()
+    assert result["abandoned"] == 1
+    assert compensation_requests(abandoned) == [
+        {"order_id": str(abandoned.id), "reason": "checkout did not complete in time"}
+    ]
+    assert compensation_requests(fresh) == []

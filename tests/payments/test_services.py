@@ -1,0 +1,165 @@
+"""Payments' services against the database and the gateway simulator: every operation
+is idempotent per order, and a declined card is an answer, not an error of the system."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from payments import gateway, services
+from payments.errors import PaymentDeclined, PaymentNotFound, PaymentStateConflict
+from payments.models import Payment
+
+pytestmark = pytest.mark.django_db
+
+Status = Payment.Status
+
+
+@pytest.fixture
+def gateway_calls(monkeypatch) -> list[str]:
+    """Records every authorisation that reaches the gateway simulator (which still answers)."""
+    calls: list[str] = []
+    real = gateway.authorize
+
+    def spy(**kwargs):
+        calls.append(kwargs["idempotency_key"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(gateway, "authorize", spy)
+    return calls
+
+
+def authorized(amount_cents: int = 1500) -> Payment:
+    return services.payment_authorize(order_id=uuid.uuid4(), amount_cents=amount_cents, token="tok_ok")
+
+
+def test_authorize_records_an_authorized_payment(gateway_calls):
+    """An approved card gives one authorised payment with the gateway's reference."""
+    order_id = uuid.uuid4()
+    payment = services.payment_authorize(order_id=order_id, amount_cents=1500, token="tok_ok")
+    assert (payment.order_id, payment.amount_cents, payment.status) == (order_id, 1500, Status.AUTHORIZED)
+    assert payment.gateway_reference.startswith("auth_")
+    assert gateway_calls == [str(order_id)]
+
+
+def test_authorize_twice_returns_the_same_payment_without_a_second_gateway_call(gateway_calls):
+    """A repeated authorisation for an order returns the first row; the gateway is asked once."""
+    order_id = uuid.uuid4()
+    first = services.payment_authorize(order_id=order_id, amount_cents=1500, token="tok_ok")
+    again = services.payment_authorize(order_id=order_id, amount_cents=1500, token="tok_ok")
+    assert again.pk == first.pk
+    assert Payment.objects.count() == 1
+    assert gateway_calls == [str(order_id)]
+
+
+def test_repeat_keeps_the_first_answer_even_if_the_gateway_would_now_decline(faults):
+    """Once authorised, a repeat does not go back to the gateway: a decline fault changes nothing."""
+    order_id = uuid.uuid4()
+    services.payment_authorize(order_id=order_id, amount_cents=1500, token="tok_ok")
+    faults({"payment_decline": 1.0})
+    assert (
+        services.payment_authorize(order_id=order_id, amount_cents=1500, token="tok_ok").status
+        == Status.AUTHORIZED
+    )
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"), [("tok_decline", "card_declined"), ("tok_insufficient_funds", "insufficient_funds")]
+)
+def test_declining_token_raises_payment_declined_and_records_it(token, reason):
+    """A declining card raises PaymentDeclined with the reason; the declined row is kept."""
+    order_id = uuid.uuid4()
+    with pytest.raises(PaymentDeclined) as declined:
+        services.payment_authorize(order_id=order_id, amount_cents=1500, token=token)
+    assert declined.value.extra == {"reason": reason}
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.decline_reason, payment.gateway_reference) == (
+        Status.DECLINED,
+        reason,
+        "",
+    )
+
+
+def test_a_declined_order_stays_declined_on_retry(gateway_calls):
+    """Retrying a declined order, even with a good card, re-raises the first decline."""
+    order_id = uuid.uuid4()
+    with pytest.raises(PaymentDeclined):
+        services.payment_authorize(order_id=order_id, amount_cents=1500, token="tok_decline")
+    with pytest.raises(PaymentDeclined):
+        services.payment_authorize(order_id=order_id, amount_cents=1500, token="tok_ok")
+    assert gateway_calls == [str(order_id)]
+    assert Payment.objects.get().status == Status.DECLINED
+
+
+def test_a_different_amount_for_the_same_order_is_a_conflict():
+    """An order authorised for one amount cannot be re-authorised for another."""
+    payment = authorized(1500)
+    with pytest.raises(PaymentStateConflict):
+        services.payment_authorize(order_id=payment.order_id, amount_cents=1600, token="tok_ok")
+    payment.refresh_from_db()
+    assert (payment.amount_cents, payment.status) == (1500, Status.AUTHORIZED)
+
+
+def test_payment_decline_fault_declines_good_cards(faults):
+    """With the payment_decline fault at 1.0 even tok_ok is declined."""
+    faults({"payment_decline": 1.0})
+    with pytest.raises(PaymentDeclined) as declined:
+        authorized()
+    assert "injected fault" in declined.value.extra["reason"]
+    assert Payment.objects.get().status == Status.DECLINED
+
+
+def test_capture_moves_an_authorisation_to_captured_once():
+    """Capture captures an authorisation; capturing again returns the captured payment."""
+    payment = authorized()
+    assert services.payment_capture(order_id=payment.order_id).status == Status.CAPTURED
+    assert services.payment_capture(order_id=payment.order_id).status == Status.CAPTURED
+
+
+def test_capture_without_a_payment_is_not_found():
+    """Capturing an order that never paid raises PaymentNotFound."""
+    with pytest.raises(PaymentNotFound):
+        services.payment_capture(order_id=uuid.uuid4())
+
+
+@pytest.mark.parametrize("token", ["tok_ok", "tok_decline"])
+def test_capture_of_a_voided_or_declined_payment_is_a_conflict(token):
+    """Only an authorisation can be captured: voided and declined payments are refused."""
+    order_id = uuid.uuid4()
+    try:
+        services.payment_authorize(order_id=order_id, amount_cents=1500, token=token)
+    except PaymentDeclined:
+        pass
+    services.payment_cancel(order_id=order_id)
+    with pytest.raises(PaymentStateConflict):
+        services.payment_capture(order_id=order_id)
+
+
+def test_cancel_voids_an_authorisation():
+    """Cancelling an authorised payment voids it; cancelling again changes nothing."""
+    payment = authorized()
+    assert services.payment_cancel(order_id=payment.order_id).status == Status.VOIDED
+    assert services.payment_cancel(order_id=payment.order_id).status == Status.VOIDED
+
+
+def test_cancel_refunds_a_capture():
+    """Cancelling a captured payment refunds it; cancelling again changes nothing."""
+    payment = authorized()
+    services.payment_capture(order_id=payment.order_id)
+    assert services.payment_cancel(order_id=payment.order_id).status == Status.REFUNDED
+    assert services.payment_cancel(order_id=payment.order_id).status == Status.REFUNDED
+
+
+def test_cancel_leaves_a_declined_payment_declined():
+    """A declined payment took no money: cancelling it leaves it declined."""
+    order_id = uuid.uuid4()
+    with pytest.raises(PaymentDeclined):
+        services.payment_authorize(order_id=order_id, amount_cents=1500, token="tok_decline")
+    assert services.payment_cancel(order_id=order_id).status == Status.DECLINED
+
+
+def test_cancel_of_an_order_that_never_paid_returns_none():
+    """Cancelling an order with no payment is a no-op that returns None and writes nothing."""
+    assert services.payment_cancel(order_id=uuid.uuid4()) is None
+    assert not Payment.objects.exists()

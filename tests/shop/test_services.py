@@ -1,0 +1,115 @@
+"""The checkout saga's synchronous half, run in the test against the other apps' real APIs:
+create the order, reserve, authorise, place; a refusal fails the order and is re-raised."""
+
+from __future__ import annotations
+
+import pytest
+
+from inventory.errors import InsufficientStock
+from inventory.models import Reservation, StockItem
+from orders.models import Order
+from payments.errors import PaymentDeclined
+from payments.models import Payment
+from shop import services
+from shop.errors import EmptyCart, UnknownProduct
+from shop.models import Product
+from telemetry import attributes
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+Item = services.CheckoutItem
+
+
+def checkout(*items: Item, token: str = "tok_ok", key: str | None = None):
+    return services.checkout(
+        items=list(items), email="ada@example.com", payment_token=token, idempotency_key=key
+    )
+
+
+def available(sku: str) -> int:
+    return StockItem.objects.get(sku=sku).available
+
+
+def test_checkout_places_the_order_with_catalogue_prices(services_url, catalogue):
+    """A checkout answers the placed order, its lines priced from the catalogue; stock is held
+    and the total authorised."""
+    order = checkout(Item("MOUSE-WIRELESS", 2), Item("DOCK-USBC", 1))
+    assert order.status == "placed"
+    assert order.total_cents == 2 * 2999 + 12900
+    assert {(line.sku, line.name, line.unit_price_cents) for line in order.lines} == {
+        ("MOUSE-WIRELESS", "Wireless mouse", 2999),
+        ("DOCK-USBC", "USB-C dock", 12900),
+    }
+    assert available("MOUSE-WIRELESS") == 198
+    payment = Payment.objects.get(order_id=order.order_id)
+    assert (payment.status, payment.amount_cents) == (Payment.Status.AUTHORIZED, order.total_cents)
+
+
+def test_repeated_skus_become_one_line(services_url, catalogue):
+    """The same SKU twice in the basket is one order line with the summed quantity."""
+    order = checkout(Item("MOUSE-WIRELESS", 2), Item("MOUSE-WIRELESS", 3))
+    assert [(line.sku, line.quantity) for line in order.lines] == [("MOUSE-WIRELESS", 5)]
+    assert available("MOUSE-WIRELESS") == 195
+
+
+def test_checkout_span_carries_the_order(services_url, catalogue, spans):
+    """The checkout step is one span naming the order, its total and its basket size."""
+    order = checkout(Item("MOUSE-WIRELESS", 2), Item("DOCK-USBC", 1))
+    [span] = [span for span in spans.get_finished_spans() if span.name == "checkout"]
+    assert span.attributes[attributes.ORDER_ID] == order.order_id
+    assert span.attributes[attributes.ORDER_TOTAL_CENTS] == order.total_cents
+    assert (span.attributes[attributes.ORDER_LINE_COUNT], span.attributes[attributes.ORDER_ITEM_COUNT]) == (
+        2,
+        3,
+    )
+
+
+def test_an_empty_basket_is_refused_before_any_order(services_url, catalogue):
+    """No items raises EmptyCart and creates no order."""
+    with pytest.raises(EmptyCart):
+        checkout()
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("sku", ["NO-SUCH-SKU", "SSD-2TB"], ids=["unknown", "inactive"])
+def test_a_sku_not_for_sale_is_refused_before_any_order(services_url, catalogue, sku):
+    """A SKU that is unknown or no longer sold raises UnknownProduct naming it; nothing is written."""
+    Product.objects.filter(sku="SSD-2TB").update(active=False)
+    with pytest.raises(UnknownProduct) as refused:
+        checkout(Item("MOUSE-WIRELESS", 1), Item(sku, 1))
+    assert refused.value.extra == {"skus": [sku]}
+    assert not Order.objects.exists()
+    assert not Reservation.objects.exists()
+    assert available("MOUSE-WIRELESS") == 200
+
+
+def test_a_decline_fails_the_order_releases_the_stock_and_is_re_raised(services_url, catalogue):
+    """A declined card fails the order with the decline as its reason, gives the held stock
+    back, and re-raises PaymentDeclined carrying the order id."""
+    with pytest.raises(PaymentDeclined) as declined:
+        checkout(Item("MOUSE-WIRELESS", 2), token="tok_decline")
+    order = Order.objects.get(pk=declined.value.extra["order_id"])
+    assert order.status == Order.Status.FAILED
+    assert order.reason == f"payment_declined: {declined.value.message}"
+    assert available("MOUSE-WIRELESS") == 200
+    assert Payment.objects.get(order_id=order.id).status == Payment.Status.DECLINED
+
+
+def test_a_shortage_fails_the_order_before_any_payment(services_url, catalogue):
+    """Too few units fails the order and re-raises InsufficientStock; the card is never asked."""
+    with pytest.raises(InsufficientStock) as refused:
+        checkout(Item("MOUSE-WIRELESS", 1), Item("LAPTOP-GAMING-15", 26))
+    order = Order.objects.get(pk=refused.value.extra["order_id"])
+    assert order.status == Order.Status.FAILED
+    assert order.reason.startswith("insufficient_stock: ")
+    assert (available("MOUSE-WIRELESS"), available("LAPTOP-GAMING-15")) == (200, 25)
+    assert not Payment.objects.exists()
+
+
+def test_the_same_checkout_again_answers_the_first_order(services_url, catalogue):
+    """With the same idempotency key a placed checkout is answered again without reserving twice."""
+    first = checkout(Item("MOUSE-WIRELESS", 2), key="basket-1")
+    again = checkout(Item("MOUSE-WIRELESS", 2), key="basket-1")
+    assert (again.order_id, again.status) == (first.order_id, "placed")
+    assert Order.objects.count() == 1
+    assert available("MOUSE-WIRELESS") == 198
