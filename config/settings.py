@@ -86,11 +86,15 @@ SQLITE_OPTIONS = {
 
 def _database(url: str) -> dict:
     config = dj_database_url.parse(url, conn_max_age=0)
+    # Test databases are named per process, so two test runs on one machine never share one.
+    test_suffix = f"test_{os.getpid()}"
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = dict(SQLITE_OPTIONS)
         # Tests use a file, not memory, so live-server threads get their own connections
         # and see SQLite's real locking, as the server and worker do.
-        config["TEST"] = {"NAME": str(Path(config["NAME"]).with_suffix(".test.sqlite3"))}
+        config["TEST"] = {"NAME": str(Path(config["NAME"]).with_suffix(f".{test_suffix}.sqlite3"))}
+    else:
+        config["TEST"] = {"NAME": f"{config['NAME']}_{test_suffix}"}
     return config
 
 
