@@ -1,5 +1,6 @@
 """The HTTP plumbing under every app's ``client.py``: one shared session, explicit
-timeouts, the service token, and error codes mapped back to the callee's classes."""
+timeouts, the service token, and error codes mapped back to the callee's classes (and to
+the shared Idempotency-Key refusals of config/idempotency.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import requests
 from django.conf import settings
 
 from config.api import ApplicationError, ServiceUnavailable
+from config.idempotency import IdempotencyKeyReused, IdempotencyRequestInProgress
 
 _local = threading.local()
 
@@ -32,8 +34,8 @@ def call(
 ) -> dict:
     """Make one REST call to another app and return its JSON body.
 
-    A 4xx/409/402 with a known code raises that code's class; an unreachable app or a
-    5xx raises ``ServiceUnavailable``.
+    A 4xx/409/402 with a known code raises that code's class; an unreachable app, a 5xx
+    or the same keyed call still running on the other side raises ``ServiceUnavailable``.
     """
     headers = {"Authorization": f"Bearer {settings.SERVICE_TOKEN}"}
     if idempotency_key:
@@ -50,11 +52,12 @@ def call(
         body = response.json()
     except ValueError:
         body = {}
-    by_code = {error.code: error for error in errors}
+    by_code = {error.code: error for error in (IdempotencyKeyReused, *errors)}
     error_class = by_code.get(body.get("code"))
     if error_class is not None:
         raise error_class(body.get("message", ""), extra=body.get("extra") or {})
-    if response.status_code >= 500:
+    # The first call with this key still runs: as retryable as a 5xx, and not a refusal.
+    if response.status_code >= 500 or body.get("code") == IdempotencyRequestInProgress.code:
         raise ServiceUnavailable(f"{method} {url} answered {response.status_code}")
     raise ApplicationError(
         f"{method} {url} answered {response.status_code}: {body.get('message', response.text[:200])}",

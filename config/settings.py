@@ -143,6 +143,9 @@ SERVICE_TIMEOUT = (
     _env_float("THREADLINE_CONNECT_TIMEOUT", 2.0),
     _env_float("THREADLINE_READ_TIMEOUT", 10.0),
 )
+# An Idempotency-Key held longer than this (seconds) by an unfinished request is taken as
+# abandoned (its process died) and taken over: longer than the slowest checkout's calls.
+IDEMPOTENCY_LOCK_SECONDS = _env_float("IDEMPOTENCY_LOCK_SECONDS", 60.0)
 
 # --- Celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -161,10 +164,20 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Publishing must not hang a request when the broker is down: the outbox keeps the task.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+# Django's LOGGING (with trace ids) stays in charge; worker children write to stderr
+# directly instead of through Celery's stdout proxy, which swallowed their records.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_BEAT_SCHEDULE = {
-    "orders-reconcile": {"task": "orders.reconcile", "schedule": 30.0},
+    "orders-reconcile": {
+        "task": "orders.reconcile",
+        "schedule": float(os.environ.get("ORDERS_RECONCILE_INTERVAL", 30)),
+    },
 }
+
+# --- Inventory --------------------------------------------------------------------------
+# A held reservation is released after this many seconds (its order never finished).
+INVENTORY_RESERVATION_TTL = _env_float("INVENTORY_RESERVATION_TTL", 1800.0)
 
 # --- Orders -----------------------------------------------------------------------------
 ORDERS_FINALIZE_MAX_RETRIES = int(os.environ.get("ORDERS_FINALIZE_MAX_RETRIES", 3))
@@ -176,6 +189,8 @@ ORDERS_STUCK_AFTER = _env_float("ORDERS_STUCK_AFTER", 120.0)
 # --- Faults -----------------------------------------------------------------------------
 # How long running processes may serve a cached copy of the fault flags, in seconds.
 FAULTS_CACHE_SECONDS = _env_float("FAULTS_CACHE_SECONDS", 2.0)
+# Where the payments_unreachable fault sends calls: a loopback port nothing listens on.
+FAULTS_REFUSING_URL = os.environ.get("FAULTS_REFUSING_URL", "http://127.0.0.1:9")
 
 # --- Telemetry --------------------------------------------------------------------------
 TELEMETRY_ENABLED = _env_bool("TELEMETRY_ENABLED", True)

@@ -29,7 +29,11 @@ def slow_condition(seconds: float) -> tuple[str, list]:
 
 @contextmanager
 def statement_timeout(seconds: float) -> Iterator[None]:
-    """Statements run in this block (inside a transaction) time out after ``seconds``."""
+    """Statements run in this block time out after ``seconds``. It must run inside a
+    transaction: PostgreSQL's setting is transaction-local, and a savepoint would not
+    survive SQLite's interrupt (it rolls back the whole transaction)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("statement_timeout() needs a transaction (transaction.atomic)")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{int(seconds * 1000)}ms"])

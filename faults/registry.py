@@ -12,23 +12,34 @@ class Fault:
     unit: str = "rate"
 
 
+def _rate(name: str, help: str) -> Fault:
+    return Fault(name, help)
+
+
+def _duration(name: str, help: str, unit: str, maximum: float, default: float = 0.0) -> Fault:
+    return Fault(name, help, default=default, maximum=maximum, unit=unit)
+
+
 FAULTS = {
     fault.name: fault
     for fault in [
-        Fault("payment_decline", "share of card authorisations the gateway declines"),
-        Fault("inventory_shortage", "share of reservations refused as out of stock"),
-        Fault("order_db_timeout", "share of order confirmation writes that hit a database timeout"),
-        Fault(
-            "order_db_stall",
-            "how long the database stalls before the timeout fires",
-            default=0.5,
-            maximum=30.0,
-            unit="seconds",
+        _rate("payment_decline", "share of card authorisations the gateway declines"),
+        _duration("gateway_latency", "delay of every card gateway call", "ms", 30_000),
+        _rate("payments_unreachable", "share of calls to payments sent to an address that refuses"),
+        _rate("inventory_shortage", "share of reservations refused as out of stock"),
+        _duration("inventory_latency", "delay of every inventory reservation call", "ms", 30_000),
+        _rate("order_db_timeout", "share of order confirmation writes (worker) that time out"),
+        _rate("order_place_db_timeout", "share of order placement writes (checkout) that time out"),
+        _duration(
+            "order_db_stall", "how long the database stalls before the timeout fires", "seconds", 30, 0.5
         ),
+        _rate("email_failure", "share of customer emails the mail server refuses"),
+        _rate("worker_crash", "share of finalize runs whose worker process is killed midway"),
     ]
 }
 
 SCENARIOS = {
     "calm": {},
+    # The motivating incident: some declines and shortages, and the order save times out.
     "incident": {"payment_decline": 0.05, "inventory_shortage": 0.1, "order_db_timeout": 0.3},
 }

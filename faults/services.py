@@ -3,7 +3,10 @@ a change made by the command or the admin reaches every process within that time
 
 from __future__ import annotations
 
+import logging
+import os
 import random
+import signal
 import threading
 import time
 
@@ -14,6 +17,8 @@ from faults.models import FaultFlag
 from faults.registry import FAULTS, SCENARIOS
 from telemetry.context import mark_fault
 from telemetry.store import untraced
+
+logger = logging.getLogger(__name__)
 
 
 class FaultError(ValueError):
@@ -48,6 +53,21 @@ def fault_fires(name: str) -> bool:
     if fired:
         mark_fault(name)
     return fired
+
+
+def fault_delay(name: str) -> None:
+    """Sleep for a latency fault's current value (milliseconds), saying so on the span."""
+    milliseconds = fault_value(name)
+    if milliseconds > 0:
+        mark_fault(name)
+        time.sleep(milliseconds / 1000)
+
+
+def crash_this_process() -> None:
+    """The ``worker_crash`` fault: die at once, as an OOM kill or a lost machine would
+    (SIGKILL: no cleanup, no acknowledgement, spans of this process unsent)."""
+    logger.error("worker_crash fault: killing process %d", os.getpid())
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def parse_assignment(text: str) -> tuple[str, float]:

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import IsInternalService
+from faults.services import fault_delay
 from inventory import selectors, services
 
 
@@ -44,6 +45,7 @@ class ReservationCreateApi(APIView):
         items = LineSerializer(many=True, allow_empty=False)
 
     def post(self, request):
+        fault_delay("inventory_latency")  # a slow service, outside any transaction
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         reservation = services.reservation_create(
@@ -58,6 +60,15 @@ class ReservationCommitApi(APIView):
 
     def post(self, request, order_id):
         return Response(ReservationOutput(services.reservation_commit(order_id=order_id)).data)
+
+
+class ReservationExpireApi(APIView):
+    """Release every held reservation past its expiry (called by orders.reconcile)."""
+
+    permission_classes = [IsInternalService]
+
+    def post(self, request):
+        return Response({"released": services.reservations_expire()})
 
 
 class ReservationReleaseApi(APIView):

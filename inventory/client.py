@@ -15,8 +15,13 @@ ERRORS = (InsufficientStock, ReservationNotFound, UnknownSku)
 
 @dataclass(frozen=True)
 class StockLevel:
+    """One SKU's units: on_hand = available + reserved + sold."""
+
     sku: str
     available: int
+    on_hand: int
+    reserved: int
+    sold: int
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,16 @@ def _url(path: str) -> str:
 
 def stock_list(*, skus: list[str] | None = None) -> list[StockLevel]:
     rows = call("GET", _url("stock/"), params={"sku": skus or []}, errors=ERRORS)
-    return [StockLevel(sku=row["sku"], available=row["available"]) for row in rows]
+    return [
+        StockLevel(
+            sku=row["sku"],
+            available=row["available"],
+            on_hand=row["on_hand"],
+            reserved=row["reserved"],
+            sold=row["sold"],
+        )
+        for row in rows
+    ]
 
 
 def reservation_create(*, order_id: uuid.UUID, items: list[tuple[str, int]]) -> ReservationInfo:
@@ -41,6 +55,11 @@ def reservation_create(*, order_id: uuid.UUID, items: list[tuple[str, int]]) -> 
 
 def reservation_commit(*, order_id: uuid.UUID) -> ReservationInfo:
     return _info(call("POST", _url(f"reservations/{order_id}/commit/"), errors=ERRORS))
+
+
+def reservations_expire() -> int:
+    """Release held reservations past their expiry; how many were released."""
+    return call("POST", _url("reservations/expire/"), errors=ERRORS)["released"]
 
 
 def reservation_release(*, order_id: uuid.UUID) -> ReservationInfo:

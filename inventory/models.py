@@ -33,6 +33,9 @@ class Reservation(models.Model):
 
     order_id = models.UUIDField(unique=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.HELD)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="a held reservation is released after this"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

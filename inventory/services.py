@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from faults.services import fault_fires
 from inventory.errors import InsufficientStock, ReservationNotFound, UnknownSku
@@ -30,7 +33,8 @@ def reservation_create(*, order_id: uuid.UUID, items: list[tuple[str, int]]) -> 
     if short:
         transaction.set_rollback(True)
         raise InsufficientStock(f"Not enough stock for {', '.join(short)}.", extra={"skus": short})
-    reservation = Reservation.objects.create(order_id=order_id)
+    expires_at = timezone.now() + timedelta(seconds=settings.INVENTORY_RESERVATION_TTL)
+    reservation = Reservation.objects.create(order_id=order_id, expires_at=expires_at)
     ReservationLine.objects.bulk_create(
         ReservationLine(reservation=reservation, sku=sku, quantity=quantity)
         for sku, quantity in wanted.items()
@@ -54,7 +58,7 @@ def reservation_commit(*, order_id: uuid.UUID) -> Reservation:
     """Turn held units into sold units. Committing twice changes nothing."""
     reservation = _locked(order_id)
     if reservation.status == Status.HELD:
-        for line in reservation.lines.all():
+        for line in reservation.lines.order_by("sku"):  # one lock order everywhere: no deadlock
             StockItem.objects.filter(sku=line.sku).update(
                 reserved=F("reserved") - line.quantity, sold=F("sold") + line.quantity
             )
@@ -66,20 +70,33 @@ def reservation_commit(*, order_id: uuid.UUID) -> Reservation:
 
 
 @transaction.atomic
-def reservation_release(*, order_id: uuid.UUID) -> Reservation | None:
+def reservation_release(*, order_id: uuid.UUID, only_held: bool = False) -> Reservation | None:
     """Give the units back, whether held or already sold. Releasing twice changes nothing;
-    releasing an order that never reserved returns None."""
+    releasing an order that never reserved returns None. ``only_held`` leaves a
+    reservation that was committed meanwhile alone (expiry racing a commit)."""
     reservation = Reservation.objects.filter(order_id=order_id).first()
     if reservation is None:
         return None
     reservation = _locked(order_id)
+    if only_held and reservation.status != Status.HELD:
+        return None
     field = {Status.HELD: "reserved", Status.COMMITTED: "sold"}.get(reservation.status)
     if field:
-        for line in reservation.lines.all():
+        for line in reservation.lines.order_by("sku"):  # one lock order everywhere: no deadlock
             StockItem.objects.filter(sku=line.sku).update(**{field: F(field) - line.quantity})
         reservation.status = Status.RELEASED
         reservation.save(update_fields=["status", "updated_at"])
     return reservation
+
+
+def reservations_expire(*, now: datetime | None = None) -> int:
+    """Release held reservations past their expiry (an order that never finished);
+    returns how many. Each release is the idempotent one above."""
+    now = now or timezone.now()
+    expired = Reservation.objects.filter(status=Status.HELD, expires_at__lt=now).values_list(
+        "order_id", flat=True
+    )
+    return sum(1 for order_id in list(expired) if reservation_release(order_id=order_id, only_held=True))
 
 
 def _locked(order_id: uuid.UUID) -> Reservation:

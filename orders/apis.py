@@ -94,5 +94,5 @@ class OrderFailApi(APIView):
     def post(self, request, order_id):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        order = services.order_compensate(order_id=order_id, reason=data.validated_data["reason"])
+        order = services.order_fail_checkout(order_id=order_id, reason=data.validated_data["reason"])
         return Response(OrderOutput(order).data)

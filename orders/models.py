@@ -22,6 +22,9 @@ class Order(models.Model):
     total_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3, default="EUR")
     trace_id = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    trace_context = models.JSONField(
+        default=dict, blank=True, help_text="W3C context of the order's creation, for later work to join"
+    )
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     confirmation_code = models.CharField(max_length=20, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -30,6 +30,8 @@ def outbox_deliver(*, message_id: int) -> bool:
     message = OutboxMessage.objects.filter(pk=message_id, delivered_at__isnull=True).first()
     if message is None:
         return False
+    # Published later (by reconcile), the stored context puts the task back into the
+    # order's trace; published by the request that wrote it, the live span is the parent.
     with resumed_context(message.trace_context):
         try:
             current_app.send_task(message.task_name, kwargs=message.kwargs)

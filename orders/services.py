@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from smtplib import SMTPException
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,14 +21,14 @@ from django.utils import timezone
 from opentelemetry import trace
 
 from faults.database import slow_condition, statement_timeout
-from faults.services import fault_fires, fault_value
+from faults.services import crash_this_process, fault_fires, fault_value
 from inventory import client as inventory_client
 from orders.errors import IdempotencyKeyReused, OrderNotFound, OrderStateConflict
 from orders.models import Order, OrderEvent, OrderLine
 from orders.outbox import outbox_enqueue
 from payments import client as payments_client
 from telemetry import attributes
-from telemetry.context import current_trace_id
+from telemetry.context import capture_context, current_trace_id
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -57,6 +58,7 @@ def order_create(*, email: str, lines: list[LineInput], idempotency_key: str | N
                 email=email,
                 total_cents=sum(line.quantity * line.unit_price_cents for line in lines),
                 trace_id=current_trace_id(),
+                trace_context=capture_context(),
                 idempotency_key=idempotency_key or None,
             )
             OrderLine.objects.bulk_create(OrderLine(order=order, **line.__dict__) for line in lines)
@@ -86,7 +88,7 @@ def order_place(*, order_id: uuid.UUID) -> Order:
         _annotate(order)
         if order.status in (Status.PLACED, Status.CONFIRMED):
             return order
-        if not _transition(order, [Status.PENDING], Status.PLACED):
+        if not _transition(order, [Status.PENDING], Status.PLACED, fault="order_place_db_timeout"):
             raise OrderStateConflict(
                 f"Order {order_id} is {order.status}; only a pending order can be placed."
             )
@@ -106,6 +108,9 @@ def order_finalize(*, order_id: uuid.UUID) -> Order:
         raise OrderStateConflict(f"Order {order_id} is {order.status}; only a placed order is finalised.")
     _write_confirmation(order)
     inventory_client.reservation_commit(order_id=order.id)
+    if fault_fires("worker_crash"):
+        _event(order, "worker_crash_injected", "the worker process is killed before the capture")
+        crash_this_process()
     payments_client.payment_capture(order_id=order.id)
     with transaction.atomic():
         if _transition(order, [Status.PLACED], Status.CONFIRMED):
@@ -129,15 +134,36 @@ def _write_confirmation(order: Order) -> None:
     code = f"TL-{order.id.hex[:10].upper()}"
     with transaction.atomic():
         rows = Order.objects.filter(pk=order.pk, confirmation_code="")
-        if fault_fires("order_db_timeout"):
-            stall = fault_value("order_db_stall")
-            condition, params = slow_condition(stall * 10)
-            with statement_timeout(stall):
-                rows.extra(where=[condition], params=params).update(confirmation_code=code)
-        else:
-            rows.update(confirmation_code=code, updated_at=timezone.now())
+        _update(rows, fault="order_db_timeout", confirmation_code=code)
         _event(order, "confirmation_written", code)
     order.confirmation_code = code
+
+
+def _update(rows, *, fault: str | None = None, **fields: object) -> int:
+    """UPDATE ``rows``; when ``fault`` fires, the statement stalls until the engine's own
+    timeout stops it, so it fails with the driver's error like a real database timeout."""
+    fields.setdefault("updated_at", timezone.now())
+    if fault is None or not fault_fires(fault):
+        return rows.update(**fields)
+    stall = fault_value("order_db_stall")
+    condition, params = slow_condition(stall * 10)
+    with statement_timeout(stall):
+        return rows.extra(where=[condition], params=params).update(**fields)
+
+
+def order_push_on(*, order_id: uuid.UUID) -> Order:
+    """An order waited past its deadline: queue the step that ends it (finalise a placed
+    order, compensate a pending one) and restart its clock. Called by ``orders.reconcile``."""
+    with transaction.atomic():
+        order = order_get(order_id=order_id)
+        _annotate(order)
+        if order.status == Status.PLACED:
+            _update(Order.objects.filter(pk=order.pk))  # restarts the deadline
+            _event(order, "reconcile_finalize", "not confirmed in time; finalisation queued again")
+            outbox_enqueue(order=order, task_name="orders.finalize_order", kwargs={"order_id": str(order.id)})
+        elif order.status == Status.PENDING:
+            order_request_compensation(order_id=order.id, reason="checkout did not complete in time")
+    return order
 
 
 def order_request_compensation(*, order_id: uuid.UUID, reason: str) -> Order:
@@ -153,6 +179,17 @@ def order_request_compensation(*, order_id: uuid.UUID, reason: str) -> Order:
             kwargs={"order_id": str(order.id), "reason": reason},
         )
     return order
+
+
+def order_fail_checkout(*, order_id: uuid.UUID, reason: str) -> Order:
+    """Fail an order whose checkout did not complete, undoing what it did. An order that
+    was placed is left alone: the customer was (or is being) told it was received."""
+    order = order_get(order_id=order_id)
+    if order.status in (Status.PLACED, Status.CONFIRMED):
+        raise OrderStateConflict(
+            f"Order {order_id} is {order.status}: its checkout completed.", extra={"status": order.status}
+        )
+    return order_compensate(order_id=order_id, reason=reason)
 
 
 def order_compensate(*, order_id: uuid.UUID, reason: str) -> Order:
@@ -198,6 +235,8 @@ def order_send_email(*, order_id: uuid.UUID, kind: str) -> bool:
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.events.filter(kind=f"email_{kind}").exists():
             return False
+        if fault_fires("email_failure"):
+            raise SMTPException("the mail server refused the message (injected fault)")
         subject, body = EMAILS[kind]
         values = {
             "code": order.confirmation_code,
@@ -217,10 +256,12 @@ def order_get(*, order_id: uuid.UUID) -> Order:
         raise OrderNotFound(f"No order {order_id}.") from None
 
 
-def _transition(order: Order, sources: list[str], target: str, **fields: object) -> bool:
+def _transition(
+    order: Order, sources: list[str], target: str, *, fault: str | None = None, **fields: object
+) -> bool:
     """Move the status forward only from ``sources``; False if another step got there first."""
-    moved = Order.objects.filter(pk=order.pk, status__in=sources).update(
-        status=target, updated_at=timezone.now(), **fields
+    moved = _update(
+        Order.objects.filter(pk=order.pk, status__in=sources), fault=fault, status=target, **fields
     )
     if moved:
         order.status = target

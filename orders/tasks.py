@@ -9,22 +9,39 @@ from __future__ import annotations
 import logging
 import uuid
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import DatabaseError
 from opentelemetry import trace
 
 from config.api import ApplicationError, ServiceUnavailable
+from inventory import client as inventory_client
 from orders import selectors, services
-from orders.models import Order
 from orders.outbox import outbox_deliver, outbox_pending
 from telemetry import attributes
-from telemetry.context import current_trace_id, mark_error
+from telemetry.context import current_trace_id, mark_error, resumed_context
 
 logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 # Worth another try: the database timed out or was locked, another app was unreachable.
 TRANSIENT = (DatabaseError, ServiceUnavailable)
+
+
+class OrderTask(Task):
+    """Base of the order tasks: a task that fails for good is logged with its order and
+    trace, so the log line leads to the trace."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        logger.error(
+            "task %s[%s] failed for order %s (trace %s): %s: %s",
+            self.name,
+            task_id,
+            kwargs.get("order_id", "?"),
+            current_trace_id(),
+            type(exc).__name__,
+            exc,
+        )
 
 
 def _start_attempt(task, order_id: str) -> int:
@@ -35,7 +52,7 @@ def _start_attempt(task, order_id: str) -> int:
     return attempt
 
 
-@shared_task(name="orders.finalize_order", bind=True, max_retries=None)
+@shared_task(name="orders.finalize_order", base=OrderTask, bind=True, max_retries=None)
 def finalize_order(self, order_id: str) -> None:
     """Confirm a placed order; retry transient errors with backoff, then compensate."""
     attempt = _start_attempt(self, order_id)
@@ -64,7 +81,7 @@ def _give_up(order_id: str, reason: str) -> None:
     services.order_request_compensation(order_id=uuid.UUID(order_id), reason=reason)
 
 
-@shared_task(name="orders.compensate_order", bind=True, max_retries=10)
+@shared_task(name="orders.compensate_order", base=OrderTask, bind=True, max_retries=10)
 def compensate_order(self, order_id: str, reason: str) -> None:
     """Void or refund, release stock, fail the order with ``reason``."""
     attempt = _start_attempt(self, order_id)
@@ -75,7 +92,7 @@ def compensate_order(self, order_id: str, reason: str) -> None:
         raise self.retry(exc=exc, countdown=min(60, 2**attempt)) from exc
 
 
-@shared_task(name="orders.send_order_email", bind=True, max_retries=5)
+@shared_task(name="orders.send_order_email", base=OrderTask, bind=True, max_retries=5)
 def send_order_email(self, order_id: str, kind: str) -> None:
     _start_attempt(self, order_id)
     try:
@@ -85,15 +102,30 @@ def send_order_email(self, order_id: str, kind: str) -> None:
         raise self.retry(exc=exc, countdown=5) from exc
 
 
-@shared_task(name="orders.reconcile")
+def _expire_reservations() -> int:
+    try:
+        return inventory_client.reservations_expire()
+    except ServiceUnavailable as exc:  # the next run tries again; the rest must still run
+        logger.warning("reconcile: could not expire reservations: %s", exc)
+        return 0
+
+
+@shared_task(name="orders.reconcile", base=OrderTask)
 def reconcile() -> dict[str, int]:
     """Push on whatever waits too long: undelivered outbox rows, placed orders never
     finalised, pending orders whose checkout never finished."""
     delivered = sum(outbox_deliver(message_id=pk) for pk in outbox_pending(older_than_seconds=5))
-    stuck_after = settings.ORDERS_STUCK_AFTER
-    for order in selectors.orders_stuck(status=Order.Status.PLACED, older_than_seconds=stuck_after):
-        finalize_order.apply_async(kwargs={"order_id": str(order.id)})
-    abandoned = selectors.orders_stuck(status=Order.Status.PENDING, older_than_seconds=stuck_after)
-    for order in abandoned:
-        services.order_request_compensation(order_id=order.id, reason="checkout did not complete in time")
-    return {"outbox_delivered": delivered, "abandoned": len(abandoned)}
+    released = _expire_reservations()
+    stuck = selectors.orders_stuck(older_than_seconds=settings.ORDERS_STUCK_AFTER)
+    for order in stuck:
+        # The work joins the order's own trace, where whoever looks at the order will look.
+        with (
+            resumed_context(order.trace_context),
+            tracer.start_as_current_span("orders.reconcile order") as span,
+        ):
+            span.set_attribute(attributes.ORDER_ID, str(order.id))
+            logger.warning(
+                "order %s is %s past its deadline (trace %s)", order.id, order.status, order.trace_id
+            )
+            services.order_push_on(order_id=order.id)
+    return {"outbox_delivered": delivered, "orders_pushed_on": len(stuck), "reservations_expired": released}

@@ -5,7 +5,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import IsInternalService
-from payments import services
+from config.idempotency import idempotent
+from payments import selectors, services
+from payments.errors import PaymentNotFound
+from payments.models import IdempotentRequest
 
 
 class PaymentOutput(serializers.Serializer):
@@ -23,6 +26,7 @@ class PaymentAuthorizeApi(APIView):
         amount_cents = serializers.IntegerField(min_value=1)
         token = serializers.CharField(max_length=100)
 
+    @idempotent(IdempotentRequest)
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -33,6 +37,7 @@ class PaymentAuthorizeApi(APIView):
 class PaymentCaptureApi(APIView):
     permission_classes = [IsInternalService]
 
+    @idempotent(IdempotentRequest)
     def post(self, request, order_id):
         return Response(PaymentOutput(services.payment_capture(order_id=order_id)).data)
 
@@ -42,8 +47,29 @@ class PaymentCancelApi(APIView):
 
     permission_classes = [IsInternalService]
 
+    @idempotent(IdempotentRequest)
     def post(self, request, order_id):
         payment = services.payment_cancel(order_id=order_id)
         if payment is None:
-            return Response({"order_id": str(order_id), "amount_cents": 0, "currency": "", "status": "none"})
+            raise PaymentNotFound(f"No payment for order {order_id}: nothing to cancel.")
         return Response(PaymentOutput(payment).data)
+
+
+class PaymentSummaryApi(APIView):
+    """Counts and sums (cents) per payment status; ``?order_id=…`` (repeatable, at most
+    100) narrows it to those orders. The simulator reads it to check that money balances."""
+
+    permission_classes = [IsInternalService]
+
+    class FilterSerializer(serializers.Serializer):
+        order_id = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100)
+
+    class TotalSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        amount_cents = serializers.IntegerField()
+
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        summary = selectors.payment_summary(order_ids=filters.validated_data.get("order_id"))
+        return Response({name: self.TotalSerializer(total).data for name, total in summary.items()})

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from django.conf import settings
 
 from config.service_client import call
+from faults.services import fault_fires
 from payments.errors import PaymentDeclined, PaymentNotFound, PaymentStateConflict
 
 ERRORS = (PaymentDeclined, PaymentNotFound, PaymentStateConflict)
@@ -20,8 +21,28 @@ class PaymentInfo:
     status: str
 
 
+@dataclass(frozen=True)
+class PaymentTotal:
+    count: int
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class PaymentSummary:
+    """Payments per status: one authorisation ends captured, voided or refunded (or stays
+    authorized); a declined card never was authorised."""
+
+    authorized: PaymentTotal
+    captured: PaymentTotal
+    voided: PaymentTotal
+    refunded: PaymentTotal
+    declined: PaymentTotal
+
+
 def _url(path: str) -> str:
-    return f"{settings.PAYMENTS_BASE_URL}/api/payments/{path}"
+    # The payments_unreachable fault sends the call to an address that refuses connections.
+    base = settings.FAULTS_REFUSING_URL if fault_fires("payments_unreachable") else settings.PAYMENTS_BASE_URL
+    return f"{base}/api/payments/{path}"
 
 
 def payment_authorize(*, order_id: uuid.UUID, amount_cents: int, token: str) -> PaymentInfo:
@@ -43,11 +64,40 @@ def payment_capture(*, order_id: uuid.UUID) -> PaymentInfo:
 
 
 def payment_cancel(*, order_id: uuid.UUID) -> PaymentInfo:
-    return _info(
-        call(
-            "POST", _url(f"payments/{order_id}/cancel/"), errors=ERRORS, idempotency_key=f"cancel-{order_id}"
+    """Void or refund the order's payment; status "none" when the order never paid."""
+    url = _url(f"payments/{order_id}/cancel/")
+    try:
+        body = call("POST", url, errors=ERRORS, idempotency_key=f"cancel-{order_id}")
+    except PaymentNotFound:
+        return PaymentInfo(order_id=str(order_id), amount_cents=0, status="none")
+    return _info(body)
+
+
+# Order ids per summary call: keeps the query string (~46 bytes an id) well inside the
+# 4 KiB request line that servers such as gunicorn accept.
+SUMMARY_ORDER_IDS_PER_CALL = 50
+
+
+def payment_summary(*, order_ids: list[uuid.UUID | str] | None = None) -> PaymentSummary:
+    """Counts and sums per status, of all payments or of ``order_ids``' only (asked for in
+    batches and added up). Read from PAYMENTS_BASE_URL directly: the payments_unreachable
+    fault is for the checkout's calls and must not blind an observer."""
+    url = f"{settings.PAYMENTS_BASE_URL}/api/payments/summary/"
+    if order_ids is None:
+        return _summary([call("GET", url, errors=ERRORS)])
+    ids, step = [str(order_id) for order_id in order_ids], SUMMARY_ORDER_IDS_PER_CALL
+    batches = [ids[start : start + step] for start in range(0, len(ids), step)]
+    return _summary([call("GET", url, params={"order_id": batch}, errors=ERRORS) for batch in batches])
+
+
+def _summary(bodies: list[dict]) -> PaymentSummary:
+    def total(status: str) -> PaymentTotal:
+        return PaymentTotal(
+            count=sum(body[status]["count"] for body in bodies),
+            amount_cents=sum(body[status]["amount_cents"] for body in bodies),
         )
-    )
+
+    return PaymentSummary(**{field.name: total(field.name) for field in fields(PaymentSummary)})
 
 
 def _info(body: dict) -> PaymentInfo:

@@ -1,7 +1,8 @@
 """A card gateway simulator the project owns: the one thing outside the system.
 
 Test tokens decide the answer (``tok_ok`` approves, ``tok_decline`` declines); the
-``payment_decline`` fault declines a share of the rest. Calls are idempotent per key,
+``payment_decline`` fault declines a share of the rest and ``gateway_latency`` slows
+every call. Calls are idempotent per key,
 as a real gateway's are.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from faults.services import fault_fires
+from faults.services import fault_delay, fault_fires
 
 DECLINING_TOKENS = {
     "tok_decline": "card_declined",
@@ -26,6 +27,7 @@ class GatewayAnswer:
 
 
 def authorize(*, token: str, amount_cents: int, idempotency_key: str) -> GatewayAnswer:
+    fault_delay("gateway_latency")
     if token in DECLINING_TOKENS:
         return GatewayAnswer(approved=False, reason=DECLINING_TOKENS[token])
     if fault_fires("payment_decline"):
@@ -35,12 +37,15 @@ def authorize(*, token: str, amount_cents: int, idempotency_key: str) -> Gateway
 
 
 def capture(*, reference: str, amount_cents: int) -> GatewayAnswer:
+    fault_delay("gateway_latency")
     return GatewayAnswer(approved=True, reference=reference)
 
 
 def void(*, reference: str) -> GatewayAnswer:
+    fault_delay("gateway_latency")
     return GatewayAnswer(approved=True, reference=reference)
 
 
 def refund(*, reference: str, amount_cents: int) -> GatewayAnswer:
+    fault_delay("gateway_latency")
     return GatewayAnswer(approved=True, reference=reference)

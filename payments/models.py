@@ -1,7 +1,10 @@
-"""One payment per order, and where it stands with the gateway."""
+"""One payment per order, and where it stands with the gateway; the internal calls'
+Idempotency-Keys."""
 
 from django.db import models
 from django.db.models import Q
+
+from config.idempotency import IdempotentRequestBase
 
 
 class Payment(models.Model):
@@ -28,3 +31,7 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount_cents / 100:.2f} {self.currency} for {self.order_id} ({self.status})"
+
+
+class IdempotentRequest(IdempotentRequestBase):
+    """An internal payment call's Idempotency-Key and its answer (config/idempotency.py)."""

@@ -5,9 +5,10 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from config.api import InvalidRequest
+from config.idempotency import idempotent
 from orders import client as orders_client
 from shop import selectors, services
+from shop.models import IdempotentRequest
 
 
 class ProductListApi(APIView):
@@ -35,17 +36,15 @@ class CheckoutApi(APIView):
         email = serializers.EmailField(max_length=254)  # what orders can store
         payment = PaymentSerializer()
 
+    @idempotent(IdempotentRequest)  # a retry replays the first answer, 202 or refusal
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        idempotency_key = request.headers.get("Idempotency-Key")
-        if idempotency_key and len(idempotency_key) > 100:  # what orders can store
-            raise InvalidRequest("Invalid request: the Idempotency-Key header is longer than 100 characters.")
         order = services.checkout(
             items=[services.CheckoutItem(**item) for item in data.validated_data["items"]],
             email=data.validated_data["email"],
             payment_token=data.validated_data["payment"]["token"],
-            idempotency_key=idempotency_key,
+            idempotency_key=request.headers.get("Idempotency-Key"),
         )
         body = {
             "order_id": order.order_id,

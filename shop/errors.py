@@ -13,3 +13,10 @@ class UnknownProduct(ApplicationError):
 class EmptyCart(ApplicationError):
     code = "empty_cart"
     status_code = status.HTTP_400_BAD_REQUEST
+
+
+class CheckoutFailed(ApplicationError):
+    """The same checkout (Idempotency-Key) was tried before and its order failed."""
+
+    code = "order_failed"
+    status_code = status.HTTP_409_CONFLICT

@@ -1,7 +1,10 @@
-"""The catalogue. Prices are integer cents; orders copy them as values."""
+"""The catalogue, and the checkout's Idempotency-Keys. Prices are integer cents; orders copy them
+as values."""
 
 from django.db import models
 from django.db.models import Q
+
+from config.idempotency import IdempotentRequestBase
 
 
 class Product(models.Model):
@@ -21,3 +24,7 @@ class Product(models.Model):
     @property
     def price(self) -> str:
         return f"{self.price_cents / 100:.2f}"
+
+
+class IdempotentRequest(IdempotentRequestBase):
+    """A checkout's Idempotency-Key and the answer it got (config/idempotency.py)."""

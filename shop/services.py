@@ -17,8 +17,9 @@ from opentelemetry import trace
 from config.api import ApplicationError, ServiceUnavailable
 from inventory import client as inventory_client
 from orders import client as orders_client
+from orders.errors import OrderStateConflict
 from payments import client as payments_client
-from shop.errors import EmptyCart, UnknownProduct
+from shop.errors import CheckoutFailed, EmptyCart, UnknownProduct
 from shop.selectors import products_by_sku
 from telemetry import attributes
 
@@ -43,6 +44,11 @@ def checkout(
         order = orders_client.order_create(email=email, lines=lines, idempotency_key=idempotency_key)
         span.set_attribute(attributes.ORDER_ID, order.order_id)
         span.set_attribute(attributes.ORDER_TOTAL_CENTS, order.total_cents)
+        if order.status == "failed":  # the same checkout again, after it failed
+            raise CheckoutFailed(
+                f"This checkout already failed ({order.reason}); start a new one with a new key.",
+                extra={"order_id": order.order_id, "reason": order.reason},
+            )
         if order.status != "pending":  # the same checkout again: answer what the first got
             return order
         try:
@@ -55,7 +61,20 @@ def checkout(
         except ApplicationError as refusal:
             _fail(order.order_id, refusal)
             raise
-        return orders_client.order_place(order_id=order.order_id)
+        return _place(order.order_id)
+
+
+def _place(order_id: str) -> orders_client.OrderInfo:
+    """Place the order. If the answer is lost, a fresh read decides: a placed order is
+    answered 202 (it is durable); one still pending is failed, and so is the checkout."""
+    try:
+        return orders_client.order_place(order_id=order_id)
+    except ServiceUnavailable as failure:
+        order = orders_client.order_get(order_id=order_id)
+        if order.status in ("placed", "confirmed"):
+            return order
+        _fail(order_id, failure)
+        raise
 
 
 def _fail(order_id: str, refusal: ApplicationError) -> None:
@@ -64,7 +83,7 @@ def _fail(order_id: str, refusal: ApplicationError) -> None:
     refusal.extra.setdefault("order_id", order_id)
     try:
         orders_client.order_fail(order_id=order_id, reason=f"{refusal.code}: {refusal.message}")
-    except ServiceUnavailable:
+    except (ServiceUnavailable, OrderStateConflict):
         logger.warning("order %s stays pending until reconcile: %s", order_id, refusal.message)
 
 

@@ -39,9 +39,11 @@ def capture_context() -> dict[str, str]:
 @contextmanager
 def resumed_context(carrier: dict[str, str]):
     """Run a block inside a stored trace context, so later work joins the original trace.
-    Inside a live span (the request that stored it) that span stays the parent."""
-    live = trace.get_current_span().get_span_context().is_valid
-    token = otel_context.attach(propagate.extract(carrier)) if carrier and not live else None
+    Already inside that trace (the request that stored it), the live span stays the parent."""
+    stored = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+    current = trace.get_current_span().get_span_context()
+    joins = stored.is_valid and stored.trace_id != current.trace_id
+    token = otel_context.attach(propagate.extract(carrier)) if joins else None
     try:
         yield
     finally:

@@ -22,6 +22,14 @@ def _test_process() -> None:
     app.conf.broker_url = "memory://"
 
 
+@pytest.fixture(autouse=True)
+def _no_stray_services(settings) -> None:
+    """Clients in a test reach a live server only through ``services_url``; otherwise
+    they get a refused connection, never whatever dev server runs on port 8000."""
+    for name in ("ORDERS_BASE_URL", "INVENTORY_BASE_URL", "PAYMENTS_BASE_URL"):
+        setattr(settings, name, "http://127.0.0.1:9")
+
+
 @pytest.fixture
 def spans() -> InMemorySpanExporter:
     """The spans finished during the test (synchronously exported)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 import requests
+from celery import Celery
 
 from config.broker import PrivateRedis, free_port
 
@@ -28,10 +30,11 @@ BIN = Path(sys.executable).parent
 
 
 class Stack:
-    def __init__(self, env: dict[str, str], url: str) -> None:
+    def __init__(self, env: dict[str, str], url: str, redis: PrivateRedis) -> None:
         self.env = env
         self.url = url
-        self.processes: list[subprocess.Popen] = []
+        self.redis = redis
+        self.processes: dict[str, subprocess.Popen] = {}
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
@@ -47,19 +50,70 @@ class Stack:
         return result.stdout
 
     def start(self, name: str, *command: str) -> subprocess.Popen:
-        log = open(Path(self.env["THREADLINE_VAR_DIR"]) / f"{name}.log", "w")  # noqa: SIM115
-        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.processes.append(process)
+        log = open(self.log_path(name), "a")  # noqa: SIM115
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes[name] = process
         return process
 
+    def log_path(self, name: str) -> Path:
+        return Path(self.env["THREADLINE_VAR_DIR"]) / f"{name}.log"
+
+    def start_worker(self) -> subprocess.Popen:
+        return self.start(
+            "worker",
+            str(BIN / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        )
+
+    def kill_worker(self) -> None:
+        """SIGKILL the whole worker, parent and children: no warm shutdown, no acks."""
+        worker = self.processes.pop("worker")
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
     def stop(self) -> None:
-        for process in self.processes:
+        for process in self.processes.values():
             process.terminate()
-        for process in self.processes:
+        for process in self.processes.values():
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+    def send_task(self, name: str, **kwargs) -> None:
+        """Publish a task straight to the stack's broker, as a duplicate delivery would."""
+        with Celery(broker=self.redis.url) as app:
+            app.send_task(name, kwargs=kwargs)
+
+    def internal(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call an internal API with the service token."""
+        headers = {"Authorization": "Bearer dev-service-token"}
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def stock_levels(self) -> dict[str, dict]:
+        return {row["sku"]: row for row in self.internal("GET", "/api/inventory/stock/").json()}
+
+    def event_kinds(self, order_id: str) -> list[str]:
+        return [event["kind"] for event in self.order(order_id)["events"]]
+
+    def wait_for_event(self, order_id: str, kind: str, timeout: float = 30) -> bool:
+        deadline = time.monotonic() + timeout
+        while kind not in self.event_kinds(order_id):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
 
     def checkout(self, items: list[tuple[str, int]], token: str = "tok_ok", **headers) -> requests.Response:
         body = {
@@ -136,34 +190,56 @@ def stack(tmp_path_factory) -> Stack:
         "THREADLINE_BASE_URL": url,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
         "ORDERS_FINALIZE_RETRY_BACKOFF": "0.1",
+        # Reconcile every second; an order untouched for 8 s is stuck (finalize's retries
+        # take about 2 s here); a dead worker's task comes back after 4 s.
+        "ORDERS_RECONCILE_INTERVAL": "1",
+        "ORDERS_STUCK_AFTER": "8",
+        "CELERY_VISIBILITY_TIMEOUT": "4",
         "FAULTS_CACHE_SECONDS": "0.2",
         "DJANGO_DEBUG": "false",
         "PYTHONUNBUFFERED": "1",
     }
-    stack = Stack(env, url)
+    stack = Stack(env, url, redis)
     try:
         stack.manage("migrate", "--no-input")
         stack.manage("migrate", "--database", "telemetry", "--no-input")
         stack.manage("seed_demo")
-        stack.start("web", sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}")
+        # gunicorn, threaded: the concurrency tests need a server that queues connections
+        # (runserver's backlog of 10 resets a burst of 30 buyers).
         stack.start(
-            "worker",
+            "web",
+            str(BIN / "gunicorn"),
+            "config.wsgi",
+            "-k",
+            "gthread",
+            "-w",
+            "2",
+            "--threads",
+            "32",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--keep-alive",  # longer than a client keeps an idle connection: no reset on reuse
+            "30",
+            "--graceful-timeout",
+            "5",
+        )
+        stack.start_worker()
+        stack.start(
+            "beat",
             str(BIN / "celery"),
             "-A",
             "config",
-            "worker",
+            "beat",
             "--loglevel",
             "INFO",
-            "--concurrency",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
+            "--schedule",
+            str(var / "celerybeat-schedule"),
         )
         _wait_until_up(stack)
         yield stack
     finally:
         stack.stop()
-        redis.stop()
+        stack.redis.stop()
         if drop:
             drop()
 
@@ -174,7 +250,7 @@ def _wait_until_up(stack: Stack) -> None:
         try:
             if requests.get(f"{stack.url}/api/shop/products/", timeout=2).ok:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # booting: refused or slow first answers
             pass
         time.sleep(0.2)
     raise RuntimeError("the dev server did not answer within 60 s; see its log in THREADLINE_VAR_DIR")

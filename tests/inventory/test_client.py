@@ -22,11 +22,13 @@ def available(sku: str) -> int:
 
 
 def test_stock_list_returns_levels_for_the_asked_skus(services_url, catalogue):
-    """stock_list answers the available units of the SKUs asked for, sorted by SKU."""
+    """stock_list answers the units of the SKUs asked for (available, on hand, reserved,
+    sold), sorted by SKU."""
+    client.reservation_create(order_id=uuid.uuid4(), items=[(LAPTOP, 2)])
     levels = client.stock_list(skus=[MOUSE, LAPTOP])
     assert levels == [
-        client.StockLevel(sku=LAPTOP, available=25),
-        client.StockLevel(sku=MOUSE, available=200),
+        client.StockLevel(sku=LAPTOP, available=23, on_hand=25, reserved=2, sold=0),
+        client.StockLevel(sku=MOUSE, available=200, on_hand=200, reserved=0, sold=0),
     ]
     with pytest.raises(dataclasses.FrozenInstanceError):
         levels[0].available = 0

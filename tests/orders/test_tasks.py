@@ -91,7 +91,7 @@ def test_reconcile_requests_compensation_for_abandoned_pending_orders(settings):
     fresh = Order.objects.create(email="ada@example.com", total_cents=100)
     Order.objects.filter(pk=abandoned.pk).update(updated_at=timezone.now() - datetime.timedelta(minutes=5))
     result = tasks.reconcile.apply().get()
-    assert result["abandoned"] == 1
+    assert result["orders_pushed_on"] == 1
     assert compensation_requests(abandoned) == [
         {"order_id": str(abandoned.id), "reason": "checkout did not complete in time"}
     ]

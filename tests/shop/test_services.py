@@ -11,7 +11,7 @@ from orders.models import Order
 from payments.errors import PaymentDeclined
 from payments.models import Payment
 from shop import services
-from shop.errors import EmptyCart, UnknownProduct
+from shop.errors import CheckoutFailed, EmptyCart, UnknownProduct
 from shop.models import Product
 from telemetry import attributes
 
@@ -113,3 +113,14 @@ def test_the_same_checkout_again_answers_the_first_order(services_url, catalogue
     assert (again.order_id, again.status) == (first.order_id, "placed")
     assert Order.objects.count() == 1
     assert available("MOUSE-WIRELESS") == 198
+
+
+def test_the_same_checkout_again_after_it_failed_is_refused_not_answered_202(services_url, catalogue):
+    """A failed checkout retried with its key (its first answer lost) is told it failed."""
+    with pytest.raises(PaymentDeclined):
+        checkout(Item("MOUSE-WIRELESS", 1), token="tok_decline", key="basket-2")
+    with pytest.raises(CheckoutFailed) as failed:
+        checkout(Item("MOUSE-WIRELESS", 1), token="tok_decline", key="basket-2")
+    assert failed.value.status_code == 409
+    assert failed.value.extra["reason"].startswith("payment_declined")
+    assert Order.objects.count() == 1 and Payment.objects.count() == 1

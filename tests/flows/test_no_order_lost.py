@@ -1,0 +1,170 @@
+"""Issue 3's promises under real faults, injected into the real server, worker and broker:
+no order answered and then lost, no charge without an order, no unit sold twice, and
+every failure visible in the order's trace."""
+
+from __future__ import annotations
+
+import glob
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from config.broker import PrivateRedis
+
+pytestmark = pytest.mark.flow
+
+
+def count(kinds: list[str], kind: str) -> int:
+    return sum(1 for k in kinds if k == kind)
+
+
+def conserved(level: dict) -> bool:
+    return level["on_hand"] == level["available"] + level["reserved"] + level["sold"]
+
+
+def test_an_order_that_could_not_be_stored_is_never_answered_received(calm):
+    """Promise 1: when placing the order fails inside the checkout, the customer gets an
+    error, and the order is failed and undone, not left half-done."""
+    stock_before = calm.stock()
+    calm.set_faults("order_place_db_timeout=1.0", "order_db_stall=0.2")
+    response = calm.checkout([("WEBCAM-1080", 1)])
+    calm.manage("faults", "reset")
+
+    assert response.status_code == 503
+    error = response.json()
+    assert error["code"] == "service_unavailable"
+    order = calm.order(error["extra"]["order_id"])  # a fresh read, through another request
+    assert order["status"] == "failed"
+    assert {"payment_voided", "stock_released"} <= set(calm.event_kinds(order["order_id"]))
+    assert calm.stock() == stock_before
+
+
+def test_with_5_units_left_30_concurrent_buyers_give_5_sales_and_25_clean_refusals(calm):
+    """Promise 3: no oversell and no 500 (nor "database is locked") under contention."""
+    sku = "DOCK-USBC"
+    left = calm.stock()[sku]
+    if left > 5:
+        assert calm.checkout([(sku, left - 5)]).status_code == 202
+    barrier = threading.Barrier(30)
+
+    def buy(_: int) -> requests.Response:
+        barrier.wait()
+        return calm.checkout([(sku, 1)])
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        responses = list(pool.map(buy, range(30)))
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [202] * 5 + [409] * 25, [r.text for r in responses if r.status_code >= 500]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"insufficient_stock"}
+    level = calm.stock_levels()[sku]
+    assert level["available"] == 0 and conserved(level)
+
+
+def test_a_worker_killed_mid_finalize_is_replaced_and_the_order_confirmed_once(calm):
+    """Promise 5: SIGKILL the whole worker while it finalises; a new worker takes the
+    unacknowledged task over (late ack, visibility timeout) and confirms exactly once."""
+    calm.set_faults("gateway_latency=3000")  # the capture holds finalize for 3 s
+    response = calm.checkout([("MOUSE-WIRELESS", 1)])
+    order_id = response.json()["order_id"]
+    assert calm.wait_for_event(order_id, "confirmation_written")
+    calm.kill_worker()
+    calm.manage("faults", "reset")
+    calm.start_worker()
+
+    order = calm.wait_for_status(order_id, {"confirmed", "failed"}, timeout=60)
+    assert order["status"] == "confirmed"
+    assert calm.wait_for_event(order_id, "email_confirmed")
+    kinds = calm.event_kinds(order_id)
+    assert count(kinds, "confirmed") == 1 and count(kinds, "email_confirmed") == 1
+
+
+def test_the_worker_crash_fault_kills_the_child_and_the_redelivered_task_confirms_once(calm):
+    """Promise 5 with the fault flag: the child process dies (SIGKILL) before the capture;
+    the message is rejected back to the queue and the order is still confirmed once."""
+    calm.set_faults("worker_crash=1.0")
+    order_id = calm.checkout([("HEADSET-USB", 1)]).json()["order_id"]
+    assert calm.wait_for_event(order_id, "worker_crash_injected")
+    calm.set_faults("worker_crash=0")
+
+    order = calm.wait_for_status(order_id, {"confirmed", "failed"}, timeout=60)
+    assert order["status"] == "confirmed"
+    assert calm.wait_for_event(order_id, "email_confirmed")
+    kinds = calm.event_kinds(order_id)
+    assert count(kinds, "confirmed") == 1 and count(kinds, "email_confirmed") == 1
+    assert "SIGKILL" in calm.log_path("worker").read_text()
+
+
+def test_with_the_broker_down_the_order_is_placed_and_confirmed_once_redis_is_back(calm):
+    """Promise 6: the outbox row is committed with the order; when Redis returns, the
+    relay (orders.reconcile) publishes it, in the order's own trace."""
+    port = calm.redis.port
+    calm.redis.stop()
+    try:
+        response = calm.checkout([("SSD-2TB", 1)])
+    finally:
+        calm.redis = PrivateRedis(port=port)
+    assert response.status_code == 202, response.text
+    order_id, trace_id = response.json()["order_id"], response.json()["trace_id"]
+    assert response.json()["status"] == "placed"
+
+    order = calm.wait_for_status(order_id, {"confirmed", "failed"}, timeout=90)
+    assert order["status"] == "confirmed"
+    spans = calm.trace(order_id, until=lambda s: any(x["name"] == "run/orders.finalize_order" for x in s))
+    assert {span["trace_id"] for span in spans} == {trace_id}
+    assert any(span["name"] == "run/orders.finalize_order" for span in spans)
+
+
+def test_a_finalize_delivered_three_times_at_once_confirms_once_and_mails_once(calm):
+    """Promises 6 and 7: duplicates (a relay that died after publishing, a redelivery),
+    run concurrently by two worker processes, change the order once and send one email."""
+    calm.kill_worker()
+    order_id = calm.checkout([("KEYBOARD-MECH", 1)]).json()["order_id"]
+    for _ in range(2):
+        calm.send_task("orders.finalize_order", order_id=order_id)
+    calm.start_worker()
+
+    order = calm.wait_for_status(order_id, {"confirmed", "failed"}, timeout=60)
+    assert order["status"] == "confirmed"
+    assert calm.wait_for_event(order_id, "email_confirmed")
+    for _ in range(3):  # and again, in sequence, after the fact
+        calm.send_task("orders.finalize_order", order_id=order_id)
+        calm.send_task("orders.send_order_email", order_id=order_id, kind="confirmed")
+    time.sleep(2)
+    kinds = calm.event_kinds(order_id)
+    assert count(kinds, "confirmation_written") == 1
+    assert count(kinds, "confirmed") == 1 and count(kinds, "email_confirmed") == 1
+    mails = [
+        path
+        for path in glob.glob(f"{calm.env['THREADLINE_VAR_DIR']}/mail/*")
+        if order_id in open(path).read()
+    ]
+    assert len(mails) == 1
+    assert calm.order(order_id)["status"] == "confirmed"  # never moved backwards
+
+
+def test_an_order_abandoned_mid_checkout_is_failed_by_reconcile_in_its_trace(calm):
+    """Promise 8: nothing waits forever; the stuck order gets a reason, its trace shows
+    what reconcile did, and the worker's log line carries the trace id."""
+    created = calm.internal(
+        "POST",
+        "/api/orders/",
+        json={
+            "email": "flow@example.com",
+            "lines": [
+                {"sku": "MOUSE-WIRELESS", "name": "Wireless mouse", "quantity": 1, "unit_price_cents": 2999}
+            ],
+        },
+    ).json()
+    order_id = created["order_id"]
+
+    order = calm.wait_for_status(order_id, {"failed"}, timeout=60)
+    assert order["reason"] == "checkout did not complete in time"
+    spans = calm.trace(order_id, until=lambda s: any(x["name"] == "run/orders.compensate_order" for x in s))
+    assert {span["trace_id"] for span in spans} == {order["trace_id"]}
+    assert any(span["name"] == "orders.reconcile order" for span in spans)
+    worker_log = calm.log_path("worker").read_text()
+    assert f"order {order_id} is pending past its deadline (trace {order['trace_id']})" in worker_log
