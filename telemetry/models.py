@@ -33,3 +33,22 @@ class Span(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} {self.name} ({self.span_id})"
+
+
+class LogRecord(models.Model):
+    """A log record emitted inside a span, so the viewer shows it with the span."""
+
+    trace_id = models.CharField(max_length=32, db_index=True)
+    span_id = models.CharField(max_length=16)
+    time_ns = models.BigIntegerField()
+    level = models.CharField(max_length=10)
+    logger = models.CharField(max_length=200)
+    message = models.TextField()
+    attributes = models.JSONField(default=dict)
+    service = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["trace_id", "span_id"], name="log_trace_span")]
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.logger}: {self.message[:60]}"
