@@ -5,6 +5,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-pg lint clean help
 
@@ -17,13 +20,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "The browser tests need Chromium at $(CHROMIUM); install it."; exit 1; }
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
 run: $(STAMP)  ## set up and run the shop: dev server, Celery worker and beat, Redis
 	$(BIN)/python -m config.devstack
 
-test: $(STAMP)  ## set up and run the whole suite (starts its own Redis, server and worker)
+test: $(STAMP) $(CHROMIUM)  ## set up and run the whole suite (starts its own Redis, server and worker)
 	$(BIN)/python -m pytest
 
-test-pg: $(STAMP)  ## the suite against PostgreSQL (DATABASE_URL, default the local server)
+test-pg: $(STAMP) $(CHROMIUM)  ## the suite against PostgreSQL (DATABASE_URL, default the local server)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/threadline} $(BIN)/python -m pytest
 
 lint: $(STAMP)  ## ruff

@@ -28,6 +28,9 @@ DEBUG = _env_bool("DJANGO_DEBUG", True)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
 INSTALLED_APPS = [
+    # Before the admin, so telemetry/templates/admin/base_site.html (the alert banner)
+    # overrides the admin's own.
+    "telemetry",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -40,11 +43,11 @@ INSTALLED_APPS = [
     "payments",
     "orders",
     "faults",
-    "telemetry",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -65,6 +68,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "shop.context_processors.cart",
+                "telemetry.context_processors.firing_alerts",
             ],
         },
     },
@@ -115,12 +119,22 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+# WhiteNoise serves the admin's and the viewer's static files under gunicorn too, straight
+# from the apps (no collectstatic step for a shop run from its checkout).
+WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "admin:login"
 
 # --- Email ------------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@threadline.local")
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+# Who gets alert mails (mail_admins): "Name:email,Other:email2"; empty = nobody.
+ADMINS = [
+    (name.strip(), email.strip())
+    for name, _, email in (entry.rpartition(":") for entry in os.environ.get("DJANGO_ADMINS", "").split(","))
+    if email.strip()
+]
 
 # --- REST between the apps --------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -168,10 +182,16 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 # directly instead of through Celery's stdout proxy, which swallowed their records.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_REDIRECT_STDOUTS = False
+# Seconds between evaluations of the telemetry alert rules.
+TELEMETRY_ALERT_INTERVAL = _env_float("TELEMETRY_ALERT_INTERVAL", 60.0)
 CELERY_BEAT_SCHEDULE = {
     "orders-reconcile": {
         "task": "orders.reconcile",
         "schedule": float(os.environ.get("ORDERS_RECONCILE_INTERVAL", 30)),
+    },
+    "telemetry-evaluate-alerts": {
+        "task": "telemetry.evaluate_alerts",
+        "schedule": TELEMETRY_ALERT_INTERVAL,
     },
 }
 
@@ -204,7 +224,7 @@ TELEMETRY_SERVICE_BY_PATH = {
 }
 TELEMETRY_WORKER_SERVICE = os.environ.get("TELEMETRY_WORKER_SERVICE", "orders-worker")
 # Requests for static files and the trace viewer itself are not traced.
-TELEMETRY_EXCLUDED_URLS = os.environ.get("TELEMETRY_EXCLUDED_URLS", "/static/,/favicon.ico")
+TELEMETRY_EXCLUDED_URLS = os.environ.get("TELEMETRY_EXCLUDED_URLS", "/static/,/favicon.ico,/traces/")
 OTEL_EXPORTER_OTLP_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 
 LOGGING = {

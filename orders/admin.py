@@ -1,11 +1,15 @@
 """Orders in the admin: filter by status, search by id or email, the lines and the event
-history inline, and a link from the order to its trace."""
+history inline, a link from the order to its trace, and for a failed order the root cause
+the trace's diagnosis names."""
 
 from django.contrib import admin
+from django.db import DatabaseError
 from django.urls import reverse
 from django.utils.html import format_html
 
 from orders.models import Order, OrderEvent, OrderLine, OutboxMessage
+from telemetry.analysis import analyze, summary_line
+from telemetry.store import order_trace_spans
 
 
 def trace_link(trace_id: str) -> str:
@@ -55,6 +59,7 @@ class OrderAdmin(admin.ModelAdmin):
         "email",
         "status",
         "reason",
+        "root_cause",
         "total_cents",
         "currency",
         "trace",
@@ -73,6 +78,19 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="trace")
     def trace(self, order: Order) -> str:
         return trace_link(order.trace_id)
+
+    @admin.display(description="root cause")
+    def root_cause(self, order: Order) -> str:
+        """The diagnosis's one line for a failed order, read from its stored trace."""
+        if order.status != Order.Status.FAILED:
+            return "-"
+        try:
+            spans = order_trace_spans(str(order.id), order.trace_id)
+        except DatabaseError:  # the span store is an aid: its absence must not break the page
+            return "the trace store could not be read"
+        if not spans:
+            return "no stored trace for this order (yet)"
+        return format_html("{} ({})", summary_line(analyze(spans)), trace_link(spans[0].trace_id))
 
     def has_add_permission(self, request):
         return False

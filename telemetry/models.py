@@ -52,3 +52,45 @@ class LogRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.level} {self.logger}: {self.message[:60]}"
+
+
+class AlertRule(models.Model):
+    """A threshold on one service's server and consumer spans over a trailing window."""
+
+    class Kind(models.TextChoices):
+        ERROR_RATE = "error_rate", "error rate (0..1)"
+        P95_MS = "p95_ms", "p95 latency (ms)"
+
+    name = models.CharField(max_length=100, unique=True)
+    service = models.CharField(max_length=100)
+    operation = models.CharField(max_length=300, blank=True, default="", help_text="span name; blank = any")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    threshold = models.FloatField(help_text="fires when the value is above this")
+    window_seconds = models.PositiveIntegerField(default=300)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(threshold__gte=0), name="alertrule_threshold_gte_0"),
+            models.CheckConstraint(condition=models.Q(window_seconds__gt=0), name="alertrule_window_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertState(models.Model):
+    """What the last evaluation of a rule found; ``since`` is when it started firing."""
+
+    rule = models.OneToOneField(AlertRule, on_delete=models.CASCADE, related_name="state")
+    firing = models.BooleanField(default=False)
+    since = models.DateTimeField(null=True, blank=True)
+    last_value = models.FloatField(null=True, blank=True)
+    example_trace_ids = models.JSONField(default=list, blank=True)
+    last_evaluated = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["firing"], name="alertstate_firing")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} ({'firing' if self.firing else 'ok'})"

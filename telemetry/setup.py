@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from opentelemetry import trace
+from opentelemetry._logs import set_logger_provider
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from opentelemetry.instrumentation.django import DjangoInstrumentor
 from opentelemetry.instrumentation.logging import LoggingInstrumentor
@@ -26,6 +27,8 @@ from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -46,6 +49,7 @@ from telemetry import attributes
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
+_log_provider: LoggerProvider | None = None
 
 
 class ServiceAttribution(SpanProcessor):
@@ -84,6 +88,22 @@ def _request_path(span_attributes) -> str:
     if span_attributes.get("http.url"):
         return urlsplit(span_attributes["http.url"]).path
     return "/" + span_attributes.get("http.route", "")
+
+
+class LogServiceAttribution(LogRecordProcessor):
+    """Names the app a log record belongs to: the app of the span it was written in."""
+
+    def on_emit(self, log_record) -> None:
+        span = trace.get_current_span(log_record.log_record.context)
+        service = (getattr(span, "attributes", None) or {}).get(attributes.SERVICE)
+        if service:
+            log_record.log_record.attributes[attributes.SERVICE] = service
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
 
 
 class DropNoise(SpanProcessor):
@@ -148,14 +168,22 @@ class PerServiceResource(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
+# Task runs that watch the store (alert evaluation): tracing them would feed the store
+# the very spans it is watching, every minute.
+UNTRACED_ROOTS = frozenset({"run/telemetry.evaluate_alerts"})
+
+
 class DropBackgroundRoots(Sampler):
     """Root sampler that drops database and Redis client spans without a parent: a
     process's broker polling and housekeeping queries, not part of any request or task.
-    An HTTP call without a parent (a script driving the shop) still starts a trace."""
+    An HTTP call without a parent (a script driving the shop) still starts a trace.
+    Telemetry's own beat task runs (``UNTRACED_ROOTS``) are dropped too."""
 
     def should_sample(
         self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None
     ) -> SamplingResult:
+        if name in UNTRACED_ROOTS:
+            return SamplingResult(Decision.DROP)
         attributes = attributes or {}
         is_http = "http.method" in attributes or "http.request.method" in attributes
         if kind == SpanKind.CLIENT and not is_http:
@@ -170,7 +198,8 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
     """Set up tracing for this process; later calls return the same provider.
 
     ``exporter`` replaces the embedded store (tests pass an in-memory one and get a
-    synchronous processor).
+    synchronous processor); log records then reach only the processors a test adds to the
+    global logger provider.
     """
     global _provider
     with _lock:
@@ -198,9 +227,24 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
 
             provider.add_span_processor(DropNoise(BatchSpanProcessor(PerServiceResource(OTLPSpanExporter()))))
         trace.set_tracer_provider(provider)
+        _configure_logs(provider.resource, store=exporter is None)
         _instrument(provider)
         _provider = provider
         return provider
+
+
+def _configure_logs(resource: Resource, store: bool) -> None:
+    """Python logging into the store, through the logs SDK: the logging instrumentor puts
+    its handler (level INFO) on the root logger for this provider; records written inside
+    a span are stored with it."""
+    global _log_provider
+    _log_provider = LoggerProvider(resource=resource)
+    _log_provider.add_log_record_processor(LogServiceAttribution())
+    if store:
+        from telemetry.store import StoreLogExporter
+
+        _log_provider.add_log_record_processor(BatchLogRecordProcessor(StoreLogExporter()))
+    set_logger_provider(_log_provider)
 
 
 def _instrument(provider: TracerProvider) -> None:
@@ -211,7 +255,12 @@ def _instrument(provider: TracerProvider) -> None:
     SQLite3Instrumentor().instrument(tracer_provider=provider)
     PsycopgInstrumentor().instrument(tracer_provider=provider, enable_commenter=False)
     RedisInstrumentor().instrument(tracer_provider=provider)
-    LoggingInstrumentor().instrument(tracer_provider=provider, set_logging_format=False)
+    LoggingInstrumentor().instrument(
+        tracer_provider=provider,
+        set_logging_format=False,
+        enable_log_auto_instrumentation=True,
+        log_handler_level=logging.INFO,
+    )
 
 
 def configure_for_manage_py(argv: list[str]) -> None:
@@ -230,6 +279,8 @@ def configure_for_worker() -> None:
 
 
 def shutdown() -> None:
-    """Flush and stop this process's provider (a worker child about to exit)."""
+    """Flush and stop this process's providers (a worker child about to exit)."""
     if _provider is not None:
         _provider.shutdown()
+    if _log_provider is not None:
+        _log_provider.shutdown()

@@ -1,23 +1,28 @@
-"""Writing spans into the embedded store and reading traces back out of it.
+"""Writing spans (and the log records written inside them) into the embedded store and
+reading traces back out of it.
 
-The exporter runs in the batch processor's thread; the SDK suppresses instrumentation
-while it exports, so storing spans creates no spans. Readers suppress it too, so the
+The exporters run in the batch processors' threads; the SDK suppresses instrumentation
+while they export, so storing spans creates no spans. Readers suppress it too, so the
 viewer and the ``trace`` command never trace their own queries.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 
 from django.db import connections
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import TraceFlags
 
 from telemetry import attributes
-from telemetry.models import Span
+from telemetry.models import LogRecord, Span
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +85,69 @@ class StoreSpanExporter(SpanExporter):
         pass
 
 
+def in_stored_span(record: ReadableLogRecord) -> bool:
+    """Whether a log record was written inside a sampled span, whose trace the store keeps."""
+    log = record.log_record
+    sampled = log.trace_flags is not None and log.trace_flags & TraceFlags.SAMPLED
+    return bool(log.trace_id and log.span_id and sampled)
+
+
+def log_to_row(record: ReadableLogRecord) -> LogRecord:
+    log = record.log_record
+    log_attributes = dict(log.attributes or {})
+    service = log_attributes.pop(attributes.SERVICE, None) or record.resource.attributes.get("service.name")
+    return LogRecord(
+        trace_id=_hex(log.trace_id, 32),
+        span_id=_hex(log.span_id, 16),
+        time_ns=log.timestamp or log.observed_timestamp or 0,
+        level=(log.severity_text or "")[:10],
+        logger=(record.instrumentation_scope.name if record.instrumentation_scope else "")[:200],
+        message=str(log.body),
+        # otelTraceID/otelSpanID: the ids the log format's filter copied onto the record,
+        # kept here as columns already.
+        attributes=_json_safe({k: v for k, v in log_attributes.items() if not k.startswith("otel")}),
+        service=str(service or "")[:100],
+    )
+
+
+def _json_safe(values: dict) -> dict:
+    return json.loads(json.dumps(_plain(values), default=str))
+
+
+class StoreLogExporter(LogRecordExporter):
+    """Bulk-inserts the log records written inside a span into the ``telemetry`` database;
+    records written outside any span (startup, broker polling) are not kept."""
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        rows = [log_to_row(record) for record in batch if in_stored_span(record)]
+        if not rows:
+            return LogRecordExportResult.SUCCESS
+        try:
+            with untraced():
+                LogRecord.objects.bulk_create(rows)
+        except Exception:  # never let telemetry take the process down
+            logger.exception("could not store %d log records", len(rows))
+            connections[LogRecord.objects.db].close()  # reconnect on the next batch
+            return LogRecordExportResult.FAILURE
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True  # every export writes at once: nothing is held back
+
+
+def store_spans(rows: Sequence[Span]) -> int:
+    """Stores spans read from elsewhere (an uploaded OTLP file); spans already stored are
+    left as they are. Returns how many were new."""
+    trace_ids = {row.trace_id for row in rows}
+    with untraced():
+        before = Span.objects.filter(trace_id__in=trace_ids).count()
+        Span.objects.bulk_create(rows, ignore_conflicts=True)
+        return Span.objects.filter(trace_id__in=trace_ids).count() - before
+
+
 @contextmanager
 def untraced():
     """Read the store without tracing the reads."""
@@ -97,6 +165,12 @@ def trace_id_for_order(order_id: str) -> str | None:
     with untraced():
         span = Span.objects.filter(order_id=str(order_id)).order_by("start_time_ns").first()
     return span.trace_id if span else None
+
+
+def order_trace_spans(order_id: str, trace_id: str = "") -> list[Span]:
+    """An order's stored trace: by the trace id the order knows, else by the spans naming it."""
+    trace_id = trace_id or trace_id_for_order(order_id) or ""
+    return trace_spans(trace_id) if trace_id else []
 
 
 def span_to_dict(span: Span) -> dict:

@@ -1,9 +1,15 @@
 from django.urls import path
 
-from telemetry import views
+from telemetry import dashboard_views, views
 
 app_name = "telemetry"
 urlpatterns = [
     path("", views.trace_list, name="trace-list"),
+    # Before <str:trace_id>/, which would take "services" and "metrics" for trace ids.
+    path("services/", dashboard_views.services, name="services"),
+    path("metrics/", dashboard_views.metrics, name="metrics"),
+    path("compare/", views.trace_compare, name="trace-compare"),
+    path("load/", views.trace_load, name="trace-load"),
     path("<str:trace_id>/", views.trace_detail, name="trace-detail"),
+    path("<str:trace_id>/otlp.json", views.trace_otlp, name="trace-otlp"),
 ]

@@ -4,7 +4,8 @@ import pytest
 
 from faults.models import FaultFlag
 
-pytestmark = pytest.mark.django_db
+# Every admin page a staff member sees reads the firing alerts from the telemetry database.
+pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 def test_staff_set_a_fault_in_the_admin_and_the_processes_read_it(admin_client):

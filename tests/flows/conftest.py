@@ -189,6 +189,7 @@ def stack(tmp_path_factory) -> Stack:
         "CELERY_BROKER_URL": redis.url,
         "THREADLINE_BASE_URL": url,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "OTEL_BLRP_SCHEDULE_DELAY": "100",  # log records too
         "ORDERS_FINALIZE_RETRY_BACKOFF": "0.1",
         # Reconcile every second; an order untouched for 8 s is stuck (finalize's retries
         # take about 2 s here); a dead worker's task comes back after 4 s.

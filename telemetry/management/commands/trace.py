@@ -1,9 +1,11 @@
-"""``manage.py trace TRACE_ID`` or ``--order ORDER_ID``: print a stored trace."""
+"""``manage.py trace TRACE_ID`` or ``--order ORDER_ID``: print a stored trace, and with
+``--analyze`` its diagnosis (``telemetry/analysis.py``)."""
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from telemetry.analysis import analyze, diagnosis_text
 from telemetry.render import render_tree
 from telemetry.store import span_to_dict, trace_id_for_order, trace_spans
 
@@ -12,15 +14,34 @@ class Command(BaseCommand):
     help = (
         "Print a trace from the embedded store as an indented tree (service, span, duration, "
         "status, error). Give a trace id, or --order ORDER_ID for that order's trace; --json "
-        "prints the spans as JSON objects instead."
+        "prints the spans as JSON objects instead. --analyze adds the diagnosis after the tree: "
+        "self time and share per service, the bottleneck, the root cause (earliest, deepest "
+        "error span, with its attempt and fault), how it propagated to the order, and "
+        "recommendations; --analyze --json prints the diagnosis alone as JSON."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("trace_id", nargs="?", help="32 hex digits")
         parser.add_argument("--order", metavar="ORDER_ID", help="show the trace of this order")
-        parser.add_argument("--json", action="store_true", help="print spans as JSON")
+        parser.add_argument(
+            "--json", action="store_true", help="print spans as JSON (with --analyze: the diagnosis)"
+        )
+        parser.add_argument(
+            "--analyze", action="store_true", help="diagnose the trace: time, root cause, advice"
+        )
 
     def handle(self, *args, trace_id=None, order=None, **options):
+        spans = self.spans(trace_id, order)
+        if options["analyze"] and options["json"]:
+            self.stdout.write(json.dumps(analyze(spans).to_dict(), indent=2))
+        elif options["analyze"]:
+            self.stdout.write(render_tree(spans) + "\n" + diagnosis_text(analyze(spans)))
+        elif options["json"]:
+            self.stdout.write(json.dumps([span_to_dict(span) for span in spans], indent=2))
+        else:
+            self.stdout.write(render_tree(spans))
+
+    def spans(self, trace_id: str | None, order: str | None) -> list:
         if bool(trace_id) == bool(order):
             raise CommandError("Give either a TRACE_ID or --order ORDER_ID.")
         if order:
@@ -36,7 +57,4 @@ class Command(BaseCommand):
                 f"No spans for trace {trace_id}. Spans are written in batches: wait a few seconds "
                 "and check that the server and worker run with tracing on (TELEMETRY_ENABLED)."
             )
-        if options["json"]:
-            self.stdout.write(json.dumps([span_to_dict(span) for span in spans], indent=2))
-        else:
-            self.stdout.write(render_tree(spans))
+        return spans

@@ -1,0 +1,52 @@
+"""The diagnosis of a real failed order: the trace the server and the worker stored for an
+order whose confirmation timed out on every attempt, analysed by ``manage.py trace``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.flow
+
+MAX_ATTEMPTS = 4  # ORDERS_FINALIZE_MAX_RETRIES (3) + the first attempt
+UNDO_ROUTES = ("payments/<uuid:order_id>/cancel/", "reservations/<uuid:order_id>/release/")
+
+
+def compensation_stored(spans: list[dict]) -> bool:
+    """The compensation task and both undo calls have reached the store (spans come in batches)."""
+    names = {span["name"] for span in spans}
+    return "run/orders.compensate_order" in names and all(
+        any(name.endswith(route) for name in names) for route in UNDO_ROUTES
+    )
+
+
+def test_a_database_timeout_on_every_attempt_is_diagnosed_from_the_stored_trace(calm):
+    """Root cause: attempt 1's confirmation UPDATE with the driver's own error and the
+    injected fault, repeated on every attempt; the error climbs to the checkout; the
+    compensation that followed is named; the advice is the one for timeouts on retries."""
+    calm.set_faults("order_db_timeout=1.0", "order_db_stall=0.3")
+    response = calm.checkout([("MONITOR-4K-27", 1)])
+    assert response.status_code == 202, response.text
+    order_id = response.json()["order_id"]
+    assert calm.wait_for_status(order_id, {"confirmed", "failed"}, timeout=60)["status"] == "failed"
+    calm.manage("faults", "reset")
+    assert calm.trace(order_id, until=compensation_stored), "the compensation never reached the store"
+
+    diagnosis = json.loads(calm.manage("trace", "--order", order_id, "--analyze", "--json"))
+
+    cause = diagnosis["root_cause"]
+    assert cause["name"] == "UPDATE" and cause["statement"].startswith('UPDATE "orders_order"')
+    assert cause["exception_type"] in {"sqlite3.OperationalError", "psycopg.errors.QueryCanceled"}
+    assert cause["service"] == "orders-worker" and cause["fault"] == "order_db_timeout"
+    assert (cause["task"], cause["attempt"], cause["attempts"]) == ("orders.finalize_order", 1, MAX_ATTEMPTS)
+    assert cause["repeated_on"] == list(range(2, MAX_ATTEMPTS + 1))
+
+    path = [step["name"] for step in diagnosis["propagation"]["path"]]
+    assert path[:2] == ["UPDATE", "run/orders.finalize_order"] and path[-1] == "POST api/shop/checkout/"
+    after = [step["what"] for step in diagnosis["propagation"]["after"]]
+    assert "compensation ran" in after and "order failed" in after
+    assert {"payment voided", "stock released"} <= set(after)
+    assert diagnosis["outcome"][0] == f"gave up after {MAX_ATTEMPTS} attempts"
+    assert "db_timeout_on_retries" in [rec["kind"] for rec in diagnosis["recommendations"]]
+    assert diagnosis["summary"].startswith("orders-worker: UPDATE orders_order failed with ")

@@ -1,0 +1,74 @@
+"""Orders in the admin: a failed order shows why in its list row, and its change page shows
+the root cause the trace's diagnosis names, with the trace link and the event history."""
+
+from __future__ import annotations
+
+import html
+import uuid
+
+import pytest
+from django.contrib import admin
+
+from orders.admin import OrderAdmin
+from orders.models import Order
+from telemetry.analysis import analyze, summary_line
+from telemetry.models import Span
+from tests.telemetry import traces
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+REASON = "finalize gave up after 3 attempts: OperationalError: interrupted"
+
+
+@pytest.fixture
+def failed_order() -> Order:
+    """An order failed by database timeouts on every attempt, with its trace stored."""
+    trace = traces.retried_db_timeouts(attempts=3)
+    Span.objects.bulk_create(trace.spans)
+    order = Order.objects.create(
+        id=uuid.UUID(traces.ORDER_ID),
+        email="flow@example.com",
+        status=Order.Status.FAILED,
+        reason=REASON,
+        total_cents=44900,
+        trace_id=trace.trace_id,
+    )
+    order.events.create(kind="finalize_gave_up", message=REASON, trace_id=trace.trace_id)
+    return order
+
+
+def change_page(admin_client, order: Order) -> str:
+    response = admin_client.get(f"/admin/orders/order/{order.id}/change/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_failed_orders_page_shows_the_root_cause_with_the_trace_link(admin_client, failed_order):
+    """The one-line summary of the diagnosis, computed from the stored spans, and a link to
+    the trace; the event history links to the trace too."""
+    page = change_page(admin_client, failed_order)
+    expected = summary_line(analyze(Span.objects.filter(trace_id=failed_order.trace_id)))
+    assert expected.startswith("orders-worker: UPDATE orders_order failed with sqlite3.OperationalError")
+    assert "<label>Root cause:</label>" in page and html.escape(expected) in page
+    assert page.count(f'href="/traces/{failed_order.trace_id}/"') >= 3  # field, root cause, event
+
+
+def test_a_failed_orders_list_row_shows_the_reason(admin_client, failed_order):
+    """Filtering the list by status failed shows each order's reason in its row."""
+    response = admin_client.get("/admin/orders/order/", {"status__exact": "failed"})
+    assert response.status_code == 200
+    assert html.escape(REASON) in response.content.decode()
+
+
+def test_an_order_that_did_not_fail_has_no_root_cause():
+    """Confirmed (or still running) orders show "-", without reading the trace store."""
+    order = Order(status=Order.Status.CONFIRMED, total_cents=100, trace_id="f" * 32)
+    assert OrderAdmin(Order, admin.site).root_cause(order) == "-"
+
+
+def test_a_failed_order_without_a_stored_trace_says_so():
+    """Spans are written in batches: an order failed a moment ago may have none yet."""
+    order = Order.objects.create(
+        email="x@example.com", status=Order.Status.FAILED, reason="payment_declined", total_cents=100
+    )
+    assert OrderAdmin(Order, admin.site).root_cause(order) == "no stored trace for this order (yet)"
