@@ -31,7 +31,7 @@ FAULTS = {
         _rate("order_db_timeout", "share of order confirmation writes (worker) that time out"),
         _rate("order_place_db_timeout", "share of order placement writes (checkout) that time out"),
         _duration(
-            "order_db_stall", "how long the database stalls before the timeout fires", "seconds", 30, 0.5
+            "order_db_stall", "how long the database stalls before the timeout fires", "seconds", 10, 0.5
         ),
         _rate("email_failure", "share of customer emails the mail server refuses"),
         _rate("worker_crash", "share of finalize runs whose worker process is killed midway"),

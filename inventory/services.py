@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -18,12 +18,20 @@ from inventory.models import Reservation, ReservationLine, StockItem
 Status = Reservation.Status
 
 
-@transaction.atomic
 def reservation_create(*, order_id: uuid.UUID, items: list[tuple[str, int]]) -> Reservation:
-    """Reserve every line or none. A second call for the same order returns the first."""
+    """Reserve every line or none. A second call for the same order returns the first,
+    also when the two race (the loser's holds roll back with its failed insert)."""
     existing = Reservation.objects.filter(order_id=order_id).first()
     if existing is not None:
         return existing
+    try:
+        return _reserve(order_id, items)
+    except IntegrityError:
+        return Reservation.objects.get(order_id=order_id)
+
+
+@transaction.atomic
+def _reserve(order_id: uuid.UUID, items: list[tuple[str, int]]) -> Reservation:
     wanted = Counter()
     for sku, quantity in items:
         wanted[sku] += quantity

@@ -3,6 +3,7 @@
 from rest_framework import status
 
 from config.api import ApplicationError
+from config.idempotency import IdempotencyKeyReused  # one class for the code, re-exported
 
 
 class OrderNotFound(ApplicationError):
@@ -15,6 +16,4 @@ class OrderStateConflict(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
 
 
-class IdempotencyKeyReused(ApplicationError):
-    code = "idempotency_key_reused"
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+__all__ = ["IdempotencyKeyReused", "OrderNotFound", "OrderStateConflict"]

@@ -157,7 +157,10 @@ def order_push_on(*, order_id: uuid.UUID) -> Order:
     with transaction.atomic():
         order = order_get(order_id=order_id)
         _annotate(order)
-        if order.status == Status.PLACED:
+        gave_up = order.events.filter(kind="finalize_gave_up").first()
+        if gave_up is not None:  # compensation was asked for: ask again, never finalise
+            order_request_compensation(order_id=order.id, reason=gave_up.message)
+        elif order.status == Status.PLACED:
             _update(Order.objects.filter(pk=order.pk))  # restarts the deadline
             _event(order, "reconcile_finalize", "not confirmed in time; finalisation queued again")
             outbox_enqueue(order=order, task_name="orders.finalize_order", kwargs={"order_id": str(order.id)})
@@ -172,6 +175,7 @@ def order_request_compensation(*, order_id: uuid.UUID, reason: str) -> Order:
         order = order_get(order_id=order_id)
         if order.status in Order.TERMINAL:
             return order
+        _update(Order.objects.filter(pk=order.pk))  # restarts the deadline: reconcile waits
         _event(order, "finalize_gave_up", reason)
         outbox_enqueue(
             order=order,
@@ -230,22 +234,24 @@ EMAILS = {
 
 
 def order_send_email(*, order_id: uuid.UUID, kind: str) -> bool:
-    """Send the confirmation or failure email once; False if it was already sent."""
+    """Send the confirmation or failure email once; False if it was already sent.
+
+    The email's event is claimed in a short transaction and the mail is sent outside it
+    (no lock held over the mail server); a refused mail gives the claim back."""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.events.filter(kind=f"email_{kind}").exists():
             return False
+        claim = _event(order, f"email_{kind}", f"sent to the customer ({kind})")
+    try:
         if fault_fires("email_failure"):
             raise SMTPException("the mail server refused the message (injected fault)")
         subject, body = EMAILS[kind]
-        values = {
-            "code": order.confirmation_code,
-            "id": order.id,
-            "id_short": str(order.id)[:8],
-            "reason": order.reason,
-        }
+        values = {"code": order.confirmation_code, "id": order.id, "id_short": str(order.id)[:8]}
         send_mail(subject.format(**values), body.format(**values), settings.DEFAULT_FROM_EMAIL, [order.email])
-        _event(order, f"email_{kind}", f"sent to the customer ({kind})")
+    except Exception:
+        claim.delete()
+        raise
     return True
 
 

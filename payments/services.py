@@ -59,29 +59,39 @@ def payment_capture(*, order_id: uuid.UUID) -> Payment:
     if payment.status != Status.AUTHORIZED:
         raise PaymentStateConflict(f"Cannot capture a payment that is {payment.status}.")
     gateway.capture(reference=payment.gateway_reference, amount_cents=payment.amount_cents)
-    return _move(payment, Status.AUTHORIZED, Status.CAPTURED)
+    if not _moved(payment, Status.AUTHORIZED, Status.CAPTURED) and payment.status != Status.CAPTURED:
+        # A cancel won the race (the payment is voided now): the capture must not count.
+        raise PaymentStateConflict(f"The payment was {payment.status} while it was being captured.")
+    return payment
 
 
 def payment_cancel(*, order_id: uuid.UUID) -> Payment | None:
     """Undo the money side of an order: void an authorisation, refund a capture.
-    Cancelling twice, or an order that never paid, changes nothing."""
+    Cancelling twice, or an order that never paid, changes nothing. If a capture wins the
+    race against the void, the second round refunds it."""
     payment = Payment.objects.filter(order_id=order_id).first()
-    if payment is None:
-        return None
-    if payment.status == Status.AUTHORIZED:
-        gateway.void(reference=payment.gateway_reference)
-        return _move(payment, Status.AUTHORIZED, Status.VOIDED)
-    if payment.status == Status.CAPTURED:
-        gateway.refund(reference=payment.gateway_reference, amount_cents=payment.amount_cents)
-        return _move(payment, Status.CAPTURED, Status.REFUNDED)
+    for _ in range(2):
+        if payment is None or payment.status not in (Status.AUTHORIZED, Status.CAPTURED):
+            return payment
+        if payment.status == Status.AUTHORIZED:
+            gateway.void(reference=payment.gateway_reference)
+            if _moved(payment, Status.AUTHORIZED, Status.VOIDED):
+                return payment
+        else:
+            gateway.refund(reference=payment.gateway_reference, amount_cents=payment.amount_cents)
+            if _moved(payment, Status.CAPTURED, Status.REFUNDED):
+                return payment
     return payment
 
 
-def _move(payment: Payment, source: str, target: str) -> Payment:
-    """Conditional update, so two concurrent calls cannot both move the payment."""
-    Payment.objects.filter(pk=payment.pk, status=source).update(status=target, updated_at=timezone.now())
+def _moved(payment: Payment, source: str, target: str) -> bool:
+    """Conditional update, so two concurrent calls cannot both move the payment; the
+    payment is re-read either way. False when another call moved it first."""
+    moved = Payment.objects.filter(pk=payment.pk, status=source).update(
+        status=target, updated_at=timezone.now()
+    )
     payment.refresh_from_db()
-    return payment
+    return bool(moved)
 
 
 def _get(order_id: uuid.UUID) -> Payment:

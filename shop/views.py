@@ -1,12 +1,13 @@
 """Storefront pages: catalogue, cart, checkout form and the order's status page."""
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from config.api import ApplicationError
 from orders import client as orders_client
+from orders.errors import OrderNotFound
 from shop import selectors, services
 from shop.cart import cart_add, cart_clear, cart_items, cart_remove
 from shop.forms import CheckoutForm
@@ -18,7 +19,11 @@ def product_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def cart_add_view(request: HttpRequest, sku: str) -> HttpResponse:
-    cart_add(request.session, sku, int(request.POST.get("quantity", 1)))
+    try:
+        quantity = max(1, min(100, int(request.POST.get("quantity", 1))))
+    except ValueError:
+        quantity = 1
+    cart_add(request.session, sku, quantity)
     messages.success(request, f"Added {sku} to your cart.")
     return redirect("shop:product-list")
 
@@ -45,6 +50,7 @@ def cart_view(request: HttpRequest) -> HttpResponse:
                 items=[services.CheckoutItem(sku, qty) for sku, qty in items.items()],
                 email=form.cleaned_data["email"],
                 payment_token=form.cleaned_data["card"],
+                idempotency_key=form.cleaned_data["checkout_key"],  # a double submit charges once
             )
         except ApplicationError as exc:
             messages.error(request, exc.message)
@@ -56,7 +62,10 @@ def cart_view(request: HttpRequest) -> HttpResponse:
 
 
 def order_detail(request: HttpRequest, order_id) -> HttpResponse:
-    order = orders_client.order_get(order_id=order_id)
+    try:
+        order = orders_client.order_get(order_id=order_id)
+    except OrderNotFound:
+        raise Http404(f"No order {order_id}.") from None
     return render(
         request, "shop/order_detail.html", {"order": order, "total": f"{order.total_cents / 100:.2f}"}
     )

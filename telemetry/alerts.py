@@ -91,7 +91,7 @@ def alerts_evaluate(*, now_ns: int | None = None) -> dict[str, int]:
         for rule in AlertRule.objects.filter(enabled=True).order_by("name"):
             try:
                 outcome = alert_rule_evaluate(rule=rule, now_ns=now_ns)
-            except DatabaseError:
+            except (DatabaseError, OSError):  # the store, or the mail server (SMTP errors are OSError)
                 logger.exception("alert rule %s could not be evaluated", rule.name)
                 outcome = "error"
             outcomes[outcome] = outcomes.get(outcome, 0) + 1

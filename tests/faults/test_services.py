@@ -21,7 +21,7 @@ DEFAULTS = {name: fault.default for name, fault in FAULTS.items()}
         ("payment_decline=0.05", ("payment_decline", 0.05)),
         ("inventory_shortage=1", ("inventory_shortage", 1.0)),
         ("order_db_timeout=0", ("order_db_timeout", 0.0)),
-        ("order_db_stall=30", ("order_db_stall", 30.0)),
+        ("order_db_stall=10", ("order_db_stall", 10.0)),
     ],
 )
 def test_parse_assignment_reads_name_and_value(text, expected):
@@ -50,7 +50,7 @@ def test_parse_assignment_of_a_non_number_is_refused(text):
     [
         "payment_decline=1.5",
         "payment_decline=-0.1",
-        "order_db_stall=31",
+        "order_db_stall=11",
         "payment_decline=nan",
         "payment_decline=inf",
     ],

@@ -163,3 +163,33 @@ def test_cancel_of_an_order_that_never_paid_returns_none():
     """Cancelling an order with no payment is a no-op that returns None and writes nothing."""
     assert services.payment_cancel(order_id=uuid.uuid4()) is None
     assert not Payment.objects.exists()
+
+
+def test_a_cancel_that_loses_the_race_to_a_capture_refunds_the_capture(monkeypatch):
+    """A capture lands while the void is at the gateway: the cancel refunds instead, so
+    the authorisation still ends in exactly one undo."""
+    payment = authorized()
+    real_void = gateway.void
+
+    def void_while_a_capture_lands(**kwargs):
+        Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.CAPTURED)
+        return real_void(**kwargs)
+
+    monkeypatch.setattr(gateway, "void", void_while_a_capture_lands)
+    assert services.payment_cancel(order_id=payment.order_id).status == Payment.Status.REFUNDED
+
+
+def test_a_capture_that_loses_the_race_to_a_void_is_refused(monkeypatch):
+    """A void lands while the capture is at the gateway: the capture reports a conflict
+    instead of answering as if it had captured."""
+    payment = authorized()
+    real_capture = gateway.capture
+
+    def capture_while_a_void_lands(**kwargs):
+        Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.VOIDED)
+        return real_capture(**kwargs)
+
+    monkeypatch.setattr(gateway, "capture", capture_while_a_void_lands)
+    with pytest.raises(PaymentStateConflict):
+        services.payment_capture(order_id=payment.order_id)
+    assert Payment.objects.get(pk=payment.pk).status == Payment.Status.VOIDED
