@@ -8,6 +8,7 @@ import threading
 
 import requests
 from django.conf import settings
+from urllib3.exceptions import ProtocolError
 
 from config.api import ApplicationError, ServiceUnavailable
 from config.idempotency import IdempotencyKeyReused, IdempotencyRequestInProgress
@@ -21,6 +22,17 @@ def _session() -> requests.Session:
     if session is None:
         session = _local.session = requests.Session()
     return session
+
+
+def _send(method: str, url: str, **kwargs) -> requests.Response:
+    """One request; sent again once if the pooled keep-alive connection it went out on had
+    been closed by the server while idle (no answer came back, so nothing was done)."""
+    try:
+        return _session().request(method, url, **kwargs)
+    except requests.ConnectionError as exc:
+        if not (exc.args and isinstance(exc.args[0], ProtocolError)):
+            raise  # refused, unreachable: not a stale connection
+        return _session().request(method, url, **kwargs)
 
 
 def call(
@@ -41,7 +53,7 @@ def call(
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
     try:
-        response = _session().request(
+        response = _send(
             method, url, json=json, params=params, headers=headers, timeout=settings.SERVICE_TIMEOUT
         )
     except requests.RequestException as exc:

@@ -41,3 +41,37 @@ def test_an_answer_that_is_not_the_error_shape_is_an_application_error(services_
 def test_a_success_answer_is_the_json_body(services_url):
     """A 2xx answer is returned as its decoded JSON body."""
     assert call("GET", f"{services_url}/api/inventory/stock/") == []
+
+
+def test_a_keep_alive_connection_the_server_drops_is_replaced_once():
+    """A server that drops a kept-alive connection just as the next call goes out on it
+    (gunicorn's keep-alive running out) does not turn that call into ServiceUnavailable:
+    no answer came back, so it is sent again once, on a new connection."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class DropsTheSecondRequest(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        served = 0  # per connection: a handler instance lives as long as its connection
+
+        def do_GET(self):
+            self.served += 1
+            if self.served > 1:
+                self.close_connection = True  # closed without an answer
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DropsTheSecondRequest)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/ping"
+    try:
+        assert call("GET", url) == {}
+        assert call("GET", url) == {}  # went out on the kept-alive connection, which was dropped
+    finally:
+        server.shutdown()
