@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
+from telemetry.analysis import error_of
 from telemetry.models import Span
 from telemetry.store import span_tree
 
 
 def _error_text(span: Span) -> str:
-    for event in span.events:
-        if event.get("name") == "exception":
-            attrs = event.get("attributes", {})
-            return f"{attrs.get('exception.type', '')}: {attrs.get('exception.message', '')}"
-    return span.status_message
+    return ": ".join(part for part in error_of(span) if part)
 
 
 def _label(span: Span) -> str:
@@ -20,11 +17,9 @@ def _label(span: Span) -> str:
     if statement:
         first_line = statement.strip().splitlines()[0]
         return f"{span.name}  {first_line[:90]}" if first_line != span.name else span.name
-    if span.kind == "SERVER" or span.kind == "CLIENT":
-        method = attrs.get("http.method") or attrs.get("http.request.method")
-        url = attrs.get("http.url") or attrs.get("url.full")
-        if method and url and span.kind == "CLIENT":
-            return f"{span.name}  → {url}"
+    url = attrs.get("http.url") or attrs.get("url.full")
+    if span.kind == "CLIENT" and url:
+        return f"{span.name}  → {url}"
     return span.name
 
 
