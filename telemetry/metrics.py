@@ -147,12 +147,16 @@ def _in_window(spans: QuerySet, win: Window) -> QuerySet:
 
 
 def service_edges(win: Window) -> list[Edge]:
-    """A→B for every child span of service B in the window whose parent is of service A."""
+    """A→B for every child span of service B in the window whose parent is of service A.
+
+    Only server and consumer spans are looked at: a call reaches another service as a
+    request or a task run, and their parent lookups are a small share of the window's spans.
+    """
     parent_service = Span.objects.filter(
         trace_id=OuterRef("trace_id"), span_id=OuterRef("parent_span_id")
     ).values("service")[:1]
     query = (
-        _in_window(Span.objects.exclude(parent_span_id=""), win)
+        _in_window(Span.objects.filter(kind__in=DEFAULT_KINDS).exclude(parent_span_id=""), win)
         .annotate(parent_service=Subquery(parent_service))
         .filter(parent_service__isnull=False)
         .exclude(parent_service=F("service"))

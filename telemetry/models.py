@@ -35,6 +35,83 @@ class Span(models.Model):
         return f"{self.service} {self.name} ({self.span_id})"
 
 
+class Trace(models.Model):
+    """One row per trace, kept current as its spans are stored (``telemetry.index``): what
+    trace search filters, sorts and counts, so a search never groups the span table."""
+
+    trace_id = models.CharField(max_length=32, primary_key=True)
+    start_ns = models.BigIntegerField()  # the earliest span's start
+    end_ns = models.BigIntegerField()  # the latest span's end
+    duration_ns = models.BigIntegerField()
+    span_count = models.PositiveIntegerField()
+    error_count = models.PositiveIntegerField()
+    root_name = models.CharField(max_length=300)
+    root_service = models.CharField(max_length=100)
+    # Which span names the trace: the lowest rank wins. A parentless span ranks by its start
+    # time; any other span by its start time plus ROOT_RANK_CHILD, so a child only names a
+    # trace until (if ever) its root arrives. One integer, so the upsert compares one column.
+    root_rank = models.BigIntegerField()
+
+    ROOT_RANK_CHILD = 2**62  # above any start time in nanoseconds until the year 2116
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["start_ns"], name="trace_start"),
+            models.Index(fields=["duration_ns", "start_ns"], name="trace_duration"),
+            models.Index(fields=["span_count", "start_ns"], name="trace_span_count"),
+            models.Index(fields=["root_name", "start_ns"], name="trace_root_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.root_name} ({self.trace_id})"
+
+
+class TraceAttribute(models.Model):
+    """ "Some span of this trace has ``key`` = ``value``": the index behind attribute search.
+
+    One row per distinct pair in a trace, values as text (``500``, ``true``). Besides the
+    spans' own attributes, ``:service`` holds each service in the trace and ``:operation``
+    each ``service<TAB>span name``. Values longer than ``MAX_VALUE`` are not indexed;
+    searching for such a value reads the spans instead.
+    """
+
+    SERVICE = ":service"
+    OPERATION = ":operation"
+    MAX_VALUE = 400
+
+    trace_id = models.CharField(max_length=32)
+    key = models.CharField(max_length=200)
+    value = models.CharField(max_length=MAX_VALUE)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trace_id", "key", "value"], name="trace_attribute_unique"),
+        ]
+        # Search goes from a pair to its traces; a page of results from its traces to a few
+        # keys. One index each way, both covering.
+        indexes = [models.Index(fields=["key", "value", "trace_id"], name="trace_attribute_search")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value} ({self.trace_id})"
+
+
+class Operation(models.Model):
+    """Each (service, span name, kind) ever stored: the search form's choices, and the
+    operations a name filter expands to, without scanning the span table."""
+
+    service = models.CharField(max_length=100)
+    name = models.CharField(max_length=300)
+    kind = models.CharField(max_length=20)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["service", "name", "kind"], name="operation_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.name} ({self.kind})"
+
+
 class LogRecord(models.Model):
     """A log record emitted inside a span, so the viewer shows it with the span."""
 

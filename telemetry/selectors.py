@@ -3,7 +3,9 @@
 Plain functions over the span store; every query runs inside ``store.untraced()`` so the
 viewer never traces its own reads. A trace is the group of spans sharing a ``trace_id``:
 its start is its earliest span's start, its duration runs to its latest span's end.
-Works the same on SQLite and PostgreSQL (JSON key lookups, no raw SQL).
+Search reads the index (``telemetry.index``): the ``Trace`` summary rows, filtered by
+``TraceAttribute`` entries, so its cost follows the matching traces, not the stored spans.
+Works the same on SQLite and PostgreSQL (no raw SQL).
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Max, Min, Q, QuerySet
+from django.db.models import Q, QuerySet
 
-from telemetry.models import LogRecord, Span
+from telemetry.attributes import ORDER_ID
+from telemetry.index import attribute_text, is_indexed, operation_value
+from telemetry.models import LogRecord, Operation, Span, Trace, TraceAttribute
 from telemetry.store import untraced
 
 SORTS = {
-    "newest": ("-start", "trace_id"),
-    "slowest": ("-duration", "-start", "trace_id"),
-    "spans": ("-span_count", "-start", "trace_id"),
+    "newest": ("-start_ns", "trace_id"),
+    "slowest": ("-duration_ns", "-start_ns", "trace_id"),
+    "spans": ("-span_count", "-start_ns", "trace_id"),
 }
 NS_PER_MS = 1_000_000
 INTEGER = re.compile(r"-?\d+")
@@ -86,48 +90,56 @@ def _typed_values(value: str) -> list[object]:
     return []
 
 
-def _span_conditions(query: TraceQuery) -> list[Q]:
-    """One condition per criterion that a single span of the trace must meet."""
+def _has(key: str, values: list[str]) -> Q:
+    """Traces some span of which has attribute ``key`` equal to one of ``values``."""
+    if all(is_indexed(key, value) for value in values):
+        entries = TraceAttribute.objects.filter(key=key, value__in=values)
+        return Q(trace_id__in=entries.values("trace_id"))
+    # Too long to be in the index: read the spans (slow, and rare).
+    condition = Q(pk__in=[])
+    for value in values:
+        condition |= attribute_match(key, value)
+    return Q(trace_id__in=Span.objects.filter(condition).values("trace_id"))
+
+
+def _operations(service: str, operation: str) -> list[str]:
+    """The ``:operation`` index values of ``service``'s operations whose name contains
+    ``operation`` (either may be blank: any)."""
+    operations = Operation.objects.all()
+    if service:
+        operations = operations.filter(service=service)
+    if operation:
+        operations = operations.filter(name__icontains=operation)
+    return sorted({operation_value(*pair) for pair in operations.values_list("service", "name")})
+
+
+def _trace_conditions(query: TraceQuery) -> list[Q]:
+    """One condition per criterion; each must hold for the trace (the span conditions
+    may hold on different spans of it)."""
     conditions = []
-    if query.service and query.operation:
-        conditions.append(Q(service=query.service, name__icontains=query.operation))
+    if query.operation:
+        conditions.append(_has(TraceAttribute.OPERATION, _operations(query.service, query.operation)))
     elif query.service:
-        conditions.append(Q(service=query.service))
-    elif query.operation:
-        conditions.append(Q(name__icontains=query.operation))
-    conditions += [attribute_match(key, value) for key, value in query.attributes]
-    if query.start_from_ns is not None:  # narrows by index before the grouping below
-        conditions.append(Q(start_time_ns__gte=query.start_from_ns))
+        conditions.append(_has(TraceAttribute.SERVICE, [query.service]))
+    for key, value in query.attributes:
+        values = [value] + [attribute_text(typed) for typed in _typed_values(value)]
+        conditions.append(_has(key, list(dict.fromkeys(values))))
+    if query.errors_only:
+        conditions.append(Q(error_count__gt=0))
+    if query.min_duration_ms is not None:
+        conditions.append(Q(duration_ns__gte=int(query.min_duration_ms * NS_PER_MS)))
+    if query.max_duration_ms is not None:
+        conditions.append(Q(duration_ns__lte=int(query.max_duration_ms * NS_PER_MS)))
+    if query.start_from_ns is not None:
+        conditions.append(Q(start_ns__gte=query.start_from_ns))
+    if query.start_to_ns is not None:
+        conditions.append(Q(start_ns__lte=query.start_to_ns))
     return conditions
 
 
-def trace_search(query: TraceQuery) -> QuerySet:
-    """Matching traces as dicts (``trace_id``, ``start``, ``end``, ``duration``,
-    ``span_count``, ``error_count``), sorted; lazy, so evaluate it inside ``untraced()``."""
-    spans = Span.objects.all()
-    for condition in _span_conditions(query):
-        spans = spans.filter(trace_id__in=Span.objects.filter(condition).values("trace_id"))
-    traces = (
-        spans.values("trace_id")
-        .annotate(
-            start=Min("start_time_ns"),
-            end=Max("end_time_ns"),
-            span_count=Count("id"),
-            error_count=Count("id", filter=Q(status="ERROR")),
-        )
-        .annotate(duration=F("end") - F("start"))
-    )
-    if query.errors_only:
-        traces = traces.filter(error_count__gt=0)
-    if query.min_duration_ms is not None:
-        traces = traces.filter(duration__gte=int(query.min_duration_ms * NS_PER_MS))
-    if query.max_duration_ms is not None:
-        traces = traces.filter(duration__lte=int(query.max_duration_ms * NS_PER_MS))
-    if query.start_from_ns is not None:
-        traces = traces.filter(start__gte=query.start_from_ns)
-    if query.start_to_ns is not None:
-        traces = traces.filter(start__lte=query.start_to_ns)
-    return traces.order_by(*SORTS.get(query.sort, SORTS["newest"]))
+def trace_search(query: TraceQuery) -> QuerySet[Trace]:
+    """The matching traces' summary rows, sorted; lazy, so evaluate it inside ``untraced()``."""
+    return Trace.objects.filter(*_trace_conditions(query)).order_by(*SORTS.get(query.sort, SORTS["newest"]))
 
 
 def trace_search_page(query: TraceQuery, page_number: int | str | None, per_page: int = 25) -> Page:
@@ -138,57 +150,38 @@ def trace_search_page(query: TraceQuery, page_number: int | str | None, per_page
     return page
 
 
-def trace_summaries(rows: list[dict]) -> list[TraceSummary]:
-    """Adds each trace's root operation, services and orders (three queries per page)."""
-    ids = [row["trace_id"] for row in rows]
+def trace_summaries(traces: list[Trace]) -> list[TraceSummary]:
+    """Adds each trace's services and orders (one query for the page)."""
+    found: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     with untraced():
-        roots = _root_names(ids)
-        services: dict[str, set[str]] = defaultdict(set)
-        for trace_id, service in Span.objects.filter(trace_id__in=ids).values_list("trace_id", "service"):
-            services[trace_id].add(service)
-        orders: dict[str, set[str]] = defaultdict(set)
-        for trace_id, order_id in (
-            Span.objects.filter(trace_id__in=ids).exclude(order_id="").values_list("trace_id", "order_id")
-        ):
-            orders[trace_id].add(order_id)
+        entries = TraceAttribute.objects.filter(
+            trace_id__in=[trace.trace_id for trace in traces], key__in=[TraceAttribute.SERVICE, ORDER_ID]
+        )
+        for trace_id, key, value in entries.values_list("trace_id", "key", "value"):
+            found[trace_id][key].add(value)
     return [
         TraceSummary(
-            trace_id=row["trace_id"],
-            root_name=roots.get(row["trace_id"], ""),
-            services=tuple(sorted(services[row["trace_id"]])),
-            span_count=row["span_count"],
-            error_count=row["error_count"],
-            start_ns=row["start"],
-            duration_ns=row["duration"],
-            order_ids=tuple(sorted(orders[row["trace_id"]])),
+            trace_id=trace.trace_id,
+            root_name=trace.root_name,
+            services=tuple(sorted(found[trace.trace_id][TraceAttribute.SERVICE])),
+            span_count=trace.span_count,
+            error_count=trace.error_count,
+            start_ns=trace.start_ns,
+            duration_ns=trace.duration_ns,
+            order_ids=tuple(sorted(found[trace.trace_id][ORDER_ID])),
         )
-        for row in rows
+        for trace in traces
     ]
-
-
-def _root_names(trace_ids: list[str]) -> dict[str, str]:
-    """The name of each trace's earliest root span, or of its earliest span when the root
-    is missing (a trace still arriving, or cut off)."""
-    names: dict[str, str] = {}
-    roots = Span.objects.filter(trace_id__in=trace_ids, parent_span_id="").order_by("start_time_ns")
-    for trace_id, name in roots.values_list("trace_id", "name"):
-        names.setdefault(trace_id, name)
-    missing = [trace_id for trace_id in trace_ids if trace_id not in names]
-    if missing:
-        earliest = Span.objects.filter(trace_id__in=missing).order_by("start_time_ns")
-        for trace_id, name in earliest.values_list("trace_id", "name"):
-            names.setdefault(trace_id, name)
-    return names
 
 
 def service_names() -> list[str]:
     with untraced():
-        return list(Span.objects.order_by("service").values_list("service", flat=True).distinct())
+        return list(Operation.objects.order_by("service").values_list("service", flat=True).distinct())
 
 
 def operation_names(limit: int = 500) -> list[str]:
     with untraced():
-        names = Span.objects.order_by("name").values_list("name", flat=True).distinct()
+        names = Operation.objects.order_by("name").values_list("name", flat=True).distinct()
         return list(names[:limit])
 
 
@@ -206,12 +199,6 @@ def trace_order_ids(spans: list[Span]) -> list[str]:
 def similar_traces(root_name: str, exclude: str, limit: int = 20) -> list[TraceSummary]:
     """Recent other traces with the same root operation: candidates to compare with."""
     with untraced():
-        ids = list(
-            Span.objects.filter(parent_span_id="", name=root_name)
-            .exclude(trace_id=exclude)
-            .order_by("-start_time_ns")
-            .values_list("trace_id", flat=True)[: limit * 2]
-        )
-        ids = list(dict.fromkeys(ids))[:limit]
-        rows = list(trace_search(TraceQuery()).filter(trace_id__in=ids))
-    return trace_summaries(rows)
+        traces = Trace.objects.filter(root_name=root_name).exclude(trace_id=exclude)
+        traces = list(traces.order_by(*SORTS["newest"])[:limit])
+    return trace_summaries(traces)

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import TraceFlags
 
 from telemetry import attributes
+from telemetry.index import save_spans
 from telemetry.models import LogRecord, Span
 
 logger = logging.getLogger(__name__)
@@ -70,11 +71,11 @@ def span_to_row(span: ReadableSpan) -> Span:
 
 
 class StoreSpanExporter(SpanExporter):
-    """Bulk-inserts finished spans into the ``telemetry`` database."""
+    """Stores finished spans, with their search index, in the ``telemetry`` database."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            Span.objects.bulk_create([span_to_row(span) for span in spans], ignore_conflicts=True)
+            save_spans([span_to_row(span) for span in spans])
         except Exception:  # never let telemetry take the process down
             logger.exception("could not store %d spans", len(spans))
             connections[Span.objects.db].close()  # reconnect on the next batch
@@ -141,11 +142,8 @@ class StoreLogExporter(LogRecordExporter):
 def store_spans(rows: Sequence[Span]) -> int:
     """Stores spans read from elsewhere (an uploaded OTLP file); spans already stored are
     left as they are. Returns how many were new."""
-    trace_ids = {row.trace_id for row in rows}
     with untraced():
-        before = Span.objects.filter(trace_id__in=trace_ids).count()
-        Span.objects.bulk_create(rows, ignore_conflicts=True)
-        return Span.objects.filter(trace_id__in=trace_ids).count() - before
+        return save_spans(rows)
 
 
 @contextmanager

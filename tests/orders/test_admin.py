@@ -12,6 +12,7 @@ from django.contrib import admin
 from orders.admin import OrderAdmin
 from orders.models import Order
 from telemetry.analysis import analyze, summary_line
+from telemetry.index import save_spans
 from telemetry.models import Span
 from tests.telemetry import traces
 
@@ -24,7 +25,7 @@ REASON = "finalize gave up after 3 attempts: OperationalError: interrupted"
 def failed_order() -> Order:
     """An order failed by database timeouts on every attempt, with its trace stored."""
     trace = traces.retried_db_timeouts(attempts=3)
-    Span.objects.bulk_create(trace.spans)
+    save_spans(trace.spans)
     order = Order.objects.create(
         id=uuid.UUID(traces.ORDER_ID),
         email="flow@example.com",

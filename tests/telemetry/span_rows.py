@@ -1,10 +1,11 @@
-"""Spans written straight into the store with known durations and statuses, so the
+"""Spans written straight into the store (with its index) with known durations and statuses, so the
 dashboard's and alerts' numbers can be worked out by hand in the tests."""
 
 from __future__ import annotations
 
 import itertools
 
+from telemetry.index import save_spans
 from telemetry.models import Span
 
 NS_PER_MS = 1_000_000
@@ -30,7 +31,7 @@ def add_span(
     ``trace`` is padded into a 32-digit trace id."""
     start = NOW - int(ago_s * NS_PER_S)
     duration = int(ms * NS_PER_MS)
-    return Span.objects.create(
+    span = Span(
         trace_id=trace_id(trace),
         span_id=format(next(_ids), "016x"),
         parent_span_id=parent.span_id if parent else parent_span_id,
@@ -42,6 +43,8 @@ def add_span(
         duration_ns=duration,
         status=status,
     )
+    save_spans([span])
+    return span
 
 
 def trace_id(name: str) -> str:

@@ -8,6 +8,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from telemetry.forms import TraceSearchForm
+from telemetry.index import save_spans
 from telemetry.models import LogRecord, Span
 from telemetry.selectors import (
     TraceQuery,
@@ -47,7 +48,7 @@ def traces() -> dict[str, str]:
 
 
 def found(query: TraceQuery) -> list[str]:
-    return [row["trace_id"] for row in trace_search(query)]
+    return [trace.trace_id for trace in trace_search(query)]
 
 
 def test_without_filters_every_trace_is_found_newest_first(traces):
@@ -128,11 +129,28 @@ def test_a_page_of_summaries_names_root_operation_services_counts_and_order(trac
     assert last.trace_id == traces["ping"]
 
 
-def test_a_trace_whose_root_is_missing_is_named_by_its_earliest_span(traces):
-    """A trace still arriving (or cut off) is named by its earliest span."""
-    Span.objects.filter(trace_id=traces["confirmed"], parent_span_id="").delete()
-    [row] = trace_search_page(TraceQuery(service="payments", operation="capture"), 1).object_list
-    assert row.root_name == "checkout"
+def test_a_trace_arriving_in_batches_is_summed_and_named_by_its_root_once_it_lands():
+    """Spans of one trace stored in several batches (the worker's before the web
+    process's root): until the root lands the trace is named by its earliest span; the
+    counts, bounds and errors add up to those of the whole trace."""
+    rec = Recorder(base_ns=BASE_NS)
+    failed_order(rec, FAILED_ORDER)
+    rows = rec.rows()
+    root = next(row for row in rows if not row.parent_span_id)
+    others = sorted((row for row in rows if row is not root), key=lambda row: -row.start_time_ns)
+    for batch in (others[: len(others) // 2], others[len(others) // 2 :]):
+        save_spans(batch)
+        assert save_spans(batch) == 0  # stored once, counted once
+    [arriving] = trace_search_page(TraceQuery(), 1).object_list
+    assert arriving.root_name == "checkout"
+    assert arriving.span_count == len(rows) - 1
+
+    save_spans([root])
+    [whole] = trace_search_page(TraceQuery(), 1).object_list
+    assert (whole.root_name, whole.span_count) == ("POST api/shop/checkout/", len(rows))
+    assert whole.error_count == sum(row.status == "ERROR" for row in rows) > 0
+    assert whole.start_ns == min(row.start_time_ns for row in rows) == root.start_time_ns
+    assert whole.duration_ns == max(row.end_time_ns for row in rows) - whole.start_ns
 
 
 def test_search_reads_are_not_traced(traces, spans):

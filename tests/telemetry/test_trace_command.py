@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from telemetry.models import Span
+from telemetry.index import save_spans
 from tests.telemetry import traces
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 def stored() -> traces.TraceBuilder:
     """The three-attempt database timeout, stored in the telemetry database."""
     trace = traces.retried_db_timeouts(attempts=3)
-    Span.objects.bulk_create(trace.spans)
+    save_spans(trace.spans)
     return trace
 
 

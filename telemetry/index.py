@@ -1,0 +1,173 @@
+"""The span store's search index, written in the same transaction as the spans it describes.
+
+- ``Trace``: one summary row per trace (start, end, duration, span and error counts, root
+  operation), so search filters, sorts and paginates traces without grouping a million
+  spans. A trace's spans arrive in batches from several processes (web, worker), so a
+  batch *adds* to the row: counts are incremented and the bounds widened in one
+  ``INSERT … ON CONFLICT DO UPDATE`` that SQLite and PostgreSQL both speak, race-free.
+- ``TraceAttribute``: the distinct attribute pairs of each trace, plus its services and
+  operations, behind ``key=value`` search (a JSON column cannot be indexed for "any key"
+  on SQLite).
+- ``Operation``: every (service, name, kind) seen, for the search form's choices.
+
+Rows are written in a fixed order (sorted by key) so that two processes indexing spans
+of the same trace at once take their locks in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+from django.db import connections, router, transaction
+
+from telemetry.models import Operation, Span, Trace, TraceAttribute
+
+
+def save_spans(rows: Sequence[Span]) -> int:
+    """Stores the spans not stored yet and indexes them, all in one transaction; spans
+    already stored (a trace loaded twice) are left as they are. Returns how many were new."""
+    db = router.db_for_write(Span)
+    with transaction.atomic(using=db):
+        stored = set(
+            Span.objects.using(db)
+            .filter(trace_id__in={row.trace_id for row in rows})
+            .values_list("trace_id", "span_id")
+        )
+        new = {}
+        for row in rows:
+            new.setdefault((row.trace_id, row.span_id), row)
+        fresh = [row for key, row in new.items() if key not in stored]
+        if fresh:
+            Span.objects.using(db).bulk_create(fresh, ignore_conflicts=True)
+            index_spans(fresh, using=db)
+    return len(fresh)
+
+
+def index_spans(
+    rows: Sequence,
+    *,
+    using: str,
+    trace_model=Trace,
+    attribute_model=TraceAttribute,
+    operation_model=Operation,
+) -> None:
+    """Adds newly stored spans to the index. ``rows`` need only the ``Span`` fields; the
+    models are parameters so that a migration can pass its historical ones."""
+    _add_to_traces(rows, using=using, table=trace_model._meta.db_table)
+    attribute_model.objects.using(using).bulk_create(
+        [
+            attribute_model(trace_id=trace_id, key=key, value=value)
+            for key, value, trace_id in sorted(attribute_pairs(rows))
+        ],
+        ignore_conflicts=True,
+    )
+    operation_model.objects.using(using).bulk_create(
+        [
+            operation_model(service=service, name=name, kind=kind)
+            for service, name, kind in sorted({(row.service, row.name, row.kind) for row in rows})
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def attribute_text(value: object) -> str:
+    """An attribute value as search compares it: ``true``/``false``, numbers as Python
+    prints them, lists as JSON, strings as they are."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, default=str)
+
+
+def operation_value(service: str, name: str) -> str:
+    return f"{service}\t{name}"
+
+
+def is_indexed(key: str, value: str) -> bool:
+    return len(key) <= 200 and len(value) <= TraceAttribute.MAX_VALUE
+
+
+def attribute_pairs(rows: Iterable) -> set[tuple[str, str, str]]:
+    """The distinct ``(key, value, trace_id)`` entries that ``rows`` add to the index."""
+    pairs: set[tuple[str, str, str]] = set()
+    for row in rows:
+        entries = [
+            (TraceAttribute.SERVICE, row.service),
+            (TraceAttribute.OPERATION, operation_value(row.service, row.name)),
+        ]
+        entries += [(key, attribute_text(value)) for key, value in (row.attributes or {}).items()]
+        pairs.update((key, value, row.trace_id) for key, value in entries if is_indexed(key, value))
+    return pairs
+
+
+def root_rank(row) -> int:
+    return row.start_time_ns + (Trace.ROOT_RANK_CHILD if row.parent_span_id else 0)
+
+
+def trace_totals(rows: Iterable) -> dict[str, dict]:
+    """What ``rows`` contribute to each of their traces' summary rows."""
+    totals: dict[str, dict] = {}
+    for row in rows:
+        rank = root_rank(row)
+        total = totals.get(row.trace_id)
+        if total is None:
+            total = totals[row.trace_id] = {
+                "start_ns": row.start_time_ns,
+                "end_ns": row.end_time_ns,
+                "span_count": 0,
+                "error_count": 0,
+                "root_rank": rank,
+                "root_name": row.name,
+                "root_service": row.service,
+            }
+        total["start_ns"] = min(total["start_ns"], row.start_time_ns)
+        total["end_ns"] = max(total["end_ns"], row.end_time_ns)
+        total["span_count"] += 1
+        total["error_count"] += row.status == "ERROR"
+        if rank < total["root_rank"]:
+            total.update(root_rank=rank, root_name=row.name, root_service=row.service)
+    return totals
+
+
+# The earlier start, the later end, the counts added, the better-ranked root: the new
+# values are ``excluded.…`` (the row that conflicted), the stored ones ``t.…``.
+UPSERT = """
+INSERT INTO {table} AS t
+    (trace_id, start_ns, end_ns, duration_ns, span_count, error_count, root_rank, root_name, root_service)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (trace_id) DO UPDATE SET
+    start_ns = CASE WHEN excluded.start_ns < t.start_ns THEN excluded.start_ns ELSE t.start_ns END,
+    end_ns = CASE WHEN excluded.end_ns > t.end_ns THEN excluded.end_ns ELSE t.end_ns END,
+    duration_ns = CASE WHEN excluded.end_ns > t.end_ns THEN excluded.end_ns ELSE t.end_ns END
+        - CASE WHEN excluded.start_ns < t.start_ns THEN excluded.start_ns ELSE t.start_ns END,
+    span_count = t.span_count + excluded.span_count,
+    error_count = t.error_count + excluded.error_count,
+    root_name = CASE WHEN excluded.root_rank < t.root_rank THEN excluded.root_name ELSE t.root_name END,
+    root_service = CASE WHEN excluded.root_rank < t.root_rank
+        THEN excluded.root_service ELSE t.root_service END,
+    root_rank = CASE WHEN excluded.root_rank < t.root_rank THEN excluded.root_rank ELSE t.root_rank END
+"""
+
+
+def _add_to_traces(rows: Iterable, *, using: str, table: str) -> None:
+    connection = connections[using]
+    params = [
+        (
+            trace_id,
+            total["start_ns"],
+            total["end_ns"],
+            total["end_ns"] - total["start_ns"],
+            total["span_count"],
+            total["error_count"],
+            total["root_rank"],
+            total["root_name"],
+            total["root_service"],
+        )
+        for trace_id, total in sorted(trace_totals(rows).items())
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(UPSERT.format(table=connection.ops.quote_name(table)), params)
