@@ -12,4 +12,5 @@ urlpatterns = [
     path("load/", views.trace_load, name="trace-load"),
     path("<str:trace_id>/", views.trace_detail, name="trace-detail"),
     path("<str:trace_id>/otlp.json", views.trace_otlp, name="trace-otlp"),
+    path("<str:trace_id>/spans/<str:span_id>/", views.span_details, name="span-details"),
 ]

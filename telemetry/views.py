@@ -69,6 +69,18 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     return render(request, "telemetry/trace_detail.html", context)
 
 
+@staff_member_required
+def span_details(request: HttpRequest, trace_id: str, span_id: str) -> HttpResponse:
+    """One span's details (attributes, events, logs, links, resource) as an HTML fragment,
+    fetched by the trace page when the span is opened."""
+    trace_id = trace_id.lower()
+    view = waterfall(_spans_or_404(trace_id), trace_logs(trace_id))
+    row = next((row for row in view.rows if row.span.span_id == span_id.lower()), None)
+    if row is None:
+        raise Http404("No such span in this trace.")
+    return render(request, "telemetry/_span_details.html", {"row": row, "span": row.span})
+
+
 def _spans_or_404(trace_id: str) -> list:
     spans = trace_spans(trace_id)
     if not spans:

@@ -91,6 +91,21 @@ class Row:
     def duration_ms(self) -> float:
         return self.span.duration_ns / 1e6
 
+    # Formatted here rather than with template filters: the page draws hundreds of rows,
+    # and floatformat/stringformat/truncatechars were most of its rendering time.
+    @property
+    def duration_label(self) -> str:
+        return f"{self.duration_ms:.1f} ms"
+
+    @property
+    def bar_style(self) -> str:
+        return f"left:{self.offset_pct:.4f}%;width:{self.width_pct:.4f}%;background:{self.colour}"
+
+    @property
+    def short_note(self) -> str:
+        note = self.note
+        return note if len(note) <= 90 else note[:89] + "…"
+
     @property
     def statement(self) -> str:
         return str((self.span.attributes or {}).get("db.statement", ""))

@@ -213,13 +213,24 @@ def test_a_spans_details_show_attributes_resource_events_links_and_its_logs(admi
         links=[{"trace_id": "ab" * 16, "span_id": "cd" * 8, "attributes": {}}]
     )
     html = admin_client.get(f"/traces/{failed.trace_id}/").content.decode()
-    details = details_of(html, update)
+    assert "✎1" in html
+    assert "db.statement" not in details_of(html, update)  # fetched when opened, not sent up front
+    assert f'data-details-url="/traces/{failed.trace_id}/spans/"' in html
+    response = admin_client.get(f"/traces/{failed.trace_id}/spans/{update}/")
+    assert response.status_code == 200
+    details = response.content.decode()
     assert "db.statement" in details and "orders_order" in details
     assert "service.namespace" in details and "threadline" in details
     assert "sqlite3.OperationalError" in details and "Traceback" in details
     assert "finalize of order failed (attempt 2), retrying" in details and "orders.tasks" in details
     assert f'href="/traces/{"ab" * 16}/#span-{"cd" * 8}"' in details
-    assert "✎1" in html
+
+
+def test_details_of_a_span_the_trace_does_not_have_are_not_found(admin_client, client, failed):
+    assert admin_client.get(f"/traces/{failed.trace_id}/spans/{'0' * 16}/").status_code == 404
+    assert admin_client.get(f"/traces/{'0' * 32}/spans/{'0' * 16}/").status_code == 404
+    update = confirmation_update(failed, 1)
+    assert client.get(f"/traces/{failed.trace_id}/spans/{update}/").status_code == 302  # to log in
 
 
 def test_an_unknown_trace_is_not_found(admin_client):
