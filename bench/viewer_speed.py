@@ -1,0 +1,249 @@
+"""Viewer speed benchmark: the trace viewer's pages on a store of a million spans.
+
+For SQLite and for PostgreSQL in turn: creates a fresh span store, fills it with
+``manage.py generate_traces`` (synthetic checkout traces through the store's own write
+path, index included), then times the pages an engineer opens, as the server spends it
+(Django's test client in one process: middleware, view, queries and template; no network):
+
+- a trace of about 200 spans (``/traces/<id>/``), target under 100 ms;
+- a search with an attribute filter (``/traces/?attr=…``), target under 300 ms;
+- the metrics page (``/traces/metrics/``, its default window), target under 500 ms;
+
+and, for information, a few more (other filters, a longer metrics window, the service
+graph). Each page is opened once to warm the caches, then ``--runs`` times; the median and
+the slowest are printed with their ratio to the target. Run on demand, not by the suite:
+
+    .venv/bin/python bench/viewer_speed.py --spans 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: bench/ is on the path, the project is not
+
+# (label, target in ms or None for "for information")
+TARGET_MS = {"trace": 100, "search by attribute": 300, "metrics": 500}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--spans", type=int, default=1_000_000, help="spans in the store (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--hours",
+        type=float,
+        default=24.0,
+        help="the generated traces' start times span this many hours up to now (default: %(default)s)",
+    )
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per page (default: %(default)s)")
+    parser.add_argument(
+        "--databases",
+        default="sqlite,postgres",
+        help="comma-separated: sqlite, postgres (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--postgres",
+        default="postgres://postgres@127.0.0.1:5432/postgres",
+        help="a PostgreSQL server's maintenance database, where the bench store is created and "
+        "dropped (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="time an existing, already filled store (a TELEMETRY_DATABASE_URL) instead of "
+        "creating and filling new ones",
+    )
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)  # the child's role
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.runs)))
+        return 0
+    print(f"machine: {machine()}; Python {platform.python_version()}")
+    if args.store:
+        report(args.store, run_child(args.store, args), args)
+        return 0
+    for database in args.databases.split(","):
+        with fresh_store(database.strip(), args) as (url, label):
+            started = time.perf_counter()
+            fill(url, args)
+            print(f"{label}: filled in {time.perf_counter() - started:.0f} s")
+            report(label, run_child(url, args), args)
+    return 0
+
+
+class fresh_store:
+    """An empty, migrated span store of one kind; removed again on exit."""
+
+    def __init__(self, kind: str, args: argparse.Namespace) -> None:
+        self.kind, self.args = kind, args
+        self.var = Path(tempfile.mkdtemp(prefix="threadline-viewer-bench-"))
+        self.database = f"threadline_viewer_bench_{uuid.uuid4().hex[:8]}"
+
+    def __enter__(self) -> tuple[str, str]:
+        if self.kind == "sqlite":
+            url, label = f"sqlite:///{self.var / 'traces.sqlite3'}", "SQLite"
+        elif self.kind == "postgres":
+            import psycopg
+
+            with psycopg.connect(self.args.postgres, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+                version = conn.execute("SHOW server_version").fetchone()[0]
+            url = urlunsplit(urlsplit(self.args.postgres)._replace(path=f"/{self.database}"))
+            label = f"PostgreSQL {version}"
+        else:
+            raise SystemExit(f"unknown database {self.kind!r}: use sqlite or postgres")
+        manage(url, self.var, "migrate", "--database", "telemetry", "--no-input")
+        return url, label
+
+    def __exit__(self, *exc) -> None:
+        if self.kind == "postgres":
+            import psycopg
+
+            with psycopg.connect(self.args.postgres, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        shutil.rmtree(self.var, ignore_errors=True)
+
+
+def environment(store_url: str, var: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TELEMETRY_DATABASE_URL": store_url,
+        "THREADLINE_VAR_DIR": str(var),  # the shop's own database: a SQLite file in there
+        "DJANGO_DEBUG": "false",
+    }
+
+
+def manage(store_url: str, var: Path, *command: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *command], cwd=ROOT, env=environment(store_url, var), check=True
+    )
+
+
+def fill(store_url: str, args: argparse.Namespace) -> None:
+    var = Path(tempfile.mkdtemp(prefix="threadline-viewer-bench-shop-"))
+    try:
+        manage(store_url, var, "generate_traces", "--spans", str(args.spans), "--hours", str(args.hours))
+    finally:
+        shutil.rmtree(var, ignore_errors=True)
+
+
+def run_child(store_url: str, args: argparse.Namespace) -> dict:
+    var = Path(tempfile.mkdtemp(prefix="threadline-viewer-bench-shop-"))
+    try:
+        manage(store_url, var, "migrate", "--no-input", "-v", "0")  # the staff user's database
+        result = subprocess.run(
+            [sys.executable, __file__, "--measure", "--runs", str(args.runs)],
+            cwd=ROOT,
+            env=environment(store_url, var),
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        shutil.rmtree(var, ignore_errors=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure(runs: int) -> dict:
+    """In the child, with Django set up on the bench store: times each page."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from telemetry.models import Span, Trace, TraceAttribute
+    from telemetry.store import untraced
+
+    with untraced():
+        spans = Span.objects.count()
+        traces = Trace.objects.count()
+        big = min(
+            Trace.objects.filter(span_count__gte=150).order_by("-start_ns")[:500],
+            key=lambda trace: abs(trace.span_count - 200),
+        )
+        orders = TraceAttribute.objects.filter(key="order.id").order_by("-id")
+        order = orders.values_list("value", flat=True)[500]  # an order of some hours ago
+    user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench")
+    client = Client()
+    client.force_login(user)
+    pages = {
+        "trace": f"/traces/{big.trace_id}/",
+        "search by attribute": "/traces/?" + urlencode({"attr": f"order.id={order}"}),
+        "metrics": "/traces/metrics/",
+        "search by route, errors only": "/traces/?"
+        + urlencode({"attr": "http.route=api/orders/<uuid:order_id>/place/", "errors": "on"}),
+        "search by service and operation, slowest": "/traces/?"
+        + urlencode({"service": "payments", "operation": "capture", "sort": "slowest"}),
+        "search, no filter, page 50": "/traces/?page=50",
+        "metrics, 24 h": "/traces/metrics/?window=24h",
+        "service graph": "/traces/services/",
+    }
+    timings = {}
+    for label, url in pages.items():
+        response = client.get(url)  # warm-up, and a check that the page works
+        if response.status_code != 200:
+            raise SystemExit(f"{url} answered {response.status_code}")
+        samples = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            client.get(url)
+            samples.append((time.perf_counter() - started) * 1000)
+        timings[label] = {"url": url, "median_ms": statistics.median(samples), "max_ms": max(samples)}
+    return {"spans": spans, "traces": traces, "trace_spans": big.span_count, "pages": timings}
+
+
+def report(label: str, result: dict, args: argparse.Namespace) -> None:
+    print(
+        f"\n{label}: {result['spans']} spans in {result['traces']} traces; "
+        f"median and slowest of {args.runs} runs, server time"
+    )
+    for page, timing in result["pages"].items():
+        name = f"{page} ({result['trace_spans']} spans)" if page == "trace" else page
+        target = TARGET_MS.get(page)
+        verdict = (
+            f"target {target} ms: {timing['median_ms'] / target:.2f} of it"
+            + (" ok" if timing["max_ms"] < target else " MISSED")
+            if target
+            else "(for information)"
+        )
+        print(f"  {name:<45} {timing['median_ms']:8.1f} ms  max {timing['max_ms']:8.1f} ms  {verdict}")
+
+
+def machine() -> str:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
+    return f"{os.cpu_count()} CPUs {model}".strip()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""``manage.py generate_traces``: fill the span store with synthetic checkout traces
+(``telemetry/synthetic.py``), through the same write path as the exporter, so the viewer
+can be tried, and timed, on a store of a realistic size."""
+
+import random
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from telemetry.index import save_spans
+from telemetry.models import LogRecord
+from telemetry.store import untraced
+from telemetry.synthetic import checkout_trace
+
+NS_PER_S = 1_000_000_000
+
+
+class Command(BaseCommand):
+    help = (
+        "Add synthetic checkout traces to the span store until --spans spans were written: "
+        "confirmed orders, refused checkouts, database timeouts recovered or compensated, "
+        "about 90 spans a trace, with their log records and search index. Their start times "
+        "are spread evenly over the last --hours hours, as a steady stream of orders would be. "
+        "The traces go into the configured store (TELEMETRY_DATABASE_URL) next to any already "
+        "there; their root spans carry threadline.synthetic=true."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--spans", type=int, default=1_000_000, help="spans to write (default: %(default)s)"
+        )
+        parser.add_argument(
+            "--hours",
+            type=float,
+            default=24.0,
+            help="spread the traces' start times over this many hours up to now (default: %(default)s)",
+        )
+        parser.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
+        parser.add_argument(
+            "--batch", type=int, default=5000, help="spans written per transaction (default: %(default)s)"
+        )
+        parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+
+    def handle(self, *args, spans, hours, seed, batch, no_progress, **options):
+        if spans <= 0 or hours <= 0 or batch <= 0:
+            raise CommandError("--spans, --hours and --batch must be positive.")
+        rng = random.Random(seed)
+        # Mean spans per trace is about 90: space the traces so they end up spread over the window.
+        expected_traces = max(1, spans // 90)
+        now_ns = time.time_ns()
+        first_ns = now_ns - int(hours * 3600 * NS_PER_S)
+        step_ns = (now_ns - first_ns) // expected_traces
+        written = traces = logs = 0
+        pending_spans, pending_logs = [], []
+        started = time.perf_counter()
+        with untraced(), tqdm(total=spans, unit="span", unit_scale=True, disable=no_progress or None) as bar:
+            while written + len(pending_spans) < spans:
+                start_ns = min(now_ns - NS_PER_S * 60, first_ns + traces * step_ns + rng.randrange(step_ns))
+                trace = checkout_trace(rng, start_ns)
+                pending_spans += trace.spans
+                pending_logs += trace.logs
+                traces += 1
+                if len(pending_spans) >= batch:
+                    written += self.flush(pending_spans, pending_logs, bar)
+                    logs += len(pending_logs)
+                    pending_spans, pending_logs = [], []
+            written += self.flush(pending_spans, pending_logs, bar)
+            logs += len(pending_logs)
+        seconds = time.perf_counter() - started
+        self.stdout.write(
+            f"Wrote {written} spans in {traces} traces and {logs} log records in {seconds:.1f} s "
+            f"({written / seconds:.0f} spans/s), start times over the last {hours:g} h."
+        )
+
+    def flush(self, spans, logs, bar) -> int:
+        stored = save_spans(spans)
+        LogRecord.objects.bulk_create(logs)
+        bar.update(stored)
+        return stored
