@@ -1,7 +1,9 @@
 """URL map: the storefront, one API namespace per app, the admin and the trace viewer."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+
+from config.api import not_found
 
 handler404 = "config.api.not_found"
 
@@ -11,6 +13,9 @@ urlpatterns = [
     path("api/orders/", include("orders.urls")),
     path("api/inventory/", include("inventory.urls")),
     path("api/payments/", include("payments.urls")),
+    # Any other /api/ path: the JSON 404 here, not through handler404, which DEBUG skips
+    # for its HTML technical page.
+    re_path(r"^api/", not_found),
     path("traces/", include("telemetry.urls")),
     path("", include("shop.urls")),
 ]

@@ -85,8 +85,12 @@ def test_other_drf_errors_keep_the_shape(services_url):
 
 
 @pytest.mark.django_db
-def test_an_unknown_api_path_answers_404_in_the_error_shape(client):
-    """Under /api/ even a wrong URL answers JSON with a code, not an HTML page."""
-    response = client.get("/api/shop/orders/not-a-uuid/")
-    assert response.status_code == 404
-    assert response.json()["code"] == "not_found"
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unknown_api_path_answers_404_in_the_error_shape(client, settings, debug):
+    """Under /api/ even a wrong URL answers JSON with a code, not an HTML page, with
+    DEBUG on too (where Django would show its technical 404 page)."""
+    settings.DEBUG = debug
+    for path in ("/api/shop/orders/not-a-uuid/", "/api/nothing/here/"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
