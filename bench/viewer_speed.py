@@ -111,7 +111,7 @@ class fresh_store:
             label = f"PostgreSQL {version}"
         else:
             raise SystemExit(f"unknown database {self.kind!r}: use sqlite or postgres")
-        manage(url, self.var, "migrate", "--database", "telemetry", "--no-input")
+        manage(url, self.var, "migrate", "--database", "telemetry", "--no-input", "-v", "0")
         return url, label
 
     def __exit__(self, *exc) -> None:
