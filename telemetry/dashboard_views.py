@@ -10,6 +10,7 @@ from django.shortcuts import render
 
 from telemetry import charts
 from telemetry import metrics as span_metrics
+from telemetry.selectors import service_names
 
 
 def _window(request: HttpRequest) -> span_metrics.Window:
@@ -58,7 +59,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "kinds": kinds,
         "all_kinds": span_metrics.SPAN_KINDS,
         "service": service,
-        "services": span_metrics.services(win),
+        "services": service_names(),
         "rows": rows,
         "buckets": span_metrics.BUCKETS,
     }

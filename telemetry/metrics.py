@@ -226,10 +226,3 @@ def _buckets(rows: list[tuple], origin_ns: int, span_ns: int) -> tuple[Bucket, .
         Bucket(origin_ns + index * span_ns // BUCKETS, len(values), _ms(percentile(values, 95)))
         for index, values in enumerate(durations)
     )
-
-
-def services(win: Window) -> list[str]:
-    """The services with spans in the window (for the metrics page's filter)."""
-    query = _in_window(Span.objects.all(), win).order_by().values_list("service", flat=True).distinct()
-    with untraced():
-        return sorted(query)
