@@ -184,6 +184,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_REDIRECT_STDOUTS = False
 # Seconds between evaluations of the telemetry alert rules.
 TELEMETRY_ALERT_INTERVAL = _env_float("TELEMETRY_ALERT_INTERVAL", 60.0)
+# The span store keeps a trace this many days, one with an error this many (telemetry/retention.py);
+# beat prunes every TELEMETRY_PRUNE_INTERVAL seconds.
+TELEMETRY_RETENTION_DAYS = _env_float("TELEMETRY_RETENTION_DAYS", 7.0)
+TELEMETRY_ERROR_RETENTION_DAYS = _env_float("TELEMETRY_ERROR_RETENTION_DAYS", 30.0)
+TELEMETRY_PRUNE_INTERVAL = _env_float("TELEMETRY_PRUNE_INTERVAL", 3600.0)
 CELERY_BEAT_SCHEDULE = {
     "orders-reconcile": {
         "task": "orders.reconcile",
@@ -192,6 +197,10 @@ CELERY_BEAT_SCHEDULE = {
     "telemetry-evaluate-alerts": {
         "task": "telemetry.evaluate_alerts",
         "schedule": TELEMETRY_ALERT_INTERVAL,
+    },
+    "telemetry-prune-traces": {
+        "task": "telemetry.prune_traces",
+        "schedule": TELEMETRY_PRUNE_INTERVAL,
     },
 }
 

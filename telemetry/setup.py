@@ -170,7 +170,7 @@ class PerServiceResource(SpanExporter):
 
 # Task runs that watch the store (alert evaluation): tracing them would feed the store
 # the very spans it is watching, every minute.
-UNTRACED_ROOTS = frozenset({"run/telemetry.evaluate_alerts"})
+UNTRACED_ROOTS = frozenset({"run/telemetry.evaluate_alerts", "run/telemetry.prune_traces"})
 
 
 class DropBackgroundRoots(Sampler):

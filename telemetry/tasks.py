@@ -1,13 +1,15 @@
-"""Telemetry's Celery task: alert evaluation, run by beat every ``TELEMETRY_ALERT_INTERVAL``.
+"""Telemetry's Celery tasks, run by beat: alert evaluation (every
+``TELEMETRY_ALERT_INTERVAL``) and pruning the store (every ``TELEMETRY_PRUNE_INTERVAL``).
 
-Its run is not traced: the sampler drops the task's root span (``telemetry.setup``) and
-the evaluation reads the store untraced, so watching the spans adds none.
+Their runs are not traced: the sampler drops their root spans (``telemetry.setup``) and
+they read and write the store untraced, so looking after the spans adds none.
 """
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from telemetry import retention
 from telemetry.alerts import alerts_evaluate
 
 
@@ -15,3 +17,9 @@ from telemetry.alerts import alerts_evaluate
 def evaluate_alerts() -> dict[str, int]:
     """Evaluate every enabled alert rule; mail the admins when one fires or recovers."""
     return alerts_evaluate()
+
+
+@shared_task(name="telemetry.prune_traces")
+def prune_traces() -> dict[str, int]:
+    """Remove the traces the retention policy no longer keeps."""
+    return retention.prune(retention.Policy.from_settings())
