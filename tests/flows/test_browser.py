@@ -63,6 +63,14 @@ def test_from_a_failed_order_in_the_admin_to_its_root_cause(calm, staff_page):
     expect(page.locator("body")).to_contain_text(
         "OperationalError" if "sqlite" in calm.env["DATABASE_URL"] else "QueryCanceled"
     )
+    # Any other span's details are fetched when it is opened.
+    run = page.locator("tr.span-row", has_text="run/orders.finalize_order").first
+    details = page.locator(f"tr.details[data-details-for='{run.get_attribute('data-span-id')}']")
+    expect(details).to_be_hidden()
+    run.locator("td.name").click()
+    expect(details).to_be_visible()
+    expect(details).to_contain_text("service.namespace")
+    expect(details).to_contain_text("retrying in")
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / "trace-page.png"), full_page=True)
 
