@@ -81,8 +81,8 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="root cause")
     def root_cause(self, order: Order) -> str:
-        """The diagnosis's one line for a failed order, read from its stored trace."""
-        if order.status != Order.Status.FAILED:
+        """The diagnosis's one line for a failed (or failing) order, read from its stored trace."""
+        if order.status not in (Order.Status.FAILING, Order.Status.FAILED):
             return "-"
         try:
             spans = order_trace_spans(str(order.id), order.trace_id)

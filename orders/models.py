@@ -11,6 +11,7 @@ class Order(models.Model):
         PENDING = "pending"  # stored; stock and payment being arranged
         PLACED = "placed"  # reserved and authorised; the customer was answered
         CONFIRMED = "confirmed"  # confirmation written, stock committed, payment captured
+        FAILING = "failing"  # claimed by compensation, being undone: never confirmed any more
         FAILED = "failed"  # undone: payment voided or refunded, stock released
 
     TERMINAL = (Status.CONFIRMED, Status.FAILED)

@@ -1,9 +1,13 @@
-"""Order writes: the order's state machine (pending → placed → confirmed | failed), its
-event history, and the steps of the saga that belong to orders.
+"""Order writes: the order's state machine (pending → placed → confirmed, or pending |
+placed → failing → failed), its event history, and the steps of the saga that belong to
+orders.
 
 Every step is idempotent and moves the status only forward, with a conditional update,
 so a task delivered twice or a REST call retried changes nothing the second time.
-Network calls (inventory, payments) are made outside any database transaction.
+Network calls (inventory, payments) are made outside any database transaction, so
+finalisation and compensation can interleave: compensation claims the order (``failing``)
+before it undoes anything, and finalisation confirms only a ``placed`` order, so exactly
+one of them wins and the money always agrees with the order's status.
 """
 
 from __future__ import annotations
@@ -102,8 +106,8 @@ def order_finalize(*, order_id: uuid.UUID) -> Order:
     capture the payment, confirm. Raises on transient errors so the task retries."""
     order = order_get(order_id=order_id)
     _annotate(order)
-    if order.status in Order.TERMINAL:
-        return order
+    if order.status in Order.TERMINAL or order.status == Status.FAILING:
+        return order  # a failing order is compensation's now: it undoes, never confirms
     if order.status != Status.PLACED:
         raise OrderStateConflict(f"Order {order_id} is {order.status}; only a placed order is finalised.")
     _write_confirmation(order)
@@ -113,6 +117,8 @@ def order_finalize(*, order_id: uuid.UUID) -> Order:
         crash_this_process()
     payments_client.payment_capture(order_id=order.id)
     with transaction.atomic():
+        # Only from placed: if compensation claimed the order meanwhile (failing), it
+        # refunds the capture and returns the stock, and the order fails.
         if _transition(order, [Status.PLACED], Status.CONFIRMED):
             _event(
                 order,
@@ -153,13 +159,16 @@ def _update(rows, *, fault: str | None = None, **fields: object) -> int:
 
 def order_push_on(*, order_id: uuid.UUID) -> Order:
     """An order waited past its deadline: queue the step that ends it (finalise a placed
-    order, compensate a pending one) and restart its clock. Called by ``orders.reconcile``."""
+    order, compensate a pending one, compensate again a failing one whose undo stopped
+    half-way) and restart its clock. Called by ``orders.reconcile``."""
     with transaction.atomic():
         order = order_get(order_id=order_id)
         _annotate(order)
         gave_up = order.events.filter(kind="finalize_gave_up").first()
         if gave_up is not None:  # compensation was asked for: ask again, never finalise
             order_request_compensation(order_id=order.id, reason=gave_up.message)
+        elif order.status == Status.FAILING:  # e.g. the shop's fail call lost an app midway
+            _queue_compensation(order, "reconcile_compensate", order.reason)
         elif order.status == Status.PLACED:
             _update(Order.objects.filter(pk=order.pk))  # restarts the deadline
             _event(order, "reconcile_finalize", "not confirmed in time; finalisation queued again")
@@ -175,53 +184,76 @@ def order_request_compensation(*, order_id: uuid.UUID, reason: str) -> Order:
         order = order_get(order_id=order_id)
         if order.status in Order.TERMINAL:
             return order
-        _update(Order.objects.filter(pk=order.pk))  # restarts the deadline: reconcile waits
-        _event(order, "finalize_gave_up", reason)
-        outbox_enqueue(
-            order=order,
-            task_name="orders.compensate_order",
-            kwargs={"order_id": str(order.id), "reason": reason},
-        )
+        _queue_compensation(order, "finalize_gave_up", reason)
     return order
+
+
+def _queue_compensation(order: Order, kind: str, reason: str) -> None:
+    """Inside a transaction: record why and queue ``orders.compensate_order``."""
+    _update(Order.objects.filter(pk=order.pk))  # restarts the deadline: reconcile waits
+    _event(order, kind, reason)
+    outbox_enqueue(
+        order=order,
+        task_name="orders.compensate_order",
+        kwargs={"order_id": str(order.id), "reason": reason},
+    )
 
 
 def order_fail_checkout(*, order_id: uuid.UUID, reason: str) -> Order:
     """Fail an order whose checkout did not complete, undoing what it did. An order that
-    was placed is left alone: the customer was (or is being) told it was received."""
-    order = order_get(order_id=order_id)
-    if order.status in (Status.PLACED, Status.CONFIRMED):
-        raise OrderStateConflict(
-            f"Order {order_id} is {order.status}: its checkout completed.", extra={"status": order.status}
-        )
-    return order_compensate(order_id=order_id, reason=reason)
+    was placed is left alone: the customer was (or is being) told it was received. The
+    claim is taken from pending only, so a place committing meanwhile wins cleanly."""
+    return _compensate(order_id, reason, claim_from=[Status.PENDING])
 
 
 def order_compensate(*, order_id: uuid.UUID, reason: str) -> Order:
     """Undo what the checkout did (void or refund, release stock) and fail the order.
 
-    Safe to repeat: both undo calls are idempotent and the status moves once."""
-    order = order_get(order_id=order_id)
-    _annotate(order)
+    Safe to repeat: a failing order is undone again (both undo calls are idempotent)
+    and the status moves once; a confirmed order is refused before anything is undone."""
+    return _compensate(order_id, reason, claim_from=[Status.PENDING, Status.PLACED])
+
+
+def _compensate(order_id: uuid.UUID, reason: str, *, claim_from: list[str]) -> Order:
+    """Claim the order (failing), undo payment and stock, then fail it, once."""
+    order = _claim_for_compensation(order_id, reason, claim_from)
     if order.status == Status.FAILED:
         return order
-    if order.status == Status.CONFIRMED:
-        raise OrderStateConflict(f"Order {order_id} is confirmed; it cannot be compensated.")
-    customer_was_answered = order.status == Status.PLACED
     payment = payments_client.payment_cancel(order_id=order.id)
     reservation = inventory_client.reservation_release(order_id=order.id)
     with transaction.atomic():
-        if _transition(order, [Status.PENDING, Status.PLACED], Status.FAILED, reason=reason):
+        if _transition(order, [Status.FAILING], Status.FAILED):
             _event(order, "payment_" + payment.status, f"payment is {payment.status}")
             _event(order, "stock_" + reservation.status, f"reservation is {reservation.status}")
-            _event(order, "failed", reason)
-            if customer_was_answered:  # they were told "received"; now they are told the truth
+            _event(order, "failed", order.reason)
+            # Placed means they were told "received"; now they are told the truth.
+            if order.events.filter(kind="placed").exists():
                 outbox_enqueue(
                     order=order,
                     task_name="orders.send_order_email",
                     kwargs={"order_id": str(order.id), "kind": "failed"},
                 )
-    logger.warning("order %s failed: %s", order.id, reason)
+    logger.warning("order %s failed: %s", order.id, order.reason)
     return order_get(order_id=order_id)
+
+
+def _claim_for_compensation(order_id: uuid.UUID, reason: str, sources: list[str]) -> Order:
+    """Move the order to failing before anything is undone, with a conditional update:
+    from then on finalisation cannot confirm it. An order already failing (a retried or
+    concurrent compensation) or failed is returned as it is, keeping the first reason;
+    one confirmed, or placed when only pending may be claimed, is refused untouched."""
+    order = order_get(order_id=order_id)
+    _annotate(order)
+    with transaction.atomic():
+        if _transition(order, sources, Status.FAILING, reason=reason):
+            _event(order, "failing", f"undoing payment and stock: {reason}")
+            return order
+    order.refresh_from_db()
+    if order.status not in (Status.FAILING, Status.FAILED):
+        raise OrderStateConflict(
+            f"Order {order_id} is {order.status}; it cannot be failed.", extra={"status": order.status}
+        )
+    return order
 
 
 EMAILS = {

@@ -7,7 +7,6 @@ from rest_framework.views import APIView
 from config.api import IsInternalService
 from config.idempotency import idempotent
 from payments import selectors, services
-from payments.errors import PaymentNotFound
 from payments.models import IdempotentRequest
 
 
@@ -43,16 +42,14 @@ class PaymentCaptureApi(APIView):
 
 
 class PaymentCancelApi(APIView):
-    """Void an authorisation or refund a capture, whichever undoes the order's payment."""
+    """Void an authorisation or refund a capture, whichever undoes the order's payment;
+    an order not (yet) paid answers status ``cancelled``, and stays unpayable."""
 
     permission_classes = [IsInternalService]
 
     @idempotent(IdempotentRequest)
     def post(self, request, order_id):
-        payment = services.payment_cancel(order_id=order_id)
-        if payment is None:
-            raise PaymentNotFound(f"No payment for order {order_id}: nothing to cancel.")
-        return Response(PaymentOutput(payment).data)
+        return Response(PaymentOutput(services.payment_cancel(order_id=order_id)).data)
 
 
 class PaymentSummaryApi(APIView):

@@ -30,13 +30,15 @@ class PaymentTotal:
 @dataclass(frozen=True)
 class PaymentSummary:
     """Payments per status: one authorisation ends captured, voided or refunded (or stays
-    authorized); a declined card never was authorised."""
+    authorized); a declined card never was authorised, nor was a payment cancelled before
+    any authorisation came (no money)."""
 
     authorized: PaymentTotal
     captured: PaymentTotal
     voided: PaymentTotal
     refunded: PaymentTotal
     declined: PaymentTotal
+    cancelled: PaymentTotal
 
 
 def _url(path: str) -> str:
@@ -64,7 +66,9 @@ def payment_capture(*, order_id: uuid.UUID) -> PaymentInfo:
 
 
 def payment_cancel(*, order_id: uuid.UUID) -> PaymentInfo:
-    """Void or refund the order's payment; status "none" when the order never paid."""
+    """Void or refund the order's payment; status "cancelled" when the order has not paid
+    (an authorisation still on its way is then voided when it lands). Status "none" is
+    what a cancel answered 404 before that marker existed, replayed under its key."""
     url = _url(f"payments/{order_id}/cancel/")
     try:
         body = call("POST", url, errors=ERRORS, idempotency_key=f"cancel-{order_id}")

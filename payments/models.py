@@ -1,5 +1,5 @@
-"""One payment per order, and where it stands with the gateway; the internal calls'
-Idempotency-Keys."""
+"""One payment per order, and where it stands with the gateway (or the marker left by a
+cancel that came first); the internal calls' Idempotency-Keys."""
 
 from django.db import models
 from django.db.models import Q
@@ -14,6 +14,9 @@ class Payment(models.Model):
         VOIDED = "voided"
         REFUNDED = "refunded"
         DECLINED = "declined"
+        # Cancelled before any authorisation was recorded: no money, no gateway reference.
+        # An authorisation that lands afterwards (it outlived its caller) is voided at once.
+        CANCELLED = "cancelled"
 
     order_id = models.UUIDField(unique=True)
     amount_cents = models.PositiveIntegerField()
@@ -26,7 +29,9 @@ class Payment(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="payment_amount_positive")
+            models.CheckConstraint(
+                condition=Q(amount_cents__gt=0) | Q(status="cancelled"), name="payment_amount_positive"
+            )
         ]
 
     def __str__(self) -> str:

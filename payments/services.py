@@ -1,11 +1,15 @@
 """Payment writes. Every operation is idempotent per order: the order id is the key.
 
 The gateway is called outside any database transaction (it is a network call in
-spirit); the row is written after it answers.
+spirit); the row is written after it answers. An authorisation can outlive its caller's
+read timeout and land after the order was given up and its payment cancelled: the cancel
+leaves a ``cancelled`` row, and the one-row-per-order unique constraint decides which of
+the two was first, so the late authorisation is voided instead of standing forever.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from django.db import IntegrityError, transaction
@@ -17,17 +21,28 @@ from payments.errors import PaymentDeclined, PaymentNotFound, PaymentStateConfli
 from payments.models import Payment
 from telemetry import attributes
 
+logger = logging.getLogger(__name__)
 Status = Payment.Status
+# A payment in one of these was undone (or cancelled before it existed): never authorised again.
+UNDONE = (Status.CANCELLED, Status.VOIDED, Status.REFUNDED)
 
 
 def payment_authorize(*, order_id: uuid.UUID, amount_cents: int, token: str) -> Payment:
-    """Authorise once per order. A repeat returns (or re-raises) the first answer."""
+    """Authorise once per order. A repeat returns (or re-raises) the first answer; an order
+    whose payment was cancelled, even while this authorisation was at the gateway, is
+    refused, and an approval that came too late is voided."""
     trace.get_current_span().set_attribute(attributes.PAYMENT_AMOUNT_CENTS, amount_cents)
     payment = Payment.objects.filter(order_id=order_id).first()
     if payment is None:
         answer = gateway.authorize(token=token, amount_cents=amount_cents, idempotency_key=str(order_id))
         payment = _record_authorization(order_id, amount_cents, answer)
-    elif payment.amount_cents != amount_cents:
+        if payment.status == Status.CANCELLED and answer.approved:
+            payment = _void_late_authorization(payment, amount_cents, answer)
+    if payment.status in UNDONE:
+        raise PaymentStateConflict(
+            f"The payment of order {order_id} was cancelled ({payment.status}); it is not authorised again."
+        )
+    if payment.amount_cents != amount_cents:
         raise PaymentStateConflict(
             f"Order {order_id} was authorised for {payment.amount_cents} cents, not {amount_cents}."
         )
@@ -48,8 +63,22 @@ def _record_authorization(order_id: uuid.UUID, amount_cents: int, answer: gatewa
                 gateway_reference=answer.reference,
                 decline_reason=answer.reason,
             )
-    except IntegrityError:  # a concurrent call for the same order won; its row stands
+    except IntegrityError:  # a concurrent call for the same order won, or a cancel did; its row stands
         return Payment.objects.get(order_id=order_id)
+
+
+def _void_late_authorization(marker: Payment, amount_cents: int, answer: gateway.GatewayAnswer) -> Payment:
+    """The gateway approved after the order's payment was cancelled. Record the approval
+    on the marker first (if the void then fails, an authorised row shows it; nothing is
+    held unseen), then void it as any cancel would."""
+    Payment.objects.filter(pk=marker.pk, status=Status.CANCELLED).update(
+        status=Status.AUTHORIZED,
+        amount_cents=amount_cents,
+        gateway_reference=answer.reference,
+        updated_at=timezone.now(),
+    )
+    logger.warning("payment of order %s: authorised after it was cancelled; voiding it", marker.order_id)
+    return payment_cancel(order_id=marker.order_id)
 
 
 def payment_capture(*, order_id: uuid.UUID) -> Payment:
@@ -65,13 +94,19 @@ def payment_capture(*, order_id: uuid.UUID) -> Payment:
     return payment
 
 
-def payment_cancel(*, order_id: uuid.UUID) -> Payment | None:
+def payment_cancel(*, order_id: uuid.UUID) -> Payment:
     """Undo the money side of an order: void an authorisation, refund a capture.
-    Cancelling twice, or an order that never paid, changes nothing. If a capture wins the
-    race against the void, the second round refunds it."""
-    payment = Payment.objects.filter(order_id=order_id).first()
+    Cancelling twice changes nothing. An order with no payment yet gets a ``cancelled``
+    marker, so an authorisation still on its way is voided when it lands. If a capture
+    wins the race against the void, the second round refunds it."""
+    # get_or_create inserts under the unique order id: if an authorisation is recorded
+    # between its read and its insert, the insert fails and that authorisation is read
+    # back and voided below. Either way exactly one of the two rows exists.
+    payment, _ = Payment.objects.get_or_create(
+        order_id=order_id, defaults={"amount_cents": 0, "status": Status.CANCELLED}
+    )
     for _ in range(2):
-        if payment is None or payment.status not in (Status.AUTHORIZED, Status.CAPTURED):
+        if payment.status not in (Status.AUTHORIZED, Status.CAPTURED):
             return payment
         if payment.status == Status.AUTHORIZED:
             gateway.void(reference=payment.gateway_reference)

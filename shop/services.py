@@ -44,7 +44,7 @@ def checkout(
         order = orders_client.order_create(email=email, lines=lines, idempotency_key=idempotency_key)
         span.set_attribute(attributes.ORDER_ID, order.order_id)
         span.set_attribute(attributes.ORDER_TOTAL_CENTS, order.total_cents)
-        if order.status == "failed":  # the same checkout again, after it failed
+        if order.status in ("failing", "failed"):  # the same checkout again, after it failed
             raise CheckoutFailed(
                 f"This checkout already failed ({order.reason}); start a new one with a new key.",
                 extra={"order_id": order.order_id, "reason": order.reason},

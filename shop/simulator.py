@@ -30,7 +30,7 @@ from tqdm import tqdm
 from inventory import client as inventory_client
 from payments import client as payments_client
 
-TERMINAL = ("confirmed", "failed")
+TERMINAL = ("confirmed", "failed")  # "failing" is not: its payment and stock are being undone
 EXPECTED_REFUSALS = (402, 409)  # declined card, short stock: answers, not errors
 CHECKOUT_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds
 STATUS_TIMEOUT = (5.0, 30.0)
@@ -471,7 +471,8 @@ def check_money(
     settled_detail = (
         f"{authorisations} authorisations = {money.captured.count} captured + {money.voided.count} voided "
         f"+ {money.refunded.count} refunded, {money.authorized.count} still authorised; "
-        f"{accepted} accepted orders (+{money.declined.count} declined cards)"
+        f"{accepted} accepted orders (+{money.declined.count} declined cards, "
+        f"{money.cancelled.count} cancelled before any authorisation)"
     )
     captures_detail = (
         f"{money.captured.count} captured for {money.captured.amount_cents} cents; "

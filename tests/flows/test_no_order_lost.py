@@ -38,6 +38,31 @@ def test_an_order_that_could_not_be_stored_is_never_answered_received(calm):
     assert calm.stock() == stock_before
 
 
+def test_an_authorisation_slower_than_the_checkout_timeout_is_voided_when_it_lands(calm):
+    """Promise 2, no orphan charge: the card gateway outlives the shop's 10 s read timeout.
+    The checkout answers 503 and fails the order (its cancel finds no payment yet and
+    marks it cancelled); when the authorisation lands, payments voids it at once."""
+    stock_before = calm.stock()
+    calm.set_faults("gateway_latency=10500")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(calm.checkout, [("WEBCAM-1080", 1)])
+        time.sleep(2)  # the authorisation sleeps at the gateway; the late void need not
+        calm.manage("faults", "reset")
+        response = answer.result()
+
+    assert response.status_code == 503, response.text
+    order_id = response.json()["extra"]["order_id"]
+    assert calm.order(order_id)["status"] == "failed"
+    deadline = time.monotonic() + 15
+    while True:
+        money = calm.internal("GET", "/api/payments/summary/", params={"order_id": order_id}).json()
+        if money["voided"]["count"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert (money["voided"]["count"], money["authorized"]["count"]) == (1, 0), money
+    assert calm.stock() == stock_before
+
+
 def test_with_5_units_left_30_concurrent_buyers_give_5_sales_and_25_clean_refusals(calm):
     """Promise 3: no oversell and no 500 (nor "database is locked") under contention."""
     sku = "DOCK-USBC"

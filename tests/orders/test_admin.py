@@ -73,3 +73,14 @@ def test_a_failed_order_without_a_stored_trace_says_so():
         email="x@example.com", status=Order.Status.FAILED, reason="payment_declined", total_cents=100
     )
     assert OrderAdmin(Order, admin.site).root_cause(order) == "no stored trace for this order (yet)"
+
+
+def test_a_failing_order_has_its_own_list_filter_and_shows_its_root_cause(admin_client):
+    """An order being undone is listed under the status filter "Failing", and its change
+    page reads the root cause as a failed order's does (here: no trace stored yet)."""
+    order = Order.objects.create(
+        email="x@example.com", status=Order.Status.FAILING, reason="finalize gave up", total_cents=100
+    )
+    listing = admin_client.get("/admin/orders/order/", {"status__exact": "failing"}).content.decode()
+    assert "?status__exact=failing" in listing and str(order.id) in listing
+    assert OrderAdmin(Order, admin.site).root_cause(order) == "no stored trace for this order (yet)"

@@ -31,7 +31,8 @@ def test_a_compensation_whose_first_call_times_out_voids_exactly_once(
     services_url, catalogue, faults, settings, monkeypatch
 ):
     """The first cancel outlives the caller's read timeout (the void still happens on the
-    payments side); the retried compensation replays it: one void, the order failed."""
+    payments side) and leaves the order failing; the retried compensation replays the
+    cancel: one void, the order failed."""
     order = placed_order()
     voids = []
     real_void = gateway.void
@@ -41,13 +42,18 @@ def test_a_compensation_whose_first_call_times_out_voids_exactly_once(
 
     with pytest.raises(ServiceUnavailable):
         services.order_compensate(order_id=order.id, reason="finalize gave up")
-    assert Order.objects.get(pk=order.pk).status == Order.Status.PLACED  # not failed half-way
+    # Claimed, not failed half-way: finalize can no longer confirm it.
+    assert Order.objects.get(pk=order.pk).status == Order.Status.FAILING
 
     deadline = time.monotonic() + 10  # the first cancel completes on the payments side
     while Payment.objects.get(order_id=order.id).status != Payment.Status.VOIDED:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     faults({"gateway_latency": 0})
+
+    failed = services.order_compensate(order_id=order.id, reason="compensation retried")
+    assert (failed.status, failed.reason) == (Order.Status.FAILED, "finalize gave up")
+    assert len(voids) == 1
     failed = services.order_compensate(order_id=order.id, reason="finalize gave up")
 
     assert failed.status == Order.Status.FAILED

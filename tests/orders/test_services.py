@@ -1,4 +1,5 @@
-"""Orders' services: the order's state machine (pending → placed → confirmed | failed),
+"""Orders' services: the order's state machine (pending → placed → confirmed, or
+→ failing → failed),
 idempotent creation, the outbox written with the state change, compensation over the
 real inventory and payments APIs, and emails sent once."""
 
@@ -205,6 +206,55 @@ def test_finalize_of_a_terminal_order_changes_nothing(terminal):
 
 
 @pytest.mark.django_db
+def test_finalize_of_a_failing_order_changes_nothing():
+    """An order claimed by compensation is left to it: finalize writes no confirmation,
+    confirms nothing and raises nothing (the task ends; compensation decides)."""
+    order = force_status(create(), Status.FAILING)
+    assert services.order_finalize(order_id=order.id).status == Status.FAILING
+    order.refresh_from_db()
+    assert order.status == Status.FAILING and order.confirmation_code == ""
+    assert kinds(order) == ["created"]
+
+
+@pytest.mark.django_db
+def test_place_of_a_failing_order_is_a_conflict():
+    """A failing order is never placed (again): it stays failing and nothing is queued."""
+    order = force_status(create(), Status.FAILING)
+    with pytest.raises(OrderStateConflict):
+        services.order_place(order_id=order.id)
+    assert Order.objects.get(pk=order.pk).status == Status.FAILING
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_fail_checkout_of_a_placed_order_is_a_conflict_and_claims_nothing():
+    """The shop's fail call leaves a placed order alone: its checkout completed."""
+    order = create()
+    services.order_place(order_id=order.id)
+    with pytest.raises(OrderStateConflict) as conflict:
+        services.order_fail_checkout(order_id=order.id, reason="lost answer")
+    assert conflict.value.extra == {"status": Status.PLACED}
+    order.refresh_from_db()
+    assert (order.status, order.reason) == (Status.PLACED, "")
+    assert kinds(order) == ["created", "placed"]
+
+
+@pytest.mark.django_db
+def test_push_on_of_a_failing_order_queues_its_compensation_again():
+    """An order left failing (its undo stopped half-way, say the shop's fail call lost an
+    app) is compensated again by reconcile, with the reason it was claimed with."""
+    order = force_status(create(), Status.FAILING)
+    Order.objects.filter(pk=order.pk).update(reason="service_unavailable: payments is down")
+    services.order_push_on(order_id=order.id)
+    message = OutboxMessage.objects.get()
+    assert (message.task_name, message.kwargs) == (
+        "orders.compensate_order",
+        {"order_id": str(order.id), "reason": "service_unavailable: payments is down"},
+    )
+    assert kinds(order) == ["created", "reconcile_compensate"]
+
+
+@pytest.mark.django_db
 def test_finalize_of_a_pending_order_is_a_conflict():
     """Only a placed order is finalised."""
     order = create()
@@ -281,7 +331,7 @@ def test_compensate_voids_releases_and_fails_the_order(services_url, catalogue):
     assert Payment.objects.get(order_id=order.id).status == Payment.Status.VOIDED
     assert StockItem.objects.get(sku=MOUSE.sku).available == 200
     assert StockItem.objects.get(sku=MOUSE.sku).reserved == 0
-    assert kinds(order) == ["created", "placed", "payment_voided", "stock_released", "failed"]
+    assert kinds(order) == ["created", "placed", "failing", "payment_voided", "stock_released", "failed"]
     assert order.events.get(kind="failed").message == "finalize gave up"
     email = OutboxMessage.objects.get(task_name="orders.send_order_email")
     assert email.kwargs == {"order_id": str(order.id), "kind": "failed"}
@@ -314,13 +364,15 @@ def test_compensate_refunds_a_captured_payment_and_returns_sold_stock(services_u
 
 @LIVE
 def test_compensate_of_a_pending_order_with_nothing_done(services_url, catalogue):
-    """A pending order that reserved and paid nothing fails with "none" events and no email:
-    the customer was never told it was received."""
+    """A pending order that reserved and paid nothing fails with no email (the customer was
+    never told it was received); its payment is marked cancelled, so an authorisation
+    still on its way is voided when it lands."""
     order = create()
     failed = services.order_compensate(order_id=order.id, reason="checkout did not complete in time")
     assert failed.status == Status.FAILED
-    assert kinds(order) == ["created", "payment_none", "stock_none", "failed"]
+    assert kinds(order) == ["created", "failing", "payment_cancelled", "stock_none", "failed"]
     assert not OutboxMessage.objects.exists()
+    assert Payment.objects.get(order_id=order.id).status == Payment.Status.CANCELLED
 
 
 # --- email -----------------------------------------------------------------------------

@@ -96,3 +96,15 @@ def test_reconcile_requests_compensation_for_abandoned_pending_orders(settings):
         {"order_id": str(abandoned.id), "reason": "checkout did not complete in time"}
     ]
     assert compensation_requests(fresh) == []
+
+
+def test_reconcile_compensates_again_an_order_left_failing(settings):
+    """An order claimed by compensation whose undo stopped half-way (failing, untouched
+    past ORDERS_STUCK_AFTER) gets its compensation queued again with its reason."""
+    settings.ORDERS_STUCK_AFTER = 60
+    order = Order.objects.create(
+        email="ada@example.com", total_cents=100, status=Status.FAILING, reason="payment_declined: no"
+    )
+    Order.objects.filter(pk=order.pk).update(updated_at=timezone.now() - datetime.timedelta(minutes=5))
+    assert tasks.reconcile.apply().get()["orders_pushed_on"] == 1
+    assert compensation_requests(order) == [{"order_id": str(order.id), "reason": "payment_declined: no"}]

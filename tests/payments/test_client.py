@@ -4,15 +4,20 @@ and a call repeated under its Idempotency-Key is replayed, or refused if its bod
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 from django.conf import settings
+from django.db import connections
 
 from config.api import ServiceUnavailable
 from config.idempotency import IdempotencyKeyReused, request_fingerprint
-from payments import client
+from payments import client, gateway
 from payments.errors import PaymentDeclined, PaymentNotFound, PaymentStateConflict
 from payments.models import IdempotentRequest, Payment
 
@@ -127,10 +132,45 @@ def test_cancel_voids_an_authorisation_and_refunds_a_capture(services_url):
     assert client.payment_cancel(order_id=captured).status == "refunded"
 
 
-def test_cancel_without_a_payment_answers_none(services_url):
-    """Cancelling an order that never paid answers status "none" for no amount."""
+def test_cancel_without_a_payment_answers_cancelled(services_url):
+    """Cancelling an order that never paid answers status "cancelled" for no amount, and
+    an authorisation for it afterwards is refused as a conflict."""
     order_id = uuid.uuid4()
-    assert client.payment_cancel(order_id=order_id) == client.PaymentInfo(str(order_id), 0, "none")
+    assert client.payment_cancel(order_id=order_id) == client.PaymentInfo(str(order_id), 0, "cancelled")
+    with pytest.raises(PaymentStateConflict):
+        client.payment_authorize(order_id=order_id, amount_cents=2999, token="tok_ok")
+
+
+def test_authorisations_and_cancels_sent_at_once_never_leave_money_authorised(services_url, monkeypatch):
+    """For each of 8 orders an authorisation (slowed at the gateway by 0-60 ms) and a
+    cancel arrive at the same moment, as when the shop gave up waiting: whichever the
+    database sees first, no payment stays authorised; each ends voided, or cancelled
+    with its authorisation refused."""
+    orders = [uuid.uuid4() for _ in range(8)]
+    real = gateway.authorize
+    monkeypatch.setattr(gateway, "authorize", lambda **kw: time.sleep(random.random() * 0.06) or real(**kw))
+    start = threading.Barrier(2 * len(orders))
+
+    def send(call: tuple[str, uuid.UUID]) -> str:
+        kind, order_id = call
+        start.wait(timeout=10)
+        try:
+            if kind == "cancel":
+                return client.payment_cancel(order_id=order_id).status
+            return client.payment_authorize(order_id=order_id, amount_cents=2999, token="tok_ok").status
+        except PaymentStateConflict:
+            return "refused"
+        finally:
+            connections.close_all()  # the client read the fault flags in this thread
+
+    calls = [(kind, order_id) for order_id in orders for kind in ("authorize", "cancel")]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        answers = list(pool.map(send, calls))
+
+    statuses = dict(Payment.objects.values_list("order_id", "status"))
+    assert set(statuses) == set(orders)
+    assert set(statuses.values()) <= {"voided", "cancelled"}, statuses
+    assert set(answers) <= {"authorized", "refused", "voided", "cancelled"}, answers
 
 
 def test_payment_summary_of_this_runs_orders_adds_up_batches(services_url):
@@ -146,7 +186,13 @@ def test_payment_summary_of_this_runs_orders_adds_up_batches(services_url):
 
     assert summary.authorized == client.PaymentTotal(count=len(mine) - 1, amount_cents=100 * (len(mine) - 1))
     assert summary.captured == client.PaymentTotal(count=1, amount_cents=100)
-    assert summary.declined == summary.voided == summary.refunded == client.PaymentTotal(0, 0)
+    assert (
+        summary.declined
+        == summary.voided
+        == summary.refunded
+        == summary.cancelled
+        == client.PaymentTotal(0, 0)
+    )
     assert client.payment_summary().authorized.count == len(mine)  # without a filter: everyone's
 
 

@@ -24,7 +24,8 @@ def pay(amount_cents: int, token: str = "tok_ok") -> uuid.UUID:
 
 
 def test_summary_counts_and_sums_every_status():
-    """Two captured, one voided, one declined, one left authorised; refunded shows as zeros."""
+    """Two captured, one voided, one declined, one left authorised, one cancelled before
+    it paid (no money); refunded shows as zeros."""
     captured = [pay(1000), pay(2500)]
     for order_id in captured:
         services.payment_capture(order_id=order_id)
@@ -32,6 +33,7 @@ def test_summary_counts_and_sums_every_status():
     services.payment_cancel(order_id=voided)
     pay(300, token="tok_decline")
     pay(50)
+    services.payment_cancel(order_id=uuid.uuid4())
 
     summary = selectors.payment_summary()
 
@@ -41,6 +43,7 @@ def test_summary_counts_and_sums_every_status():
         "voided": selectors.StatusTotal(1, 700),
         "refunded": selectors.StatusTotal(0, 0),
         "declined": selectors.StatusTotal(1, 300),
+        "cancelled": selectors.StatusTotal(1, 0),
     }
     assert list(summary) == list(Payment.Status.values)
 

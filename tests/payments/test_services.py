@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.db.models import QuerySet
 
 from payments import gateway, services
 from payments.errors import PaymentDeclined, PaymentNotFound, PaymentStateConflict
@@ -159,10 +160,110 @@ def test_cancel_leaves_a_declined_payment_declined():
     assert services.payment_cancel(order_id=order_id).status == Status.DECLINED
 
 
-def test_cancel_of_an_order_that_never_paid_returns_none():
-    """Cancelling an order with no payment is a no-op that returns None and writes nothing."""
-    assert services.payment_cancel(order_id=uuid.uuid4()) is None
-    assert not Payment.objects.exists()
+def test_cancel_of_an_order_that_never_paid_leaves_a_cancelled_marker():
+    """Cancelling an order with no payment moves no money and leaves a ``cancelled`` row
+    for no amount; cancelling again returns the same row."""
+    order_id = uuid.uuid4()
+    marker = services.payment_cancel(order_id=order_id)
+    assert (marker.order_id, marker.status, marker.amount_cents, marker.gateway_reference) == (
+        order_id,
+        Status.CANCELLED,
+        0,
+        "",
+    )
+    assert services.payment_cancel(order_id=order_id).pk == marker.pk
+    assert Payment.objects.count() == 1
+
+
+# --- a late authorisation: it outlived the shop's timeout, the order was given up -----------
+
+
+@pytest.fixture
+def gateway_voids(monkeypatch) -> list[str]:
+    """The references the gateway simulator was asked to void (it still voids them)."""
+    calls: list[str] = []
+    real = gateway.void
+    monkeypatch.setattr(gateway, "void", lambda **kwargs: calls.append(kwargs["reference"]) or real(**kwargs))
+    return calls
+
+
+def test_an_authorisation_after_its_cancel_is_refused_without_reaching_the_gateway(gateway_calls):
+    """Once the order's payment was cancelled, an authorisation for it is a conflict and
+    the card is never asked: no money is held."""
+    order_id = uuid.uuid4()
+    services.payment_cancel(order_id=order_id)
+    with pytest.raises(PaymentStateConflict):
+        services.payment_authorize(order_id=order_id, amount_cents=1500, token="tok_ok")
+    assert gateway_calls == []
+    assert Payment.objects.get().status == Status.CANCELLED
+
+
+def test_an_authorisation_that_lands_after_its_cancel_is_voided(monkeypatch, gateway_voids):
+    """The gateway approves while the order's cancel has already run (the shop gave up
+    waiting): the approval is recorded on the cancelled row and voided at once, and the
+    authorisation answers a conflict. The money is released, never left authorised."""
+    order_id = uuid.uuid4()
+    real = gateway.authorize
+
+    def approved_after_the_cancel(**kwargs):
+        answer = real(**kwargs)
+        services.payment_cancel(order_id=order_id)  # lands while the gateway is answering
+        return answer
+
+    monkeypatch.setattr(gateway, "authorize", approved_after_the_cancel)
+    with pytest.raises(PaymentStateConflict):
+        services.payment_authorize(order_id=order_id, amount_cents=1500, token="tok_ok")
+    payment = Payment.objects.get()
+    assert (payment.status, payment.amount_cents) == (Status.VOIDED, 1500)
+    assert gateway_voids == [payment.gateway_reference] and payment.gateway_reference.startswith("auth_")
+    assert services.payment_cancel(order_id=order_id).status == Status.VOIDED  # and stays so
+    assert gateway_voids == [payment.gateway_reference]
+
+
+def test_a_decline_that_lands_after_its_cancel_voids_nothing(monkeypatch, gateway_voids):
+    """A declined card held no money: the cancelled row stays, nothing is voided."""
+    order_id = uuid.uuid4()
+    real = gateway.authorize
+
+    def declined_after_the_cancel(**kwargs):
+        services.payment_cancel(order_id=order_id)
+        return real(**kwargs)
+
+    monkeypatch.setattr(gateway, "authorize", declined_after_the_cancel)
+    with pytest.raises(PaymentStateConflict):
+        services.payment_authorize(order_id=order_id, amount_cents=1500, token="tok_decline")
+    assert Payment.objects.get().status == Status.CANCELLED
+    assert gateway_voids == []
+
+
+def test_a_cancel_whose_marker_loses_to_the_authorisation_voids_it(monkeypatch, gateway_voids):
+    """The authorisation is recorded between the cancel's read (nothing yet) and its
+    insert: the unique order id refuses the marker, and the cancel voids what it finds."""
+    order_id = uuid.uuid4()
+    real_get, reads = QuerySet.get, []
+
+    def read_just_before_the_authorisation(queryset, *args, **kwargs):
+        if queryset.model is Payment and not reads:
+            reads.append(kwargs)
+            services.payment_authorize(order_id=order_id, amount_cents=1500, token="tok_ok")
+            raise Payment.DoesNotExist  # what the cancel's read saw, a moment earlier
+        return real_get(queryset, *args, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "get", read_just_before_the_authorisation)
+    assert services.payment_cancel(order_id=order_id).status == Status.VOIDED
+    assert reads == [{"order_id": order_id}]
+    payment = Payment.objects.get()
+    assert (payment.status, payment.amount_cents) == (Status.VOIDED, 1500)
+    assert gateway_voids == [payment.gateway_reference]
+
+
+def test_a_voided_payment_is_not_authorised_again(gateway_calls):
+    """Authorising an order whose payment was voided is a conflict: the void stands."""
+    payment = authorized()
+    services.payment_cancel(order_id=payment.order_id)
+    with pytest.raises(PaymentStateConflict):
+        services.payment_authorize(order_id=payment.order_id, amount_cents=1500, token="tok_ok")
+    assert Payment.objects.get().status == Status.VOIDED
 
 
 def test_a_cancel_that_loses_the_race_to_a_capture_refunds_the_capture(monkeypatch):

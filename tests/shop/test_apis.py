@@ -37,6 +37,12 @@ def stock_untouched() -> bool:
     return {item.sku: item.available for item in StockItem.objects.all()} == STOCK
 
 
+def no_money_taken() -> bool:
+    """The card was never asked: the failed order's payment is only the cancelled marker
+    (no amount) that turns away an authorisation arriving late."""
+    return list(Payment.objects.values_list("status", "amount_cents")) == [(Payment.Status.CANCELLED, 0)]
+
+
 def assert_nothing_written() -> None:
     assert not Order.objects.exists()
     assert not Reservation.objects.exists()
@@ -213,7 +219,7 @@ def test_shortage_is_409_and_the_order_fails_with_nothing_held_or_charged(servic
     assert order.reason.startswith("insufficient_stock: ")
     assert not Reservation.objects.exists()
     assert stock_untouched()
-    assert not Payment.objects.exists()
+    assert no_money_taken()
 
 
 def test_inventory_shortage_fault_is_409(services_url, catalogue, faults):
@@ -222,7 +228,7 @@ def test_inventory_shortage_fault_is_409(services_url, catalogue, faults):
     response = checkout(services_url, GOOD)
     assert response.status_code == 409
     assert response.json()["code"] == "insufficient_stock"
-    assert not Payment.objects.exists()
+    assert no_money_taken()
 
 
 # --- order status and products ------------------------------------------------------------
@@ -248,10 +254,19 @@ def test_status_of_a_failed_order_gives_the_reason(services_url, catalogue):
     assert body["status"] == "failed" and body["reason"].startswith("payment_declined: ")
     assert [event["kind"] for event in body["events"]] == [
         "created",
+        "failing",
         "payment_declined",
         "stock_released",
         "failed",
     ]
+
+
+def test_status_of_an_order_being_undone_is_failing_with_the_reason(services_url, catalogue):
+    """While compensation undoes an order its status is "failing", with the reason already."""
+    order_id = checkout(services_url, GOOD).json()["order_id"]
+    Order.objects.filter(pk=order_id).update(status=Order.Status.FAILING, reason="finalize gave up")
+    body = requests.get(f"{services_url}/api/shop/orders/{order_id}/", timeout=10).json()
+    assert (body["status"], body["reason"]) == ("failing", "finalize gave up")
 
 
 def test_status_of_an_unknown_order_is_404_order_not_found(services_url, catalogue):

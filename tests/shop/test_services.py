@@ -3,8 +3,11 @@ create the order, reserve, authorise, place; a refusal fails the order and is re
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from config.api import ServiceUnavailable
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation, StockItem
 from orders.models import Order
@@ -103,7 +106,9 @@ def test_a_shortage_fails_the_order_before_any_payment(services_url, catalogue):
     assert order.status == Order.Status.FAILED
     assert order.reason.startswith("insufficient_stock: ")
     assert (available("MOUSE-WIRELESS"), available("LAPTOP-GAMING-15")) == (200, 25)
-    assert not Payment.objects.exists()
+    # The card was never asked; the payment is only marked cancelled (no money), so an
+    # authorisation for this order can never stand.
+    assert list(Payment.objects.values_list("status", "amount_cents")) == [(Payment.Status.CANCELLED, 0)]
 
 
 def test_the_same_checkout_again_answers_the_first_order(services_url, catalogue):
@@ -124,3 +129,35 @@ def test_the_same_checkout_again_after_it_failed_is_refused_not_answered_202(ser
     assert failed.value.status_code == 409
     assert failed.value.extra["reason"].startswith("payment_declined")
     assert Order.objects.count() == 1 and Payment.objects.count() == 1
+
+
+def test_the_same_checkout_again_while_its_order_is_being_undone_is_refused(services_url, catalogue):
+    """A checkout retried while its order is failing (compensation running) is told it
+    failed, never answered "placed" again."""
+    first = checkout(Item("MOUSE-WIRELESS", 1), key="basket-3")
+    Order.objects.filter(pk=first.order_id).update(status=Order.Status.FAILING, reason="finalize gave up")
+    with pytest.raises(CheckoutFailed) as failed:
+        checkout(Item("MOUSE-WIRELESS", 1), key="basket-3")
+    assert failed.value.extra == {"order_id": first.order_id, "reason": "finalize gave up"}
+
+
+def test_an_authorisation_that_outlives_the_checkout_is_voided_when_it_lands(
+    services_url, catalogue, faults, settings
+):
+    """The card gateway is slower than the shop's read timeout: the checkout gives up
+    (503), fails the order and releases its stock while the authorisation is still at the
+    gateway. When the authorisation lands it finds the payment cancelled and is voided:
+    no money stays held for a failed order."""
+    settings.SERVICE_TIMEOUT = (2, 0.3)
+    faults({"gateway_latency": 800})
+    with pytest.raises(ServiceUnavailable) as gave_up:
+        checkout(Item("MOUSE-WIRELESS", 1))
+    order = Order.objects.get(pk=gave_up.value.extra["order_id"])
+    assert order.status == Order.Status.FAILED and available("MOUSE-WIRELESS") == 200
+
+    payments = Payment.objects.filter(order_id=order.id)
+    deadline = time.monotonic() + 5  # the authorisation lands on the payments side
+    while (status := payments.values_list("status", flat=True).first()) != Payment.Status.VOIDED:
+        assert time.monotonic() < deadline, f"the payment stayed {status}"
+        time.sleep(0.05)
+    assert payments.get().amount_cents == order.total_cents

@@ -43,7 +43,9 @@ def total(count: int = 0, cents: int = 0) -> PaymentTotal:
 
 
 def summary(**totals: PaymentTotal) -> PaymentSummary:
-    fields = {name: total() for name in ("authorized", "captured", "voided", "refunded", "declined")}
+    fields = {
+        name: total() for name in ("authorized", "captured", "voided", "refunded", "declined", "cancelled")
+    }
     return PaymentSummary(**{**fields, **totals})
 
 
@@ -174,6 +176,24 @@ def test_orders_not_terminal_are_flagged_and_unreadable_ones_are_lost():
     assert not terminal.passed and "1 of 2 orders" in terminal.detail and "1 placed" in terminal.detail
     lost = simulator.check_none_lost(attempts)
     assert not lost.passed and attempts[2].order_id in lost.detail
+
+
+def test_an_order_still_being_undone_is_not_terminal():
+    """A failing order (compensation still voiding and releasing) is open, not failed:
+    the run waits for it and, at the timeout, reports it stuck as failing."""
+    attempts = [attempt(1, "failed"), attempt(2, "failing")]
+    terminal = simulator.check_terminal(attempts, timeout=5)
+    assert not terminal.passed and "still open: 1 failing" in terminal.detail
+
+
+def test_payments_cancelled_before_any_authorisation_are_not_authorisations():
+    """A failed order whose card was never asked has a cancelled payment for no money: it
+    is named in the detail and counts neither as an authorisation nor as money held."""
+    money = summary(captured=total(1, 2999), cancelled=total(2, 0))
+    settled, _ = simulator.check_money(money, accepted=1, confirmed=1, confirmed_cents=2999)
+    assert settled.passed
+    assert settled.detail.startswith("1 authorisations = 1 captured")
+    assert "2 cancelled before any authorisation" in settled.detail
 
 
 def test_report_groups_failures_by_reason_and_is_json():

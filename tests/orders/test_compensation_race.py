@@ -1,0 +1,122 @@
+"""Finalisation and compensation of one order running at once (a finalize redelivered or
+re-queued while the compensation of its given-up twin runs): exactly one of them wins,
+and the money and the stock always agree with the order's status. Each interleaving is
+replayed in one thread at the seams where the other side's steps land."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.api import ServiceUnavailable
+from inventory import client as inventory_client
+from inventory.models import StockItem
+from orders import services
+from orders.errors import OrderStateConflict
+from orders.models import Order, OutboxMessage
+from payments import client as payments_client
+from payments.models import Payment
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+Status = Order.Status
+MOUSE = services.LineInput(sku="MOUSE-WIRELESS", name="Wireless mouse", quantity=3, unit_price_cents=2999)
+
+
+def placed_order() -> Order:
+    """A placed order as the checkout leaves it: 3 mice held, payment authorised."""
+    order = services.order_create(email="ada@example.com", lines=[MOUSE])
+    inventory_client.reservation_create(order_id=order.id, items=[(MOUSE.sku, 3)])
+    payments_client.payment_authorize(order_id=order.id, amount_cents=order.total_cents, token="tok_ok")
+    return services.order_place(order_id=order.id)
+
+
+def kinds(order: Order) -> list[str]:
+    return list(order.events.values_list("kind", flat=True))
+
+
+def books(order: Order) -> tuple[str, str, int, int]:
+    """Order status, payment status, and the mice sold and available (200 on hand)."""
+    mouse = StockItem.objects.get(sku=MOUSE.sku)
+    payment = Payment.objects.get(order_id=order.id)
+    return Order.objects.get(pk=order.pk).status, payment.status, mouse.sold, mouse.available
+
+
+def test_a_finalize_that_confirms_during_the_undo_does_not_confirm_the_order(
+    services_url, catalogue, monkeypatch
+):
+    """Finalize read the order placed, committed the stock and captured the payment; it
+    reaches its confirming UPDATE after compensation refunded and released, before
+    compensation's own status change. Compensation had claimed the order (failing), so
+    the confirm changes nothing: the order fails, refunded, its stock returned."""
+    order = placed_order()
+    inventory_client.reservation_commit(order_id=order.id)  # finalize's REST steps, done first
+    payments_client.payment_capture(order_id=order.id)
+    as_finalize_read_it = Order.objects.get(pk=order.pk)  # placed
+    real_release = inventory_client.reservation_release
+
+    def release_then_finalize_resumes(**kwargs):
+        released = real_release(**kwargs)
+        with monkeypatch.context() as resumed:  # the same finalize: its read and its steps are behind it
+            resumed.setattr(services, "order_get", lambda **_: as_finalize_read_it)
+            resumed.setattr(inventory_client, "reservation_commit", lambda **_: None)
+            resumed.setattr(payments_client, "payment_capture", lambda **_: None)
+            services.order_finalize(order_id=order.id)
+        return released
+
+    monkeypatch.setattr(inventory_client, "reservation_release", release_then_finalize_resumes)
+    failed = services.order_compensate(order_id=order.id, reason="finalize gave up")
+
+    assert (failed.status, failed.reason) == (Status.FAILED, "finalize gave up")
+    assert books(order) == (Status.FAILED, Payment.Status.REFUNDED, 0, 200)
+    assert "confirmed" not in kinds(order)
+    [email] = OutboxMessage.objects.filter(task_name="orders.send_order_email")
+    assert email.kwargs["kind"] == "failed"
+
+
+def test_a_compensation_that_finds_the_order_confirmed_undoes_nothing(services_url, catalogue, monkeypatch):
+    """Compensation read the order placed; finalize then confirmed it (stock committed,
+    payment captured) before compensation's first write. Compensation's claim finds it
+    confirmed and refuses before any undo: confirmed, captured, sold."""
+    order = placed_order()
+    real_get = services.order_get
+
+    def read_then_finalize_confirms(**kwargs):
+        placed = real_get(**kwargs)
+        monkeypatch.setattr(services, "order_get", real_get)
+        assert services.order_finalize(order_id=order.id).status == Status.CONFIRMED
+        return placed
+
+    monkeypatch.setattr(services, "order_get", read_then_finalize_confirms)
+    with pytest.raises(OrderStateConflict):
+        services.order_compensate(order_id=order.id, reason="finalize gave up")
+
+    assert books(order) == (Status.CONFIRMED, Payment.Status.CAPTURED, 3, 197)
+    assert not {"failing", "payment_refunded", "stock_released", "failed"} & set(kinds(order))
+
+
+def test_a_compensation_stopped_after_its_claim_completes_when_run_again(
+    services_url, catalogue, monkeypatch
+):
+    """Payments is down when compensation first runs: the order stays failing (claimed,
+    not failed half-way) and a finalize arriving meanwhile leaves it alone. Run again, as
+    the task's retry or reconcile does, compensation completes with the first reason."""
+    order = placed_order()
+
+    def payments_down(**_):
+        raise ServiceUnavailable("POST …/cancel/ failed: connection refused")
+
+    with monkeypatch.context() as down:
+        down.setattr(payments_client, "payment_cancel", payments_down)
+        with pytest.raises(ServiceUnavailable):
+            services.order_compensate(order_id=order.id, reason="finalize gave up")
+    order.refresh_from_db()
+    assert (order.status, order.reason) == (Status.FAILING, "finalize gave up")
+    services.order_finalize(order_id=order.id)
+    assert books(order) == (Status.FAILING, Payment.Status.AUTHORIZED, 0, 197)
+
+    failed = services.order_compensate(order_id=order.id, reason="compensation retried")
+
+    assert (failed.status, failed.reason) == (Status.FAILED, "finalize gave up")
+    assert books(order) == (Status.FAILED, Payment.Status.VOIDED, 0, 200)
+    assert kinds(order) == ["created", "placed", "failing", "payment_voided", "stock_released", "failed"]
+    assert OutboxMessage.objects.filter(task_name="orders.send_order_email").count() == 1
