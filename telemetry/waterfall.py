@@ -94,6 +94,23 @@ class Row:
     # Formatted here rather than with template filters: the page draws hundreds of rows,
     # and floatformat/stringformat/truncatechars were most of its rendering time.
     @property
+    def flags(self) -> str:
+        """The row's classes after its base one: error, critical, selected."""
+        return "".join(
+            name
+            for name, on in (
+                (" error", self.span.status == "ERROR"),
+                (" critical", self.critical),
+                (" selected", self.root_cause),
+            )
+            if on
+        )
+
+    @property
+    def bar_flags(self) -> str:
+        return self.flags.replace(" selected", "")
+
+    @property
     def duration_label(self) -> str:
         return f"{self.duration_ms:.1f} ms"
 
