@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from opentelemetry.trace import get_current_span
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from inventory.client import StockLevel
 from payments.client import PaymentSummary, PaymentTotal
@@ -278,3 +280,12 @@ def test_the_command_exits_1_on_a_failed_invariant_and_can_print_json(services_u
     report = json.loads(stdout.getvalue())
     assert report["passed"] is False and len(report["stuck"]) == 2 and report["seed"] == 1
     assert "FAIL every order terminal" in stderr.getvalue()
+
+
+def test_status_polls_carry_an_unsampled_trace_context():
+    """The shop's parent-based sampler honours the flag: a poll records no spans."""
+    first, second = simulator.untraced_headers(), simulator.untraced_headers()
+    context = get_current_span(TraceContextTextMapPropagator().extract(first)).get_span_context()
+    assert context.is_valid and context.is_remote
+    assert not context.trace_flags.sampled
+    assert first != second  # a trace id of its own per poll
