@@ -7,7 +7,8 @@ while its first request still runs is refused 409 ``idempotency_request_in_progr
 A server-side failure (5xx, an exception) is not stored: the key stays retryable.
 
 Each app owns its table: a concrete subclass of ``IdempotentRequestBase``, passed to
-``@idempotent(Model)`` on the view's handler. No header, no idempotency.
+``@idempotent(Model)`` on the view's handler, and purged of old keys by its own periodic
+task (``purge_expired``). No header, no idempotency.
 """
 
 from __future__ import annotations
@@ -72,6 +73,15 @@ class IdempotentRequestBase(models.Model):
 
 
 Table = type[IdempotentRequestBase]
+
+
+def purge_expired(model: Table) -> int:
+    """Forget keys first used more than ``IDEMPOTENCY_KEY_TTL`` seconds ago (payment APIs
+    keep theirs a day); a retry after that runs as a new request. Returns how many went.
+    Each app that owns a table runs this from a periodic task."""
+    cutoff = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL)
+    deleted, _ = model.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 def idempotent(model: Table) -> Callable:

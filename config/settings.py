@@ -160,6 +160,8 @@ SERVICE_TIMEOUT = (
 # An Idempotency-Key held longer than this (seconds) by an unfinished request is taken as
 # abandoned (its process died) and taken over: longer than the slowest checkout's calls.
 IDEMPOTENCY_LOCK_SECONDS = _env_float("IDEMPOTENCY_LOCK_SECONDS", 60.0)
+# Keys are forgotten this many seconds after their first use, hourly, by each app's task.
+IDEMPOTENCY_KEY_TTL = _env_float("IDEMPOTENCY_KEY_TTL", 86400.0)
 
 # --- Celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -198,6 +200,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "telemetry.evaluate_alerts",
         "schedule": TELEMETRY_ALERT_INTERVAL,
     },
+    "shop-purge-idempotency-keys": {"task": "shop.purge_idempotency_keys", "schedule": 3600.0},
+    "payments-purge-idempotency-keys": {"task": "payments.purge_idempotency_keys", "schedule": 3600.0},
     "telemetry-prune-traces": {
         "task": "telemetry.prune_traces",
         "schedule": TELEMETRY_PRUNE_INTERVAL,

@@ -1,0 +1,14 @@
+"""Payments's periodic task: forget old Idempotency-Keys (``config.idempotency``)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from config.idempotency import purge_expired
+from payments.models import IdempotentRequest
+
+
+@shared_task(name="payments.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Delete the keys older than ``IDEMPOTENCY_KEY_TTL``; returns how many."""
+    return purge_expired(IdempotentRequest)
