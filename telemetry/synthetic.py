@@ -47,11 +47,12 @@ class SyntheticTrace:
 
     rng: random.Random
     start_ns: int
-    order_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    order_id: str = ""  # drawn from ``rng`` when not given, so a seed repeats a run
     spans: list[Span] = field(default_factory=list)
     logs: list[LogRecord] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.order_id = self.order_id or str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         self.trace_id = format(self.rng.getrandbits(128) | 1, "032x")
         self.resources = {
             process: {**SDK, "service.namespace": "threadline", "process.pid": self.rng.randint(1000, 60000)}
