@@ -96,6 +96,38 @@ class SyntheticTrace:
         self.spans.append(row)
         return row
 
+    def publish(
+        self, task: str, service: str, *, at: float, ms: float, parent: Span, attributes=None
+    ) -> Span:
+        """A Celery publish (``apply_async``) of ``task``."""
+        return self.span(
+            f"apply_async/{task}",
+            service,
+            at=at,
+            ms=ms,
+            parent=parent,
+            kind="PRODUCER",
+            attributes={"celery.action": "apply_async", "celery.task_name": task, **(attributes or {})},
+        )
+
+    def run(self, task: str, *, at: float, parent: Span, attributes=None, error=None) -> Span:
+        """The worker's run of ``task``, delivered by ``parent`` (its publish)."""
+        return self.span(
+            f"run/{task}",
+            "orders-worker",
+            at=at,
+            ms=1,
+            parent=parent,
+            kind="CONSUMER",
+            attributes={
+                "celery.action": "run",
+                "celery.task_name": task,
+                "order.id": self.order_id,
+                **(attributes or {}),
+            },
+            error=error,
+        )
+
     def log(self, span: Span, level: str, logger: str, message: str) -> None:
         self.logs.append(
             LogRecord(
@@ -286,19 +318,14 @@ def checkout_trace(rng: random.Random, start_ns: int) -> SyntheticTrace:
         path=f"api/orders/{trace.order_id}/place/",
         statements=['UPDATE "orders_order" SET "status" = %s', 'INSERT INTO "orders_outboxmessage"'],
     )
-    publish = trace.span(
-        "apply_async/orders.finalize_order",
+    message_id = str(uuid.UUID(int=rng.getrandbits(128)))
+    publish = trace.publish(
+        "orders.finalize_order",
         "orders",
         at=at - 2,
         ms=0.3,
         parent=place,
-        kind="PRODUCER",
-        attributes={
-            "celery.action": "apply_async",
-            "celery.task_name": "orders.finalize_order",
-            "messaging.destination": "celery",
-            "messaging.message_id": str(uuid.UUID(int=rng.getrandbits(128))),
-        },
+        attributes={"messaging.destination": "celery", "messaging.message_id": message_id},
     )
     trace.span(
         "LPUSH",
@@ -364,19 +391,13 @@ def _finalize(
     attempts = 4 if outcome == "failed_after_timeouts" else failures + 1
     for number in range(1, attempts + 1):
         fails = number <= failures
-        run = trace.span(
-            "run/orders.finalize_order",
-            "orders-worker",
+        run = trace.run(
+            "orders.finalize_order",
             at=at,
-            ms=1,
             parent=publish,
-            kind="CONSUMER",
             attributes={
-                "celery.action": "run",
-                "celery.task_name": "orders.finalize_order",
                 "celery.state": "RETRY" if fails else "SUCCESS",
                 "celery.attempt": number,
-                "order.id": trace.order_id,
                 **({"fault.name": "order_db_timeout"} if fails else {}),
             },
             error=("django.db.utils.OperationalError", "interrupted") if fails else None,
@@ -406,18 +427,8 @@ def _finalize(
             step += 505
             _end_at(run, trace.start_ns, step + 2)
             last = number == attempts
-            publish = trace.span(
-                "apply_async/orders.compensate_order" if last else "apply_async/orders.finalize_order",
-                "orders-worker",
-                at=step,
-                ms=0.5,
-                parent=run,
-                kind="PRODUCER",
-                attributes={
-                    "celery.action": "apply_async",
-                    "celery.task_name": "orders.compensate_order" if last else "orders.finalize_order",
-                },
-            )
+            next_task = "orders.compensate_order" if last else "orders.finalize_order"
+            publish = trace.publish(next_task, "orders-worker", at=step, ms=0.5, parent=run)
             at = step + (10 if last else 1000 * 2 ** (number - 1))
             continue
         step = trace.statements(run, "orders-worker", step, [UPDATE_CONFIRMATION, "COMMIT"])
@@ -447,19 +458,7 @@ def _finalize(
         _email(trace, run, step, "confirmed")
         _end_at(run, trace.start_ns, step + 3)
         return trace
-    compensation = trace.span(
-        "run/orders.compensate_order",
-        "orders-worker",
-        at=at,
-        ms=1,
-        parent=publish,
-        kind="CONSUMER",
-        attributes={
-            "celery.action": "run",
-            "celery.task_name": "orders.compensate_order",
-            "order.id": trace.order_id,
-        },
-    )
+    compensation = trace.run("orders.compensate_order", at=at, parent=publish)
     step = trace.statements(compensation, "orders-worker", at + 1, ['SELECT "orders_order"'])
     _, step = trace.call(
         compensation,
@@ -488,29 +487,8 @@ def _finalize(
 
 
 def _email(trace: SyntheticTrace, parent: Span, at: float, kind: str) -> None:
-    publish = trace.span(
-        "apply_async/orders.send_order_email",
-        "orders-worker",
-        at=at,
-        ms=0.4,
-        parent=parent,
-        kind="PRODUCER",
-        attributes={"celery.action": "apply_async", "celery.task_name": "orders.send_order_email"},
-    )
-    run = trace.span(
-        "run/orders.send_order_email",
-        "orders-worker",
-        at=at + 3,
-        ms=1,
-        parent=publish,
-        kind="CONSUMER",
-        attributes={
-            "celery.action": "run",
-            "celery.task_name": "orders.send_order_email",
-            "order.id": trace.order_id,
-            "email.kind": kind,
-        },
-    )
+    publish = trace.publish("orders.send_order_email", "orders-worker", at=at, ms=0.4, parent=parent)
+    run = trace.run("orders.send_order_email", at=at + 3, parent=publish, attributes={"email.kind": kind})
     end = trace.statements(
         run, "orders-worker", at + 3.5, ['SELECT "orders_orderevent"', 'UPDATE "orders_orderevent"']
     )
