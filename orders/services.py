@@ -140,8 +140,10 @@ def _write_confirmation(order: Order) -> None:
     code = f"TL-{order.id.hex[:10].upper()}"
     with transaction.atomic():
         rows = Order.objects.filter(pk=order.pk, confirmation_code="")
-        _update(rows, fault="order_db_timeout", confirmation_code=code)
-        _event(order, "confirmation_written", code)
+        # A duplicate delivery running at the same time wrote it first: its UPDATE
+        # matched the row, ours matches none, and only the writer records the event.
+        if _update(rows, fault="order_db_timeout", confirmation_code=code):
+            _event(order, "confirmation_written", code)
     order.confirmation_code = code
 
 

@@ -303,6 +303,18 @@ def test_compensate_of_a_confirmed_order_is_a_conflict():
     assert order.status == Status.CONFIRMED
 
 
+@pytest.mark.django_db
+def test_a_confirmation_written_by_a_concurrent_duplicate_is_recorded_once():
+    """Two deliveries of finalize read the order before either wrote its code: the one
+    whose UPDATE finds the code already there records no second event."""
+    order = force_status(create(), Status.PLACED)
+    stale = Order.objects.get(pk=order.pk)  # read before the other delivery writes
+    services._write_confirmation(Order.objects.get(pk=order.pk))
+    services._write_confirmation(stale)
+    assert kinds(order) == ["created", "confirmation_written"]
+    assert stale.confirmation_code == f"TL-{order.id.hex[:10].upper()}"
+
+
 # --- finalize and compensate over the real APIs --------------------------------------------
 
 
