@@ -256,8 +256,10 @@ LOGGING = {
             "formatter": "traced",
             "filters": ["trace_context"],
         },
+        # Records written inside a span go to the span store with it (telemetry/logs.py).
+        "spans": {"class": "telemetry.logs.SpanLogHandler", "level": "INFO"},
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console", "spans"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": "INFO"},

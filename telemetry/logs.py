@@ -1,8 +1,17 @@
-"""Log correlation: every log record carries the trace and span id it was written in."""
+"""Log correlation and log records into the span store.
+
+Every record carries the trace and span id it was written in (``TraceContextFilter``),
+and ``SpanLogHandler``, on the root logger through Django's ``LOGGING``, hands records
+of level INFO and up to OpenTelemetry's logs SDK, which stores those written inside a
+span with that span."""
 
 import logging
+from collections.abc import Mapping
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+_PRIMITIVES = (bool, str, bytes, int, float)
 
 
 class TraceContextFilter(logging.Filter):
@@ -15,3 +24,32 @@ class TraceContextFilter(logging.Filter):
             record.otelTraceID = format(context.trace_id, "032x") if context.is_valid else "0"
             record.otelSpanID = format(context.span_id, "016x") if context.is_valid else "0"
         return True
+
+
+class SpanLogHandler(LoggingHandler):
+    """The logging instrumentor's handler, minus the extras a log record cannot hold.
+
+    Django logs every 4xx and 5xx with ``extra={"request": request}``: passed on, the
+    request object made the SDK warn about an invalid attribute type on every such
+    response. Such values are left out (the record's span already holds the request);
+    the record itself is not changed, so Django's admin mails still get the request.
+
+    It is declared in ``LOGGING`` rather than left to the instrumentor, so Django's own
+    logging setup puts it in place in every process; where tracing is not configured,
+    the API's no-op logger provider drops what it is given.
+    """
+
+    def _get_attributes(self, record: logging.LogRecord):
+        attributes, event_name = super()._get_attributes(record)
+        return {key: value for key, value in attributes.items() if _is_attribute_value(value)}, event_name
+
+
+def _is_attribute_value(value: object) -> bool:
+    """What OpenTelemetry's log attributes accept: a primitive, or a list or mapping of them."""
+    if value is None or isinstance(value, _PRIMITIVES):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_attribute_value(item) for item in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(key, str) and _is_attribute_value(item) for key, item in value.items())
+    return False

@@ -234,9 +234,9 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
 
 
 def _configure_logs(resource: Resource, store: bool) -> None:
-    """Python logging into the store, through the logs SDK: the logging instrumentor puts
-    its handler (level INFO) on the root logger for this provider; records written inside
-    a span are stored with it."""
+    """Python logging into the store, through the logs SDK: ``SpanLogHandler`` (level INFO,
+    on the root logger through LOGGING) sends records to this provider; those written
+    inside a span are stored with it."""
     global _log_provider
     _log_provider = LoggerProvider(resource=resource)
     _log_provider.add_log_record_processor(LogServiceAttribution())
@@ -255,11 +255,12 @@ def _instrument(provider: TracerProvider) -> None:
     SQLite3Instrumentor().instrument(tracer_provider=provider)
     PsycopgInstrumentor().instrument(tracer_provider=provider, enable_commenter=False)
     RedisInstrumentor().instrument(tracer_provider=provider)
+    # Only the trace and span ids on each record: the handler that sends records to the
+    # store is ``SpanLogHandler``, which Django's LOGGING puts on the root logger.
     LoggingInstrumentor().instrument(
         tracer_provider=provider,
         set_logging_format=False,
-        enable_log_auto_instrumentation=True,
-        log_handler_level=logging.INFO,
+        enable_log_auto_instrumentation=False,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django.test import RequestFactory
 from opentelemetry import trace
 from opentelemetry._logs import get_logger_provider
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
@@ -14,6 +15,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from telemetry.logs import SpanLogHandler
 from telemetry.models import LogRecord
 from telemetry.store import StoreLogExporter
 
@@ -65,12 +67,29 @@ def exported_logs():
     TAP.inner = None
 
 
-def test_the_handler_sits_on_the_root_logger_at_info_for_the_process_logger_provider():
-    """One handler, from the logging instrumentor, so records are not sent twice."""
+def test_one_handler_sits_on_the_root_logger_at_info():
+    """``SpanLogHandler`` from LOGGING, and none from the logging instrumentor, so records
+    are not sent twice."""
     handlers = [h for h in logging.getLogger().handlers if isinstance(h, LoggingHandler)]
-    assert len(handlers) == 1
+    assert [type(h) for h in handlers] == [SpanLogHandler]
     assert handlers[0].level == logging.INFO
-    assert handlers[0]._logger_provider is get_logger_provider()
+
+
+def test_a_request_logged_by_django_is_left_out_of_the_record_without_a_warning(exported_logs, caplog):
+    """Django logs a 404 with ``extra={"request": request, "status_code": 404}``: the
+    status code is kept, the request object (no valid attribute type) is left out, and
+    the SDK has nothing to warn about. The record itself keeps its request."""
+    request = RequestFactory().get("/api/orders/nope/")
+    with caplog.at_level(logging.WARNING), tracer.start_as_current_span("GET"):
+        logging.getLogger("django.request").warning(
+            "Not Found: %s", request.path, extra={"status_code": 404, "request": request}
+        )
+    [exported] = exported_logs.get_finished_logs()
+    attributes = exported.log_record.attributes
+    assert attributes["status_code"] == 404
+    assert "request" not in attributes
+    assert [r.name for r in caplog.records] == ["django.request"]
+    assert caplog.records[0].request is request
 
 
 @pytest.mark.django_db(databases="__all__")
