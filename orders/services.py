@@ -273,7 +273,7 @@ def order_send_email(*, order_id: uuid.UUID, kind: str) -> bool:
     The email's event is claimed in a short transaction and the mail is sent outside it
     (no lock held over the mail server); a refused mail gives the claim back."""
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = order_get(order_id=order_id, for_update=True)
         if order.events.filter(kind=f"email_{kind}").exists():
             return False
         claim = _event(order, f"email_{kind}", f"sent to the customer ({kind})")
@@ -289,9 +289,11 @@ def order_send_email(*, order_id: uuid.UUID, kind: str) -> bool:
     return True
 
 
-def order_get(*, order_id: uuid.UUID) -> Order:
+def order_get(*, order_id: uuid.UUID, for_update: bool = False) -> Order:
+    """The order, or ``OrderNotFound``; ``for_update`` locks its row (inside a transaction)."""
+    orders = Order.objects.select_for_update() if for_update else Order.objects
     try:
-        return Order.objects.get(pk=order_id)
+        return orders.get(pk=order_id)
     except (Order.DoesNotExist, ValueError, ValidationError):  # a malformed id is not found either
         raise OrderNotFound(f"No order {order_id}.") from None
 

@@ -17,6 +17,7 @@ from opentelemetry import trace
 from config.api import ApplicationError, ServiceUnavailable
 from inventory import client as inventory_client
 from orders import selectors, services
+from orders.errors import OrderNotFound
 from orders.outbox import outbox_deliver, outbox_pending
 from telemetry import attributes
 from telemetry.context import current_trace_id, mark_error, resumed_context
@@ -30,7 +31,14 @@ TRANSIENT = (DatabaseError, ServiceUnavailable)
 
 class OrderTask(Task):
     """Base of the order tasks: a task that fails for good is logged with its order and
-    trace, so the log line leads to the trace."""
+    trace, so the log line leads to the trace.
+
+    A message naming an order this database does not hold (one left in a shared broker
+    by another copy of the shop) fails with that one line and no traceback: Celery logs
+    ``throws`` exceptions as expected failures, and there is nothing to confirm or undo.
+    """
+
+    throws = (OrderNotFound,)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         logger.error(
@@ -71,6 +79,8 @@ def finalize_order(self, order_id: str) -> None:
             )
             raise self.retry(exc=exc, countdown=countdown) from exc
         _give_up(order_id, f"finalize gave up after {attempt} attempts: {type(exc).__name__}: {exc}")
+    except OrderNotFound:
+        raise  # no order to compensate either
     except ApplicationError as exc:  # not transient: the order cannot be confirmed
         mark_error(exc)
         _give_up(order_id, f"finalize failed: {exc.code}: {exc.message}")

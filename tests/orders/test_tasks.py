@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from inventory import client as inventory_client
 from orders import services, tasks
+from orders.errors import OrderNotFound
 from orders.models import Order, OutboxMessage
 from payments import client as payments_client
 
@@ -66,6 +67,22 @@ def test_finalize_gives_up_at_once_on_a_refusal(services_url, catalogue):
     tasks.finalize_order.apply(kwargs={"order_id": str(order.id)})
     [request] = compensation_requests(order)
     assert request["reason"].startswith("finalize failed: reservation_not_found: ")
+
+
+def test_a_task_for_an_order_this_database_does_not_hold_fails_without_compensating(caplog):
+    """A message left in a shared broker by another copy of the shop: the task fails with
+    OrderNotFound (an expected failure, logged without a traceback) and queues nothing."""
+    unknown = "00000000-0000-4000-8000-000000000001"
+    for task, kwargs in [
+        (tasks.finalize_order, {"order_id": unknown}),
+        (tasks.compensate_order, {"order_id": unknown, "reason": "gave up"}),
+        (tasks.send_order_email, {"order_id": unknown, "kind": "confirmed"}),
+    ]:
+        result = task.apply(kwargs=kwargs)
+        assert isinstance(result.result, OrderNotFound), task.name
+    assert not OutboxMessage.objects.exists()
+    assert "will be compensated" not in caplog.text
+    assert "raised unexpected" not in caplog.text  # no traceback: an expected failure
 
 
 def test_compensate_task_fails_the_order(services_url, catalogue):
