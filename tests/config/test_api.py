@@ -8,6 +8,7 @@ import uuid
 import pytest
 import requests
 from django.conf import settings
+from django.test import Client
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -94,3 +95,13 @@ def test_an_unknown_api_path_answers_404_in_the_error_shape(client, settings, de
         response = client.get(path)
         assert response.status_code == 404
         assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_a_post_to_an_unknown_api_path_answers_404_not_a_csrf_page():
+    """An API client posts without a CSRF cookie: a wrong URL still gets the JSON 404
+    that names it, not the CSRF failure page (the API views are CSRF-exempt too)."""
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/api/checkout/", data="{}", content_type="application/json")
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "message": "Nothing at /api/checkout/.", "extra": {}}
