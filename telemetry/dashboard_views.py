@@ -4,6 +4,8 @@ geometry from ``telemetry.charts``; nothing is drawn in the browser."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -21,6 +23,11 @@ def _windows() -> list[tuple[str, str]]:
     return [(key, label) for key, (label, _seconds) in span_metrics.WINDOWS.items()]
 
 
+def _partial(stats: Iterable[span_metrics.Stats]) -> dict[str, object]:
+    """The notice's context: figures read from only the newest ``MAX_ROWS`` spans."""
+    return {"partial": any(item.partial for item in stats), "max_rows": f"{span_metrics.MAX_ROWS:,}"}
+
+
 @staff_member_required
 def services(request: HttpRequest) -> HttpResponse:
     win = _window(request)
@@ -33,6 +40,7 @@ def services(request: HttpRequest) -> HttpResponse:
         "edges": [{"edge": edge, "line": line} for edge, line in zip(edges, layout.lines, strict=True)],
         "graph": layout,
         "nodes": [{"node": node, "failing": node.name in failing} for node in layout.nodes],
+        **_partial(edge.stats for edge in edges),
     }
     return render(request, "telemetry/services.html", context)
 
@@ -62,5 +70,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "services": service_names(),
         "rows": rows,
         "buckets": span_metrics.BUCKETS,
+        **_partial(row["op"].stats for row in rows),
     }
     return render(request, "telemetry/metrics.html", context)

@@ -4,16 +4,21 @@ service and operation, rate, errors and latency percentiles with a time series.
 
 The dashboard pages and alert evaluation both read these functions, so an alert fires on
 the numbers the metrics page shows. Reads are untraced. Percentiles are nearest-rank,
-computed in Python from the durations of the window's spans (fine at this scale); every
-read is bounded by the window on ``start_time_ns`` (indexed) and by ``MAX_ROWS``.
+computed in Python from the durations of the window's spans: exact, not bucketed. The
+per-operation read is answered from one covering index (``span_kind_start_cover``:
+kind, start time and the columns read), so a day of a million spans costs an index range
+scan, not a million table rows. A window holding more than ``MAX_ROWS`` matching spans is
+computed over its newest ``MAX_ROWS``, and says so (``partial``).
 """
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from django.db.models import F, OuterRef, QuerySet, Subquery
 
@@ -34,9 +39,12 @@ SPAN_KINDS = ("SERVER", "CONSUMER", "CLIENT", "PRODUCER", "INTERNAL")
 # Requests and task runs: what a service is asked to do, not how it does it.
 DEFAULT_KINDS = ("SERVER", "CONSUMER")
 BUCKETS = 24
-# The newest spans read for one computation, so that "all" stays bounded too.
+# The most spans read for one computation (the newest, past it), so "all" stays bounded too.
 MAX_ROWS = 200_000
 EXAMPLES = 3
+# Columns of the rows read here; the first two name the group (caller and callee, or
+# service and operation).
+DURATION, STATUS, START, TRACE = 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ class Stats:
     p99_ms: float | None
     slowest_trace_ids: tuple[str, ...]  # slowest first
     failed_trace_ids: tuple[str, ...]  # most recent first
+    partial: bool = False  # over the window's newest MAX_ROWS spans only, not all of them
 
     @property
     def error_rate(self) -> float:
@@ -101,9 +110,13 @@ def trailing_window(seconds: float, *, now_ns: int | None = None) -> Window:
 
 def percentile(values: Sequence[int | float], percent: int) -> int | float | None:
     """Nearest rank: the smallest value with at least ``percent`` % of values at or below it."""
-    if not values:
+    return _nearest_rank(sorted(values), percent)
+
+
+def _nearest_rank(ordered: Sequence[int | float], percent: int) -> int | float | None:
+    """``percentile`` of values already sorted, so several percentiles share one sort."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     rank = max(1, -(-percent * len(ordered) // 100))  # ceil without floating point
     return ordered[rank - 1]
 
@@ -112,38 +125,57 @@ def _ms(duration_ns: int | float | None) -> float | None:
     return None if duration_ns is None else duration_ns / NS_PER_MS
 
 
-def summarise(rows: Iterable[tuple[int, str, int, str]]) -> Stats:
-    """Stats of ``(duration_ns, status, start_time_ns, trace_id)`` rows."""
-    rows = list(rows)
-    durations = [row[0] for row in rows]
-    failed = sorted((row for row in rows if row[1] == "ERROR"), key=lambda row: -row[2])
-    slowest = sorted(rows, key=lambda row: -row[0])
+def summarise(rows: list[tuple], *, partial: bool = False) -> Stats:
+    """Stats of rows read by this module: ``(caller or service, service or operation,
+    duration_ns, status, start_time_ns, trace_id)``."""
+    durations = sorted(row[DURATION] for row in rows)
+    failed = [row for row in rows if row[STATUS] == "ERROR"]
     return Stats(
         calls=len(rows),
         errors=len(failed),
-        p50_ms=_ms(percentile(durations, 50)),
-        p95_ms=_ms(percentile(durations, 95)),
-        p99_ms=_ms(percentile(durations, 99)),
-        slowest_trace_ids=_distinct(row[3] for row in slowest),
-        failed_trace_ids=_distinct(row[3] for row in failed),
+        p50_ms=_ms(_nearest_rank(durations, 50)),
+        p95_ms=_ms(_nearest_rank(durations, 95)),
+        p99_ms=_ms(_nearest_rank(durations, 99)),
+        slowest_trace_ids=_top_traces(rows, key=itemgetter(DURATION)),
+        failed_trace_ids=_top_traces(failed, key=itemgetter(START)),
+        partial=partial,
     )
 
 
-def _distinct(trace_ids: Iterable[str], limit: int = EXAMPLES) -> tuple[str, ...]:
-    found: list[str] = []
-    for trace_id in trace_ids:
-        if trace_id not in found:
-            found.append(trace_id)
-            if len(found) == limit:
-                break
-    return tuple(found)
+def _top_traces(rows: list[tuple], *, key, limit: int = EXAMPLES) -> tuple[str, ...]:
+    """The trace ids of the ``limit`` distinct traces with the highest ``key`` (slowest,
+    newest). A partial sort: one trace can hold many of the top rows, so widen until
+    enough distinct ones are found or every row was looked at."""
+    wanted = limit
+    while True:
+        found: list[str] = []
+        top = heapq.nlargest(wanted, rows, key=key)
+        for row in top:
+            if row[TRACE] not in found:
+                found.append(row[TRACE])
+                if len(found) == limit:
+                    return tuple(found)
+        if len(top) == len(rows):
+            return tuple(found)
+        wanted *= 4
 
 
 def _in_window(spans: QuerySet, win: Window) -> QuerySet:
     spans = spans.filter(start_time_ns__lte=win.end_ns)
     if win.start_ns is not None:
         spans = spans.filter(start_time_ns__gte=win.start_ns)
-    return spans.order_by("-start_time_ns")
+    return spans
+
+
+def _read(query: QuerySet) -> tuple[list[tuple], bool]:
+    """The rows of ``query``, and whether that is all of them. Unordered, so the database
+    can answer from whichever index covers the query; only a window holding more than
+    ``MAX_ROWS`` spans is read again in time order, for its newest ``MAX_ROWS``."""
+    with untraced():
+        rows = list(query.order_by()[: MAX_ROWS + 1])
+        if len(rows) <= MAX_ROWS:
+            return rows, True
+        return list(query.order_by("-start_time_ns")[:MAX_ROWS]), False
 
 
 def service_edges(win: Window) -> list[Edge]:
@@ -162,17 +194,18 @@ def service_edges(win: Window) -> list[Edge]:
         .exclude(parent_service=F("service"))
         .values_list("parent_service", "service", "duration_ns", "status", "start_time_ns", "trace_id")
     )
-    with untraced():
-        rows = list(query[:MAX_ROWS])
-    grouped: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-    for source, target, *rest in rows:
-        grouped[(source, target)].append(tuple(rest))
-    return [Edge(source, target, summarise(group)) for (source, target), group in sorted(grouped.items())]
+    rows, complete = _read(query)
+    return [
+        Edge(source, target, summarise(group, partial=not complete))
+        for (source, target), group in _grouped(rows)
+    ]
 
 
 def _operation_rows(
     win: Window, *, kinds: Sequence[str], service: str | None = None, operation: str | None = None
-) -> list[tuple]:
+) -> tuple[list[tuple], bool]:
+    """``(service, name, duration_ns, status, start_time_ns, trace_id)`` of the window's
+    spans of ``kinds``, and whether that is all of them (see ``_read``)."""
     spans = Span.objects.filter(kind__in=list(kinds))
     if service:
         spans = spans.filter(service=service)  # the (service, start_time_ns) index
@@ -181,47 +214,52 @@ def _operation_rows(
     query = _in_window(spans, win).values_list(
         "service", "name", "duration_ns", "status", "start_time_ns", "trace_id"
     )
-    with untraced():
-        return list(query[:MAX_ROWS])
+    return _read(query)
 
 
 def summary(
     win: Window, *, service: str, operation: str | None = None, kinds: Sequence[str] = DEFAULT_KINDS
 ) -> Stats:
     """One service's numbers (one operation's, or all of them together)."""
-    rows = _operation_rows(win, kinds=kinds, service=service, operation=operation)
-    return summarise(row[2:] for row in rows)
+    rows, complete = _operation_rows(win, kinds=kinds, service=service, operation=operation)
+    return summarise(rows, partial=not complete)
 
 
 def operation_metrics(
     win: Window, *, kinds: Sequence[str] = DEFAULT_KINDS, service: str | None = None
 ) -> list[OperationMetrics]:
     """Rate, errors, latency and a time series per (service, span name), sorted by both."""
-    rows = _operation_rows(win, kinds=kinds, service=service)
+    rows, complete = _operation_rows(win, kinds=kinds, service=service)
     if not rows:
         return []
-    origin_ns = win.start_ns if win.start_ns is not None else min(row[4] for row in rows)
+    origin_ns = win.start_ns if win.start_ns is not None else min(row[START] for row in rows)
     span_ns = max(win.end_ns - origin_ns, NS_PER_S)
-    grouped: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-    for service_name, name, *rest in rows:
-        grouped[(service_name, name)].append(tuple(rest))
     return [
         OperationMetrics(
             service=service_name,
             operation=name,
-            stats=summarise(group),
+            stats=summarise(group, partial=not complete),
             rate_per_s=len(group) * NS_PER_S / span_ns,
             buckets=_buckets(group, origin_ns, span_ns),
         )
-        for (service_name, name), group in sorted(grouped.items())
+        for (service_name, name), group in _grouped(rows)
     ]
+
+
+def _grouped(rows: list[tuple]) -> list[tuple[tuple[str, str], list[tuple]]]:
+    """Rows grouped by their first two columns, groups in order."""
+    groups: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+    for row in rows:
+        groups[row[0], row[1]].append(row)
+    return sorted(groups.items())
 
 
 def _buckets(rows: list[tuple], origin_ns: int, span_ns: int) -> tuple[Bucket, ...]:
     durations: list[list[int]] = [[] for _ in range(BUCKETS)]
-    for duration_ns, _status, start_ns, _trace_id in rows:
-        index = min(BUCKETS - 1, max(0, (start_ns - origin_ns) * BUCKETS // span_ns))
-        durations[index].append(duration_ns)
+    last = BUCKETS - 1
+    for row in rows:
+        index = (row[START] - origin_ns) * BUCKETS // span_ns
+        durations[index if 0 <= index <= last else (0 if index < 0 else last)].append(row[DURATION])
     return tuple(
         Bucket(origin_ns + index * span_ns // BUCKETS, len(values), _ms(percentile(values, 95)))
         for index, values in enumerate(durations)

@@ -97,3 +97,15 @@ def test_the_metrics_page_filters_by_kind_and_service(admin_client, recent):
     names = [(row["op"].service, row["op"].operation) for row in response.context["rows"]]
     assert names == [("shop", "POST")]
     assert response.context["rows"][0]["op"].stats.calls == 2
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_page_computed_over_part_of_its_window_says_so(admin_client, recent, monkeypatch, page):
+    """More request spans in the window than MAX_ROWS: the page says its figures are over
+    the newest ones only, and how to get them all; otherwise it says nothing."""
+    from telemetry import metrics
+
+    notice = "the figures below are over its newest"
+    assert notice not in admin_client.get(reverse(page), {"window": "15m"}).content.decode()
+    monkeypatch.setattr(metrics, "MAX_ROWS", 1)
+    assert notice in admin_client.get(reverse(page), {"window": "15m"}).content.decode()

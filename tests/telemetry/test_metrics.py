@@ -187,3 +187,30 @@ def test_the_layout_puts_layers_in_columns_and_a_line_per_edge():
 def test_sparkline_points_scale_to_the_largest_value():
     """The largest value touches the top (y=1), zero the bottom; missing values are skipped."""
     assert charts.sparkline([0, 2, None, 1], width=30, height=12) == "0.0,11.0 10.0,1.0 30.0,6.0"
+
+
+def test_a_window_holding_more_than_max_rows_spans_is_computed_over_its_newest(payments_calls, monkeypatch):
+    """Of the six request and task spans in the last 15 minutes, MAX_ROWS = 3 keeps the
+    authorisation 1 s ago, the capture and the task run, and marks every figure partial."""
+    monkeypatch.setattr(metrics, "MAX_ROWS", 3)
+    ops = operations("15m")
+    assert {key: op.stats.calls for key, op in ops.items()} == {
+        ("orders-worker", "run/orders.finalize_order"): 1,
+        ("payments", "POST authorize"): 1,
+        ("payments", "POST capture"): 1,
+    }
+    assert ops[("payments", "POST authorize")].stats.slowest_trace_ids == (trace_id("p4"),)
+    assert all(op.stats.partial for op in ops.values())
+    monkeypatch.setattr(metrics, "MAX_ROWS", 6)  # exactly all of them: complete
+    assert not any(op.stats.partial for op in operations("15m").values())
+
+
+def test_the_examples_are_distinct_traces_even_when_one_trace_holds_the_slowest_spans():
+    """Four calls in trace "a" are slower than any other: the three examples are still
+    three traces, "a" first."""
+    for ms in (90, 91, 92, 93):
+        add_span("a", "payments", "POST authorize", ms=ms)
+    for name, ms in (("b", 50), ("c", 40), ("d", 30)):
+        add_span(name, "payments", "POST authorize", ms=ms)
+    stats = metrics.summary(metrics.window("15m", now_ns=NOW), service="payments")
+    assert stats.slowest_trace_ids == (trace_id("a"), trace_id("b"), trace_id("c"))
