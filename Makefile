@@ -31,8 +31,10 @@ run: $(STAMP)  ## set up and run the shop: dev server, Celery worker and beat, R
 test: $(STAMP) $(CHROMIUM)  ## set up and run the whole suite (starts its own Redis, server and worker)
 	$(BIN)/python -m pytest
 
-test-pg: $(STAMP) $(CHROMIUM)  ## the suite against PostgreSQL (DATABASE_URL, default the local server)
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/threadline} $(BIN)/python -m pytest
+test-pg: $(STAMP) $(CHROMIUM)  ## the suite with the shop and the span store on PostgreSQL (default the local server)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/threadline} \
+	TELEMETRY_DATABASE_URL=$${TELEMETRY_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/threadline_traces} \
+	$(BIN)/python -m pytest
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check .

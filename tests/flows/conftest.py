@@ -172,12 +172,19 @@ def _fresh_postgres(url: str) -> tuple[str, callable]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Stack:
     var = tmp_path_factory.mktemp("stack")
-    base_db = os.environ.get("DATABASE_URL", "")
-    drop = None
-    if base_db.startswith(("postgres://", "postgresql://")):
-        database_url, drop = _fresh_postgres(base_db)
-    else:
-        database_url = f"sqlite:///{var / 'shop.sqlite3'}"
+    drops = []  # fresh PostgreSQL databases, dropped at the end
+
+    def database(variable: str, sqlite_file: str) -> str:
+        """A fresh database of the kind ``variable`` names: PostgreSQL, or a SQLite file."""
+        base = os.environ.get(variable, "")
+        if base.startswith(("postgres://", "postgresql://")):
+            url, drop = _fresh_postgres(base)
+            drops.append(drop)
+            return url
+        return f"sqlite:///{var / sqlite_file}"
+
+    database_url = database("DATABASE_URL", "shop.sqlite3")
+    store_url = database("TELEMETRY_DATABASE_URL", "traces.sqlite3")
     redis = PrivateRedis()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -185,7 +192,7 @@ def stack(tmp_path_factory) -> Stack:
         **os.environ,
         "THREADLINE_VAR_DIR": str(var),
         "DATABASE_URL": database_url,
-        "TELEMETRY_DATABASE_URL": f"sqlite:///{var / 'traces.sqlite3'}",
+        "TELEMETRY_DATABASE_URL": store_url,
         "CELERY_BROKER_URL": redis.url,
         "THREADLINE_BASE_URL": url,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
@@ -241,7 +248,7 @@ def stack(tmp_path_factory) -> Stack:
     finally:
         stack.stop()
         stack.redis.stop()
-        if drop:
+        for drop in drops:
             drop()
 
 
