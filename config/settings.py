@@ -165,6 +165,9 @@ IDEMPOTENCY_KEY_TTL = _env_float("IDEMPOTENCY_KEY_TTL", 86400.0)
 
 # --- Celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+# Not Celery's default "celery": another project on the same Redis must not take our tasks,
+# nor we theirs. Workers consume this queue unless told otherwise.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "threadline")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 # With acks_late, a child killed mid-task puts the message back instead of dropping it.

@@ -325,7 +325,7 @@ def checkout_trace(rng: random.Random, start_ns: int) -> SyntheticTrace:
         at=at - 2,
         ms=0.3,
         parent=place,
-        attributes={"messaging.destination": "celery", "messaging.message_id": message_id},
+        attributes={"messaging.destination": "threadline", "messaging.message_id": message_id},
     )
     trace.span(
         "LPUSH",
