@@ -1,4 +1,4 @@
-"""Payments's periodic task: forget old Idempotency-Keys (``config.idempotency``)."""
+"""Payments' periodic task: forget old Idempotency-Keys (``config.idempotency``)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ A trace older than ``TELEMETRY_RETENTION_DAYS`` (by its start) is removed whole 
 spans, log records, index entries and summary row), unless it holds an error span and is
 younger than ``TELEMETRY_ERROR_RETENTION_DAYS``: the failures are what an engineer comes
 back for. Removal goes a chunk of traces at a time, each chunk one transaction, so the
-exporters writing new spans never wait long. Run daily by beat (``telemetry.prune_traces``)
-and on demand by ``manage.py prune_traces``.
+exporters writing new spans never wait long. Run by beat (``telemetry.prune_traces``, every
+``TELEMETRY_PRUNE_INTERVAL`` seconds) and on demand by ``manage.py prune_traces``.
 """
 
 from __future__ import annotations
