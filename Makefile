@@ -26,7 +26,7 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
 run: $(STAMP)  ## set up and run the shop: dev server, Celery worker and beat, Redis
-	$(BIN)/python -m config.devstack
+	$(BIN)/python -m devstack
 
 test: $(STAMP) $(CHROMIUM)  ## set up and run the whole suite (starts its own Redis, server and worker)
 	$(BIN)/python -m pytest

@@ -7,7 +7,7 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    from telemetry.setup import configure_for_manage_py
+    from instrumentation.setup import configure_for_manage_py
 
     configure_for_manage_py(sys.argv)
     from django.core.management import execute_from_command_line

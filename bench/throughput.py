@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: bench/ is on the path, the pro
 
 import psycopg  # noqa: E402
 
-from config.broker import PrivateRedis, free_port  # noqa: E402
+from devstack.broker import PrivateRedis, free_port  # noqa: E402
 from shop.demo import CATALOGUE  # noqa: E402
 
 BIN = Path(sys.executable).parent

@@ -172,8 +172,8 @@ def measure(runs: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
+    from instrumentation.context import untraced
     from telemetry.models import Span, Trace, TraceAttribute
-    from telemetry.store import untraced
 
     with untraced():
         spans = Span.objects.count()

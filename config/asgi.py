@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from telemetry.setup import configure  # noqa: E402
+from instrumentation.setup import configure  # noqa: E402
 
 configure()
 

@@ -14,7 +14,7 @@ app.autodiscover_tasks()
 
 @worker_process_init.connect(weak=False)
 def _start_tracing(**_: object) -> None:
-    from telemetry.setup import configure_for_worker
+    from instrumentation.setup import configure_for_worker
 
     configure_for_worker()
 
@@ -22,6 +22,6 @@ def _start_tracing(**_: object) -> None:
 @worker_process_shutdown.connect(weak=False)
 def _flush_tracing(**_: object) -> None:
     # A recycled or stopping child must hand over its batched spans before it exits.
-    from telemetry.setup import shutdown
+    from instrumentation.setup import shutdown
 
     shutdown()

@@ -43,6 +43,9 @@ INSTALLED_APPS = [
     "payments",
     "orders",
     "faults",
+    # Tooling, outside the product: the order simulator and synthetic traces (commands only).
+    "simulator",
+    "synthetic",
 ]
 
 MIDDLEWARE = [
@@ -68,7 +71,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "shop.context_processors.cart",
-                "telemetry.context_processors.firing_alerts",
+                "telemetry.dashboard.context_processors.firing_alerts",
             ],
         },
     },
@@ -108,7 +111,7 @@ DATABASES = {
         os.environ.get("TELEMETRY_DATABASE_URL", f"sqlite:///{VAR_DIR / 'traces.sqlite3'}")
     ),
 }
-DATABASE_ROUTERS = ["telemetry.routers.TelemetryRouter"]
+DATABASE_ROUTERS = ["telemetry.store.routers.TelemetryRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -140,7 +143,7 @@ ADMINS = [
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
@@ -242,11 +245,17 @@ TELEMETRY_WORKER_SERVICE = os.environ.get("TELEMETRY_WORKER_SERVICE", "orders-wo
 # Requests for static files and the trace viewer itself are not traced.
 TELEMETRY_EXCLUDED_URLS = os.environ.get("TELEMETRY_EXCLUDED_URLS", "/static/,/favicon.ico,/traces/")
 OTEL_EXPORTER_OTLP_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+# Where spans and log records are stored: exporter classes loaded by dotted path, so the
+# instrumentation package imports no store. Empty: not stored (OTLP alone, if set).
+TELEMETRY_SPAN_EXPORTER = os.environ.get(
+    "TELEMETRY_SPAN_EXPORTER", "telemetry.store.exporter.StoreSpanExporter"
+)
+TELEMETRY_LOG_EXPORTER = os.environ.get("TELEMETRY_LOG_EXPORTER", "telemetry.store.exporter.StoreLogExporter")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"trace_context": {"()": "telemetry.logs.TraceContextFilter"}},
+    "filters": {"trace_context": {"()": "instrumentation.logs.TraceContextFilter"}},
     "formatters": {
         "traced": {
             "format": "%(asctime)s %(levelname)s [%(name)s] "
@@ -260,7 +269,7 @@ LOGGING = {
             "filters": ["trace_context"],
         },
         # Records written inside a span go to the span store with it (telemetry/logs.py).
-        "spans": {"class": "telemetry.logs.SpanLogHandler", "level": "INFO"},
+        "spans": {"class": "instrumentation.logs.SpanLogHandler", "level": "INFO"},
     },
     "root": {"handlers": ["console", "spans"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {

@@ -4,9 +4,9 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from config.api import not_found
+from core.api import not_found
 
-handler404 = "config.api.not_found"
+handler404 = "core.api.not_found"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -15,8 +15,7 @@ from django.db import transaction
 
 from faults.models import FaultFlag
 from faults.registry import FAULTS, SCENARIOS
-from telemetry.context import mark_fault
-from telemetry.store import untraced
+from instrumentation.context import mark_fault, untraced
 
 logger = logging.getLogger(__name__)
 

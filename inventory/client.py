@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from config.service_client import call
+from core.service_client import call
 from inventory.errors import InsufficientStock, ReservationNotFound, UnknownSku
 
 ERRORS = (InsufficientStock, ReservationNotFound, UnknownSku)

@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from orders.models import Order, OrderEvent, OrderLine, OutboxMessage
-from telemetry.analysis import analyze, summary_line
-from telemetry.store import order_trace_spans
+from telemetry.diagnosis.analysis import analyze, summary_line
+from telemetry.selectors import order_trace_spans
 
 
 def trace_link(trace_id: str) -> str:

@@ -4,7 +4,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import IsInternalService
+from core.api import IsInternalService
 from orders import services
 
 

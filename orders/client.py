@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from config.service_client import call
+from core.service_client import call
 from orders.errors import IdempotencyKeyReused, OrderNotFound, OrderStateConflict
 
 ERRORS = (IdempotencyKeyReused, OrderNotFound, OrderStateConflict)

@@ -2,8 +2,8 @@
 
 from rest_framework import status
 
-from config.api import ApplicationError
-from config.idempotency import IdempotencyKeyReused  # one class for the code, re-exported
+from core.api import ApplicationError
+from core.idempotency import IdempotencyKeyReused  # one class for the code, re-exported
 
 
 class OrderNotFound(ApplicationError):

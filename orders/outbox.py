@@ -10,8 +10,8 @@ from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
+from instrumentation.context import capture_context, resumed_context
 from orders.models import Order, OutboxMessage
-from telemetry.context import capture_context, resumed_context
 
 logger = logging.getLogger(__name__)
 

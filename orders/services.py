@@ -26,13 +26,13 @@ from opentelemetry import trace
 
 from faults.database import slow_condition, statement_timeout
 from faults.services import crash_this_process, fault_fires, fault_value
+from instrumentation import attributes
+from instrumentation.context import capture_context, current_trace_id
 from inventory import client as inventory_client
 from orders.errors import IdempotencyKeyReused, OrderNotFound, OrderStateConflict
 from orders.models import Order, OrderEvent, OrderLine
 from orders.outbox import outbox_enqueue
 from payments import client as payments_client
-from telemetry import attributes
-from telemetry.context import capture_context, current_trace_id
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)

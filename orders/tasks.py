@@ -14,13 +14,13 @@ from django.conf import settings
 from django.db import DatabaseError
 from opentelemetry import trace
 
-from config.api import ApplicationError, ServiceUnavailable
+from core.api import ApplicationError, ServiceUnavailable
+from instrumentation import attributes
+from instrumentation.context import current_trace_id, mark_error, resumed_context
 from inventory import client as inventory_client
 from orders import selectors, services
 from orders.errors import OrderNotFound
 from orders.outbox import outbox_deliver, outbox_pending
-from telemetry import attributes
-from telemetry.context import current_trace_id, mark_error, resumed_context
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)

@@ -4,8 +4,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import IsInternalService
-from config.idempotency import idempotent
+from core.api import IsInternalService
+from core.idempotency import idempotent
 from payments import selectors, services
 from payments.models import IdempotentRequest
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 
 from django.conf import settings
 
-from config.service_client import call
+from core.service_client import call
 from faults.services import fault_fires
 from payments.errors import PaymentDeclined, PaymentNotFound, PaymentStateConflict
 

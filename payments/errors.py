@@ -2,7 +2,7 @@
 
 from rest_framework import status
 
-from config.api import ApplicationError
+from core.api import ApplicationError
 
 
 class PaymentDeclined(ApplicationError):

@@ -4,7 +4,7 @@ cancel that came first); the internal calls' Idempotency-Keys."""
 from django.db import models
 from django.db.models import Q
 
-from config.idempotency import IdempotentRequestBase
+from core.idempotency import IdempotentRequestBase
 
 
 class Payment(models.Model):

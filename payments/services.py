@@ -16,10 +16,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from opentelemetry import trace
 
+from instrumentation import attributes
 from payments import gateway
 from payments.errors import PaymentDeclined, PaymentNotFound, PaymentStateConflict
 from payments.models import Payment
-from telemetry import attributes
 
 logger = logging.getLogger(__name__)
 Status = Payment.Status

@@ -1,10 +1,10 @@
-"""Payments' periodic task: forget old Idempotency-Keys (``config.idempotency``)."""
+"""Payments' periodic task: forget old Idempotency-Keys (``core.idempotency``)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from config.idempotency import purge_expired
+from core.idempotency import purge_expired
 from payments.models import IdempotentRequest
 
 

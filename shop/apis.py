@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from config.idempotency import idempotent
+from core.idempotency import idempotent
 from orders import client as orders_client
 from shop import selectors, services
 from shop.models import IdempotentRequest

@@ -4,7 +4,7 @@ as values."""
 from django.db import models
 from django.db.models import Q
 
-from config.idempotency import IdempotentRequestBase
+from core.idempotency import IdempotentRequestBase
 
 
 class Product(models.Model):

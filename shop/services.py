@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 from opentelemetry import trace
 
-from config.api import ApplicationError, ServiceUnavailable
+from core.api import ApplicationError, ServiceUnavailable
+from instrumentation import attributes
 from inventory import client as inventory_client
 from orders import client as orders_client
 from orders.errors import OrderStateConflict
 from payments import client as payments_client
 from shop.errors import CheckoutFailed, EmptyCart, UnknownProduct
 from shop.selectors import products_by_sku
-from telemetry import attributes
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)

@@ -1,10 +1,10 @@
-"""Shop's periodic task: forget old Idempotency-Keys (``config.idempotency``)."""
+"""Shop's periodic task: forget old Idempotency-Keys (``core.idempotency``)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from config.idempotency import purge_expired
+from core.idempotency import purge_expired
 from shop.models import IdempotentRequest
 
 

@@ -5,7 +5,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from config.api import ApplicationError
+from core.api import ApplicationError
 from orders import client as orders_client
 from orders.errors import OrderNotFound
 from shop import selectors, services

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from telemetry.alerts import format_value
+from telemetry.dashboard.alerts import format_value
 from telemetry.models import AlertRule, AlertState
 
 

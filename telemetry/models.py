@@ -42,7 +42,7 @@ class Span(models.Model):
 
 
 class Trace(models.Model):
-    """One row per trace, kept current as its spans are stored (``telemetry.index``): what
+    """One row per trace, kept current as its spans are stored (``telemetry.store.index``): what
     trace search filters, sorts and counts, so a search never groups the span table."""
 
     trace_id = models.CharField(max_length=32, primary_key=True)

@@ -3,7 +3,7 @@
 Plain functions over the span store; every query runs inside ``store.untraced()`` so the
 viewer never traces its own reads. A trace is the group of spans sharing a ``trace_id``:
 its start is its earliest span's start, its duration runs to its latest span's end.
-Search reads the index (``telemetry.index``): the ``Trace`` summary rows, filtered by
+Search reads the index (``telemetry.store.index``): the ``Trace`` summary rows, filtered by
 ``TraceAttribute`` entries, so its cost follows the matching traces, not the stored spans.
 Works the same on SQLite and PostgreSQL (no raw SQL).
 """
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
 
-from telemetry.attributes import ORDER_ID
-from telemetry.index import attribute_text, is_indexed, operation_value
+from instrumentation.attributes import ORDER_ID
+from instrumentation.context import untraced
 from telemetry.models import LogRecord, Operation, Span, Trace, TraceAttribute
-from telemetry.store import untraced
+from telemetry.store.index import attribute_text, is_indexed, operation_value
 
 SORTS = {
     "newest": ("-start_ns", "trace_id"),
@@ -202,3 +202,41 @@ def similar_traces(root_name: str, exclude: str, limit: int = 20) -> list[TraceS
         traces = Trace.objects.filter(root_name=root_name).exclude(trace_id=exclude)
         traces = list(traces.order_by(*SORTS["newest"])[:limit])
     return trace_summaries(traces)
+
+
+def trace_spans(trace_id: str) -> list[Span]:
+    with untraced():
+        return list(Span.objects.filter(trace_id=trace_id).order_by("start_time_ns"))
+
+
+def trace_id_for_order(order_id: str) -> str | None:
+    """The trace an order was placed in: the earliest span that names the order."""
+    with untraced():
+        span = Span.objects.filter(order_id=str(order_id)).order_by("start_time_ns").first()
+    return span.trace_id if span else None
+
+
+def order_trace_spans(order_id: str, trace_id: str = "") -> list[Span]:
+    """An order's stored trace: by the trace id the order knows, else by the spans naming it."""
+    trace_id = trace_id or trace_id_for_order(order_id) or ""
+    return trace_spans(trace_id) if trace_id else []
+
+
+def span_to_dict(span: Span) -> dict:
+    return {
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id or None,
+        "name": span.name,
+        "service": span.service,
+        "kind": span.kind,
+        "start_time": span.start_time_ns,
+        "end_time": span.end_time_ns,
+        "duration_ms": round(span.duration_ns / 1e6, 3),
+        "status": span.status,
+        "status_message": span.status_message,
+        "attributes": span.attributes,
+        "events": span.events,
+        "links": span.links,
+        "resource": span.resource,
+    }

@@ -1,7 +1,7 @@
 """Telemetry's Celery tasks, run by beat: alert evaluation (every
 ``TELEMETRY_ALERT_INTERVAL``) and pruning the store (every ``TELEMETRY_PRUNE_INTERVAL``).
 
-Their runs are not traced: the sampler drops their root spans (``telemetry.setup``) and
+Their runs are not traced: the sampler drops their root spans (``instrumentation.setup``) and
 they read and write the store untraced, so looking after the spans adds none.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from telemetry import retention
-from telemetry.alerts import alerts_evaluate
+from telemetry.dashboard.alerts import alerts_evaluate
+from telemetry.store import retention
 
 
 @shared_task(name="telemetry.evaluate_alerts")

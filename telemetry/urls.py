@@ -1,6 +1,9 @@
+"""The viewer's and the dashboard's URLs, under ``/traces/``."""
+
 from django.urls import path
 
-from telemetry import dashboard_views, views
+from telemetry.dashboard import views as dashboard_views
+from telemetry.viewer import views
 
 app_name = "telemetry"
 urlpatterns = [

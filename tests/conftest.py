@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from telemetry.setup import configure
+from instrumentation.setup import configure
 
 SPANS = InMemorySpanExporter()
 

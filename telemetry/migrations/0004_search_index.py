@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from telemetry.index import index_spans
+from telemetry.store.index import index_spans
 
 CHUNK = 200  # traces per step
 

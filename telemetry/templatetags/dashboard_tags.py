@@ -22,6 +22,6 @@ def ms(value) -> str:
 @register.filter
 def alert_value(state) -> str:
     """An alert state's last value in its rule's unit."""
-    from telemetry.alerts import format_value
+    from telemetry.dashboard.alerts import format_value
 
     return format_value(state.rule, state.last_value)

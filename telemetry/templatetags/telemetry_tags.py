@@ -7,7 +7,7 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from telemetry import waterfall
+from telemetry.viewer import waterfall
 
 register = template.Library()
 
@@ -20,7 +20,7 @@ def get_item(mapping, key):
 
 @register.filter
 def service_colour(service):
-    """The stable colour of a service (see ``telemetry.waterfall.service_colour``)."""
+    """The stable colour of a service (see ``telemetry.viewer.waterfall.service_colour``)."""
     return waterfall.service_colour(str(service))
 
 

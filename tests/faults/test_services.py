@@ -10,7 +10,7 @@ from faults import services
 from faults.models import FaultFlag
 from faults.registry import FAULTS, SCENARIOS
 from faults.services import FaultError
-from telemetry import attributes
+from instrumentation import attributes
 
 DEFAULTS = {name: fault.default for name, fault in FAULTS.items()}
 

@@ -23,7 +23,7 @@ import pytest
 import requests
 from celery import Celery
 
-from config.broker import PrivateRedis, free_port
+from devstack.broker import PrivateRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from config.broker import PrivateRedis
+from devstack.broker import PrivateRedis
 
 pytestmark = pytest.mark.flow
 

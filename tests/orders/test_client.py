@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from config.api import ApplicationError
+from core.api import ApplicationError
 from orders import client
 from orders.errors import IdempotencyKeyReused, OrderNotFound, OrderStateConflict
 from orders.models import Order, OutboxMessage

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.api import ServiceUnavailable
+from core.api import ServiceUnavailable
 from inventory import client as inventory_client
 from inventory.models import StockItem
 from orders import services

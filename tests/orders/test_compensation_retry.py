@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from config.api import ServiceUnavailable
+from core.api import ServiceUnavailable
 from inventory import client as inventory_client
 from orders import services
 from orders.models import Order

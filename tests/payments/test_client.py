@@ -15,8 +15,8 @@ import requests
 from django.conf import settings
 from django.db import connections
 
-from config.api import ServiceUnavailable
-from config.idempotency import IdempotencyKeyReused, request_fingerprint
+from core.api import ServiceUnavailable
+from core.idempotency import IdempotencyKeyReused, request_fingerprint
 from payments import client, gateway
 from payments.errors import PaymentDeclined, PaymentNotFound, PaymentStateConflict
 from payments.models import IdempotentRequest, Payment

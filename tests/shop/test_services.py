@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from config.api import ServiceUnavailable
+from core.api import ServiceUnavailable
+from instrumentation import attributes
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation, StockItem
 from orders.models import Order
@@ -16,7 +17,6 @@ from payments.models import Payment
 from shop import services
 from shop.errors import CheckoutFailed, EmptyCart, UnknownProduct
 from shop.models import Product
-from telemetry import attributes
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 

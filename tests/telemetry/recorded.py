@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from telemetry.models import Span
-from telemetry.store import StoreSpanExporter, span_to_row
+from telemetry.store.exporter import StoreSpanExporter, span_to_row
 
 BASE_NS = 1_800_000_000 * 1_000_000_000
 MS = 1_000_000

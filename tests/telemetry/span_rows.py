@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import itertools
 
-from telemetry.index import save_spans
 from telemetry.models import Span
+from telemetry.store.index import save_spans
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000

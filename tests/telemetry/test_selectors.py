@@ -7,8 +7,6 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from telemetry.forms import TraceSearchForm
-from telemetry.index import save_spans
 from telemetry.models import LogRecord, Span
 from telemetry.selectors import (
     TraceQuery,
@@ -19,6 +17,8 @@ from telemetry.selectors import (
     trace_search,
     trace_search_page,
 )
+from telemetry.store.index import save_spans
+from telemetry.viewer.forms import TraceSearchForm
 from tests.telemetry.recorded import BASE_NS, MS, Recorder, confirmed_order, failed_order
 
 pytestmark = pytest.mark.django_db(databases="__all__")

@@ -200,7 +200,7 @@ def run(
 DB_TIMEOUT = ("sqlite3.OperationalError", "interrupted")
 DJANGO_DB_TIMEOUT = ("django.db.utils.OperationalError", "interrupted")
 UNREACHABLE = ("requests.exceptions.ConnectionError", "[Errno 111] Connection refused")
-SERVICE_UNAVAILABLE = ("config.api.ServiceUnavailable", "payments is unreachable")
+SERVICE_UNAVAILABLE = ("core.api.ServiceUnavailable", "payments is unreachable")
 
 
 def db_timeout_attempt(trace: TraceBuilder, parent: Span, attempt: int, *, start: float) -> Span:

@@ -4,8 +4,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from telemetry import retention
-from telemetry.store import untraced
+from instrumentation.context import untraced
+from telemetry.store import retention
 
 
 class Command(BaseCommand):

@@ -5,9 +5,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from telemetry.analysis import analyze, diagnosis_text
-from telemetry.render import render_tree
-from telemetry.store import span_to_dict, trace_id_for_order, trace_spans
+from telemetry.diagnosis.analysis import analyze, diagnosis_text
+from telemetry.diagnosis.render import render_tree
+from telemetry.selectors import span_to_dict, trace_id_for_order, trace_spans
 
 
 class Command(BaseCommand):

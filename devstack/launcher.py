@@ -1,0 +1,246 @@
+"""``make run``: the whole shop for development in one command.
+
+Prepares both databases (migrations, the demo catalogue, a dev superuser), finds a Redis
+broker or starts a private one, then runs the dev server, one Celery worker and beat as
+child processes with their output prefixed by name. Ctrl-C stops them all; if one dies,
+the others are stopped too and the exit status is non-zero.
+
+    .venv/bin/python -m devstack [--host HOST] [--port PORT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from devstack.broker import PrivateRedis, redis_answers
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# The venv's executables: sys.executable is .venv/bin/python when run as `make run` does.
+BIN = Path(sys.executable).parent
+STOP_TIMEOUT = 10  # seconds a child gets to shut down before it is killed
+_output_lock = threading.Lock()  # keeps the banner's lines together amid children's output
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack",
+        description="Run the shop for development: migrate and seed the databases, then run "
+        "the dev server, a Celery worker, beat and (if none answers) a private Redis. "
+        "Ctrl-C stops everything.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address the dev server listens on (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8000, help="port the dev server listens on (default: %(default)s)"
+    )
+    return parser.parse_args()
+
+
+def say(text: str) -> None:
+    with _output_lock:
+        print(text, flush=True)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def prepare_databases() -> None:
+    """Bring both databases up to date; seed and add the admin on first start only."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connections
+
+    call_command("migrate")
+    # The trace store is its own database. Quietly: there Django records every app's
+    # migrations as applied (the router keeps their tables out), which is just noise.
+    call_command("migrate", database="telemetry", verbosity=0)
+    call_command("seed_demo", if_empty=True)
+    User = get_user_model()
+    if not User.objects.exists():
+        User.objects.create_superuser("admin", "admin@example.com", "admin")
+        say("created superuser admin / admin (a dev default: change it on any shared machine)")
+    # The children open their own connections; SQLite should not see this one linger.
+    connections.close_all()
+
+
+def private_redis_port(url: str) -> int | None:
+    """The configured port when it is on loopback and free, so tools started from another
+    terminal with the same settings reach this broker too; otherwise any free port."""
+    parts = urlsplit(url)
+    if parts.hostname not in {"127.0.0.1", "localhost"} or not parts.port:
+        return None
+    return None if port_in_use("127.0.0.1", parts.port) else parts.port
+
+
+def choose_broker(configured: str) -> tuple[str, PrivateRedis | None]:
+    if redis_answers(configured):
+        say(f"broker: {configured} (answers PING)")
+        return configured, None
+    redis = PrivateRedis(port=private_redis_port(configured))
+    say(
+        f"broker: nothing answers at {configured}; started a private Redis at {redis.url} "
+        "(it stops with this command and keeps nothing)"
+    )
+    return redis.url, redis
+
+
+def child_env(broker_url: str, base_url: str) -> dict[str, str]:
+    return dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        CELERY_BROKER_URL=broker_url,
+        THREADLINE_BASE_URL=base_url,  # the apps' REST calls go to this server
+        PYTHONUNBUFFERED="1",  # lines reach the terminal as they are written, not in blocks
+    )
+
+
+def commands(host: str, port: int, schedule: Path) -> dict[str, list[str]]:
+    celery = str(BIN / "celery")
+    return {
+        # With the autoreloader: code changes restart the server, as developers expect.
+        "web": [sys.executable, "manage.py", "runserver", f"{host}:{port}"],
+        "worker": [celery, "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+        "beat": [celery, "-A", "config", "beat", "--loglevel", "INFO", "--schedule", str(schedule)],
+    }
+
+
+def start(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    # A session of its own: the terminal's Ctrl-C reaches only this launcher, which then
+    # stops the children in order, and a stuck child's whole group can be killed.
+    process = subprocess.Popen(
+        argv,
+        cwd=BASE_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    threading.Thread(target=relay, args=(name, process.stdout), daemon=True).start()
+    return process
+
+
+def relay(name: str, pipe) -> None:
+    for line in pipe:
+        say(f"{name:>6} | {line.rstrip()}")
+
+
+def answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1).close()
+        return True
+    except urllib.error.HTTPError:
+        return True  # an error page is still an answer
+    except OSError:
+        return False
+
+
+def banner(base_url: str) -> str:
+    return f"""
+Threadline is running (Ctrl-C stops everything):
+  storefront     {base_url}/
+  admin          {base_url}/admin/   (login admin / admin, the dev default)
+  trace viewer   {base_url}/traces/
+  API            {base_url}/api/shop/products/
+Next, in another terminal:
+  .venv/bin/python manage.py faults set order_db_timeout=1    # every order confirmation times out
+  .venv/bin/python manage.py trace --order ORDER_ID           # an order's trace as a tree
+"""
+
+
+def supervise(children: dict[str, subprocess.Popen], base_url: str) -> int:
+    """Print the banner once the server answers; return 1 as soon as a child exits."""
+    announced = False
+    while True:
+        for name, process in children.items():
+            if process.poll() is not None:
+                say(f"{name} exited unexpectedly with code {process.returncode}; stopping the rest")
+                return 1
+        if not announced and answers(f"{base_url}/"):
+            say(banner(base_url))
+            announced = True
+        time.sleep(0.5)
+
+
+def stop(children: dict[str, subprocess.Popen]) -> None:
+    """SIGTERM to all at once (each shuts down its own subprocesses), then kill stragglers."""
+    for process in children.values():
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for name, process in children.items():
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{name} did not stop within {STOP_TIMEOUT}s; killing it")
+            os.killpg(process.pid, signal.SIGKILL)  # its group: the server's reloader child too
+            process.wait()
+
+
+def stop_redis(redis: PrivateRedis | None) -> None:
+    if redis is None:
+        return
+    try:
+        redis.stop()
+    except subprocess.TimeoutExpired:
+        redis.process.kill()
+        redis.process.wait()
+
+
+def main() -> int:
+    args = parse_args()
+    base_url = f"http://{'127.0.0.1' if args.host in {'0.0.0.0', '::'} else args.host}:{args.port}"
+    if port_in_use(args.host, args.port):
+        sys.exit(f"port {args.port} is in use (another server?); choose another with --port")
+    os.chdir(BASE_DIR)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+    from django.conf import settings
+
+    django.setup()
+    prepare_databases()
+    # SIGTERM (kill, systemd, timeout) ends the launcher the same way Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    children: dict[str, subprocess.Popen] = {}
+    redis = None
+    try:
+        broker_url, redis = choose_broker(settings.CELERY_BROKER_URL)
+        env = child_env(broker_url, base_url)
+        for name, argv in commands(args.host, args.port, settings.VAR_DIR / "celerybeat-schedule").items():
+            children[name] = start(name, argv, env)
+        if redis is not None:
+            children["redis"] = redis.process  # watched like the others; stopped last, below
+        return supervise(children, base_url)
+    except KeyboardInterrupt:
+        say("stopping...")
+        return 0
+    finally:
+        # A second Ctrl-C must not cut the shutdown short and leave children behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop({name: p for name, p in children.items() if name != "redis"})
+        stop_redis(redis)
+        say("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Small helpers domain code uses to read or mark the current span (API only, no SDK)."""
+
+from contextlib import contextmanager
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import Status, StatusCode
+
+from instrumentation import attributes
+
+
+def current_trace_id() -> str:
+    """The current trace id as 32 hex digits, or "" outside any trace."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+def mark_error(exc: BaseException, **extra: object) -> None:
+    """Mark the current span as failed with ``exc`` (Celery leaves retried attempts UNSET)."""
+    span = trace.get_current_span()
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    for key, value in extra.items():
+        span.set_attribute(key, value)
+
+
+def mark_fault(name: str) -> None:
+    """Say on the current span that an injected fault fired here."""
+    trace.get_current_span().set_attribute(attributes.FAULT_NAME, name)
+
+
+def capture_context() -> dict[str, str]:
+    """The current trace context as W3C headers, to store with work done later (outbox)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextmanager
+def resumed_context(carrier: dict[str, str]):
+    """Run a block inside a stored trace context, so later work joins the original trace.
+    Already inside that trace (the request that stored it), the live span stays the parent."""
+    stored = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+    current = trace.get_current_span().get_span_context()
+    joins = stored.is_valid and stored.trace_id != current.trace_id
+    token = otel_context.attach(propagate.extract(carrier)) if joins else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+
+
+@contextmanager
+def untraced():
+    """Run a block without tracing it: the span store's own reads and writes, fault-flag
+    lookups, anything that would otherwise feed the store spans about itself."""
+    with suppress_instrumentation():
+        yield

@@ -1,0 +1,140 @@
+"""Sets up OpenTelemetry for a process, once: the SDK, the exporters and every
+instrumentor (Django, requests, Celery, sqlite3, psycopg, Redis, logging).
+
+Called from ``manage.py`` (the serving process only, never the autoreloader's parent),
+``config/wsgi.py``/``asgi.py`` and each Celery worker child (``worker_process_init``).
+Exporters are named by settings and loaded by dotted path (the embedded store's by
+default), so this package imports no store. Domain code never imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+from opentelemetry import trace
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.instrumentation.celery import CeleryInstrumentor
+from opentelemetry.instrumentation.django import DjangoInstrumentor
+from opentelemetry.instrumentation.logging import LoggingInstrumentor
+from opentelemetry.instrumentation.propagators import (
+    TraceResponsePropagator,
+    set_global_response_propagator,
+)
+from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased
+
+from instrumentation.processors import (
+    DropNoise,
+    LogServiceAttribution,
+    PerServiceResource,
+    ServiceAttribution,
+)
+from instrumentation.sampling import DropBackgroundRoots
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+_provider: TracerProvider | None = None
+_log_provider: LoggerProvider | None = None
+
+
+def configure(service: str | None = None, exporter: SpanExporter | None = None) -> TracerProvider | None:
+    """Set up tracing for this process; later calls return the same provider.
+
+    ``exporter`` replaces the embedded store (tests pass an in-memory one and get a
+    synchronous processor); log records then reach only the processors a test adds to the
+    global logger provider.
+    """
+    global _provider
+    with _lock:
+        if _provider is not None or not settings.TELEMETRY_ENABLED:
+            return _provider
+        import django
+
+        django.setup(set_prefix=False)  # the exporters (Django models) need the app registry
+        service = service or settings.OTEL_SERVICE_NAME
+        provider = TracerProvider(
+            resource=Resource.create(
+                {"service.name": service, "service.namespace": "threadline", "process.pid": os.getpid()}
+            ),
+            sampler=ParentBased(root=DropBackgroundRoots()),
+        )
+        provider.add_span_processor(ServiceAttribution(service, settings.TELEMETRY_SERVICE_BY_PATH))
+        if exporter is not None:
+            provider.add_span_processor(DropNoise(SimpleSpanProcessor(exporter)))
+        elif settings.TELEMETRY_SPAN_EXPORTER:
+            store = import_string(settings.TELEMETRY_SPAN_EXPORTER)()
+            provider.add_span_processor(DropNoise(BatchSpanProcessor(store)))
+        if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            provider.add_span_processor(DropNoise(BatchSpanProcessor(PerServiceResource(OTLPSpanExporter()))))
+        trace.set_tracer_provider(provider)
+        _configure_logs(provider.resource, store=exporter is None)
+        _instrument(provider)
+        _provider = provider
+        return provider
+
+
+def _configure_logs(resource: Resource, store: bool) -> None:
+    """Python logging into the store, through the logs SDK: ``SpanLogHandler`` (level INFO,
+    on the root logger through LOGGING) sends records to this provider; those written
+    inside a span are stored with it."""
+    global _log_provider
+    _log_provider = LoggerProvider(resource=resource)
+    _log_provider.add_log_record_processor(LogServiceAttribution())
+    if store and settings.TELEMETRY_LOG_EXPORTER:
+        exporter = import_string(settings.TELEMETRY_LOG_EXPORTER)()
+        _log_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    set_logger_provider(_log_provider)
+
+
+def _instrument(provider: TracerProvider) -> None:
+    set_global_response_propagator(TraceResponsePropagator())
+    DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls=settings.TELEMETRY_EXCLUDED_URLS)
+    RequestsInstrumentor().instrument(tracer_provider=provider)
+    CeleryInstrumentor().instrument(tracer_provider=provider)
+    SQLite3Instrumentor().instrument(tracer_provider=provider)
+    PsycopgInstrumentor().instrument(tracer_provider=provider, enable_commenter=False)
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    # Only the trace and span ids on each record: the handler that sends records to the
+    # store is ``SpanLogHandler``, which Django's LOGGING puts on the root logger.
+    LoggingInstrumentor().instrument(
+        tracer_provider=provider,
+        set_logging_format=False,
+        enable_log_auto_instrumentation=False,
+    )
+
+
+def configure_for_manage_py(argv: list[str]) -> None:
+    """Trace the process that does the work: under runserver's autoreloader that is the
+    child (``RUN_MAIN=true``), not the parent that only watches files."""
+    command = argv[1] if len(argv) > 1 else ""
+    if command in {"makemigrations", "migrate", "test", "shell", "dbshell", "check"}:
+        return
+    if command == "runserver" and "--noreload" not in argv and os.environ.get("RUN_MAIN") != "true":
+        return
+    configure()
+
+
+def configure_for_worker() -> None:
+    configure(service=settings.TELEMETRY_WORKER_SERVICE)
+
+
+def shutdown() -> None:
+    """Flush and stop this process's providers (a worker child about to exit)."""
+    if _provider is not None:
+        _provider.shutdown()
+    if _log_provider is not None:
+        _log_provider.shutdown()

@@ -1,0 +1,75 @@
+"""The service dashboard (staff only): the service graph with per-edge numbers, and
+per-operation metrics with sparklines. Numbers come from ``telemetry.dashboard.metrics``; SVG
+geometry from ``telemetry.dashboard.charts``; nothing is drawn in the browser."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from telemetry.dashboard import charts
+from telemetry.dashboard import metrics as span_metrics
+from telemetry.selectors import service_names
+
+
+def _window(request: HttpRequest) -> span_metrics.Window:
+    return span_metrics.window(request.GET.get("window", span_metrics.DEFAULT_WINDOW))
+
+
+def _windows() -> list[tuple[str, str]]:
+    return [(key, label) for key, (label, _seconds) in span_metrics.WINDOWS.items()]
+
+
+def _partial(stats: Iterable[span_metrics.Stats]) -> dict[str, object]:
+    """The notice's context: figures read from only the newest ``MAX_ROWS`` spans."""
+    return {"partial": any(item.partial for item in stats), "max_rows": f"{span_metrics.MAX_ROWS:,}"}
+
+
+@staff_member_required
+def services(request: HttpRequest) -> HttpResponse:
+    win = _window(request)
+    edges = span_metrics.service_edges(win)
+    layout = charts.graph_layout([(edge.source, edge.target) for edge in edges])
+    failing = {edge.target for edge in edges if edge.stats.errors}
+    context = {
+        "window": win,
+        "windows": _windows(),
+        "edges": [{"edge": edge, "line": line} for edge, line in zip(edges, layout.lines, strict=True)],
+        "graph": layout,
+        "nodes": [{"node": node, "failing": node.name in failing} for node in layout.nodes],
+        **_partial(edge.stats for edge in edges),
+    }
+    return render(request, "telemetry/services.html", context)
+
+
+@staff_member_required
+def metrics(request: HttpRequest) -> HttpResponse:
+    win = _window(request)
+    kinds = [kind for kind in request.GET.getlist("kind") if kind in span_metrics.SPAN_KINDS]
+    kinds = kinds or list(span_metrics.DEFAULT_KINDS)
+    service = request.GET.get("service", "")
+    rows = [
+        {
+            "op": op,
+            "calls_points": charts.sparkline([bucket.calls for bucket in op.buckets]),
+            "p95_points": charts.sparkline([bucket.p95_ms for bucket in op.buckets]),
+            "max_calls": max(bucket.calls for bucket in op.buckets),
+            "max_p95_ms": max((b.p95_ms for b in op.buckets if b.p95_ms is not None), default=0),
+        }
+        for op in span_metrics.operation_metrics(win, kinds=kinds, service=service or None)
+    ]
+    context = {
+        "window": win,
+        "windows": _windows(),
+        "kinds": kinds,
+        "all_kinds": span_metrics.SPAN_KINDS,
+        "service": service,
+        "services": service_names(),
+        "rows": rows,
+        "buckets": span_metrics.BUCKETS,
+        **_partial(row["op"].stats for row in rows),
+    }
+    return render(request, "telemetry/metrics.html", context)

@@ -1,0 +1,145 @@
+"""The store's write path: span and log-record exporters that the instrumentation loads by
+dotted path (``TELEMETRY_SPAN_EXPORTER``, ``TELEMETRY_LOG_EXPORTER``), and the upload of
+spans read from elsewhere.
+
+The exporters run in the batch processors' threads; the SDK suppresses instrumentation
+while they export, so storing spans creates no spans.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+
+from django.db import connections
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import TraceFlags
+
+from instrumentation import attributes
+from instrumentation.context import untraced
+from telemetry.models import LogRecord, Span
+from telemetry.store.index import save_spans
+
+logger = logging.getLogger(__name__)
+
+
+def _hex(value: int, width: int) -> str:
+    return format(value, f"0{width}x")
+
+
+def _plain(values) -> dict:
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in (values or {}).items()}
+
+
+def span_to_row(span: ReadableSpan) -> Span:
+    context = span.get_span_context()
+    resource = _plain(span.resource.attributes)
+    span_attributes = _plain(span.attributes)
+    return Span(
+        trace_id=_hex(context.trace_id, 32),
+        span_id=_hex(context.span_id, 16),
+        parent_span_id=_hex(span.parent.span_id, 16) if span.parent else "",
+        name=span.name[:300],
+        service=str(span_attributes.get(attributes.SERVICE) or resource.get("service.name", "unknown")),
+        kind=span.kind.name,
+        start_time_ns=span.start_time or 0,
+        end_time_ns=span.end_time or 0,
+        duration_ns=(span.end_time or 0) - (span.start_time or 0),
+        status=span.status.status_code.name,
+        status_message=span.status.description or "",
+        attributes=span_attributes,
+        events=[
+            {"name": event.name, "time_ns": event.timestamp, "attributes": _plain(event.attributes)}
+            for event in span.events
+        ],
+        links=[
+            {
+                "trace_id": _hex(link.context.trace_id, 32),
+                "span_id": _hex(link.context.span_id, 16),
+                "attributes": _plain(link.attributes),
+            }
+            for link in span.links
+        ],
+        resource=resource,
+        order_id=str(span_attributes.get(attributes.ORDER_ID, ""))[:36],
+    )
+
+
+class StoreSpanExporter(SpanExporter):
+    """Stores finished spans, with their search index, in the ``telemetry`` database."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            save_spans([span_to_row(span) for span in spans])
+        except Exception:  # never let telemetry take the process down
+            logger.exception("could not store %d spans", len(spans))
+            connections[Span.objects.db].close()  # reconnect on the next batch
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def in_stored_span(record: ReadableLogRecord) -> bool:
+    """Whether a log record was written inside a sampled span, whose trace the store keeps."""
+    log = record.log_record
+    sampled = log.trace_flags is not None and log.trace_flags & TraceFlags.SAMPLED
+    return bool(log.trace_id and log.span_id and sampled)
+
+
+def log_to_row(record: ReadableLogRecord) -> LogRecord:
+    log = record.log_record
+    log_attributes = dict(log.attributes or {})
+    service = log_attributes.pop(attributes.SERVICE, None) or record.resource.attributes.get("service.name")
+    return LogRecord(
+        trace_id=_hex(log.trace_id, 32),
+        span_id=_hex(log.span_id, 16),
+        time_ns=log.timestamp or log.observed_timestamp or 0,
+        level=(log.severity_text or "")[:10],
+        logger=(record.instrumentation_scope.name if record.instrumentation_scope else "")[:200],
+        message=str(log.body),
+        # otelTraceID/otelSpanID: the ids the log format's filter copied onto the record,
+        # kept here as columns already.
+        attributes=_json_safe({k: v for k, v in log_attributes.items() if not k.startswith("otel")}),
+        service=str(service or "")[:100],
+    )
+
+
+def _json_safe(values: dict) -> dict:
+    return json.loads(json.dumps(_plain(values), default=str))
+
+
+class StoreLogExporter(LogRecordExporter):
+    """Bulk-inserts the log records written inside a span into the ``telemetry`` database;
+    records written outside any span (startup, broker polling) are not kept."""
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        rows = [log_to_row(record) for record in batch if in_stored_span(record)]
+        if not rows:
+            return LogRecordExportResult.SUCCESS
+        try:
+            with untraced():
+                LogRecord.objects.bulk_create(rows)
+        except Exception:  # never let telemetry take the process down
+            logger.exception("could not store %d log records", len(rows))
+            connections[LogRecord.objects.db].close()  # reconnect on the next batch
+            return LogRecordExportResult.FAILURE
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True  # every export writes at once: nothing is held back
+
+
+def store_spans(rows: Sequence[Span]) -> int:
+    """Stores spans read from elsewhere (an uploaded OTLP file); spans already stored are
+    left as they are. Returns how many were new."""
+    with untraced():
+        return save_spans(rows)

@@ -1,0 +1,1 @@
+"""The trace viewer: search, the trace page and its waterfall, compare, OTLP in and out."""

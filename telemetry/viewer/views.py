@@ -1,0 +1,155 @@
+"""The trace viewer (staff only): search, one trace as a waterfall, two traces compared,
+and a trace downloaded or loaded as OTLP JSON."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from telemetry.diagnosis.analysis import analyze, diagnosis_text
+from telemetry.selectors import (
+    operation_names,
+    service_names,
+    similar_traces,
+    trace_logs,
+    trace_order_ids,
+    trace_search_page,
+    trace_spans,
+)
+from telemetry.store.exporter import store_spans
+from telemetry.viewer.compare import compare_traces
+from telemetry.viewer.forms import TraceSearchForm, TraceUploadForm
+from telemetry.viewer.otlp import OtlpError, from_otlp, to_otlp
+from telemetry.viewer.waterfall import root_cause, service_colour, waterfall
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+PER_PAGE = 25
+
+
+def order_admin_url(order_id: str) -> str:
+    # A URL string, not a reverse() of the orders admin: telemetry depends on no domain app.
+    return f"/admin/orders/order/{order_id}/change/"
+
+
+@staff_member_required
+def trace_list(request: HttpRequest) -> HttpResponse:
+    """Search: filters in the query string, one page of matching traces."""
+    form = TraceSearchForm(request.GET)
+    page = trace_search_page(form.to_query(), request.GET.get("page"), PER_PAGE) if form.is_valid() else None
+    context = {
+        "form": form,
+        "page": page,
+        "services": [(name, service_colour(name)) for name in service_names()],
+        "operations": operation_names(),
+        "attribute_texts": form.attribute_texts(),
+        "upload_form": TraceUploadForm(),
+    }
+    return render(request, "telemetry/trace_list.html", context)
+
+
+@staff_member_required
+def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
+    """One trace: header, root cause, waterfall with each span's details and logs."""
+    trace_id = trace_id.lower()
+    spans = _spans_or_404(trace_id)
+    view = waterfall(spans, trace_logs(trace_id))
+    diagnosis = analyze(spans)
+    context = {
+        "trace_id": trace_id,
+        "view": view,
+        "diagnosis": diagnosis.to_dict(),
+        "diagnosis_text": diagnosis_text(diagnosis),
+        "orders": [(order_id, order_admin_url(order_id)) for order_id in trace_order_ids(spans)],
+        "similar": similar_traces(view.rows[0].span.name, exclude=trace_id) if view.rows else [],
+    }
+    return render(request, "telemetry/trace_detail.html", context)
+
+
+@staff_member_required
+def span_details(request: HttpRequest, trace_id: str, span_id: str) -> HttpResponse:
+    """One span's details (attributes, events, logs, links, resource) as an HTML fragment,
+    fetched by the trace page when the span is opened."""
+    trace_id = trace_id.lower()
+    view = waterfall(_spans_or_404(trace_id), trace_logs(trace_id))
+    row = next((row for row in view.rows if row.span.span_id == span_id.lower()), None)
+    if row is None:
+        raise Http404("No such span in this trace.")
+    return render(request, "telemetry/_span_details.html", {"row": row, "span": row.span})
+
+
+def _spans_or_404(trace_id: str) -> list:
+    spans = trace_spans(trace_id)
+    if not spans:
+        raise Http404("No spans stored for this trace (yet).")
+    return spans
+
+
+@staff_member_required
+def trace_compare(request: HttpRequest) -> HttpResponse:
+    """Two traces side by side (``?a=…&b=…``), operations matched by service and name."""
+    ids = {side: request.GET.get(side, "").strip().lower() for side in ("a", "b")}
+    context: dict = {"a": ids["a"], "b": ids["b"], "sides": [], "diffs": [], "missing": []}
+    if ids["a"] and ids["b"]:
+        spans = {side: trace_spans(trace_id) for side, trace_id in ids.items()}
+        context["missing"] = [ids[side] for side in ("a", "b") if not spans[side]]
+        if not context["missing"]:
+            context["sides"] = [_side(side, ids[side], spans[side]) for side in ("a", "b")]
+            context["diffs"] = compare_traces(spans["a"], spans["b"])
+            context["changed"] = sum(bool(diff.changes) for diff in context["diffs"])
+    return render(request, "telemetry/trace_compare.html", context, status=404 if context["missing"] else 200)
+
+
+def _side(side: str, trace_id: str, spans: list) -> dict:
+    start = min(span.start_time_ns for span in spans)
+    cause = root_cause(spans)
+    roots = [span for span in spans if not span.parent_span_id] or spans
+    return {
+        "side": side,
+        "trace_id": trace_id,
+        "root_name": min(roots, key=lambda span: span.start_time_ns).name,
+        "duration_ms": (max(span.end_time_ns for span in spans) - start) / 1e6,
+        "span_count": len(spans),
+        "error_count": sum(span.status == "ERROR" for span in spans),
+        "services": [(name, service_colour(name)) for name in sorted({span.service for span in spans})],
+        "orders": [(order_id, order_admin_url(order_id)) for order_id in trace_order_ids(spans)],
+        "root_cause": cause,
+    }
+
+
+@staff_member_required
+def trace_otlp(request: HttpRequest, trace_id: str) -> HttpResponse:
+    """The trace as an OTLP JSON file."""
+    trace_id = trace_id.lower()
+    response = JsonResponse(to_otlp(_spans_or_404(trace_id)), json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="trace-{trace_id}.otlp.json"'
+    return response
+
+
+@require_POST
+@staff_member_required
+def trace_load(request: HttpRequest) -> HttpResponse:
+    """Stores the spans of an uploaded OTLP JSON file, then shows (the first of) its traces."""
+    form = TraceUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose an OTLP JSON file to load.")
+        return redirect("telemetry:trace-list")
+    upload = form.cleaned_data["file"]
+    try:
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise OtlpError(f"the file is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+        rows = from_otlp(json.loads(upload.read()))
+    except (OtlpError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        messages.error(request, f"Could not load {upload.name}: {exc}")
+        return redirect("telemetry:trace-list")
+    added = store_spans(rows)
+    trace_ids = list(dict.fromkeys(row.trace_id for row in sorted(rows, key=lambda row: row.start_time_ns)))
+    messages.success(
+        request,
+        f"Loaded {upload.name}: {len(rows)} spans in {len(trace_ids)} trace(s), {added} new.",
+    )
+    return redirect("telemetry:trace-detail", trace_id=trace_ids[0])

@@ -1,0 +1,205 @@
+"""What the trace page draws, from a trace's spans and log records: rows nested by parent,
+bars to scale, a stable colour per service, the critical path and the root cause.
+
+Pure functions over ``Span`` and ``LogRecord`` rows; no database access.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from instrumentation import attributes
+from telemetry.diagnosis.analysis import Tree, first_error
+from telemetry.diagnosis.critical_path import critical_path
+from telemetry.models import LogRecord, Span
+from telemetry.tree import span_tree
+
+# Distinct colours, none red (red marks errors). The known apps land on different ones.
+PALETTE = (
+    "#9c755f",
+    "#c9a227",
+    "#4e79a7",
+    "#499894",
+    "#f28e2b",
+    "#6f9fd8",
+    "#b07aa1",
+    "#59a14f",
+    "#3f8f8a",
+    "#8cb369",
+    "#d37295",
+    "#79706e",
+)
+
+
+def service_colour(service: str) -> str:
+    """The same colour for a service on every page and in every process."""
+    digest = hashlib.sha1(service.encode(), usedforsecurity=False).hexdigest()
+    return PALETTE[int(digest[:8], 16) % len(PALETTE)]
+
+
+def exception_of(span: Span) -> dict | None:
+    """The first exception recorded on the span: ``type``, ``message``, ``stacktrace``."""
+    for event in span.events or []:
+        if event.get("name") == "exception":
+            attrs = event.get("attributes") or {}
+            return {
+                "type": attrs.get("exception.type", ""),
+                "message": attrs.get("exception.message", ""),
+                "stacktrace": attrs.get("exception.stacktrace", ""),
+            }
+    return None
+
+
+def root_cause(spans: list[Span]) -> Span | None:
+    """Where the first error started (the diagnosis's definition, see telemetry.diagnosis.analysis)."""
+    return first_error(Tree(spans))
+
+
+def nearest_fault(spans: list[Span], span: Span) -> str:
+    """The ``fault.name`` on the span or its nearest ancestor that has one."""
+    by_id = {s.span_id: s for s in spans}
+    seen: set[str] = set()
+    while span is not None and span.span_id not in seen:
+        seen.add(span.span_id)
+        fault = (span.attributes or {}).get(attributes.FAULT_NAME)
+        if fault:
+            return str(fault)
+        span = by_id.get(span.parent_span_id)
+    return ""
+
+
+@dataclass
+class Row:
+    """One span of the waterfall."""
+
+    span: Span
+    depth: int
+    offset_ms: float
+    offset_pct: float
+    width_pct: float
+    colour: str
+    child_count: int = 0
+    critical: bool = False
+    root_cause: bool = False
+    exception: dict | None = None
+    logs: list[LogRecord] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)  # the span's events, with ``offset_ms``
+
+    @property
+    def duration_ms(self) -> float:
+        return self.span.duration_ns / 1e6
+
+    # Formatted here rather than with template filters: the page draws hundreds of rows,
+    # and floatformat/stringformat/truncatechars were most of its rendering time.
+    @property
+    def flags(self) -> str:
+        """The row's classes after its base one: error, critical, selected."""
+        return "".join(
+            name
+            for name, on in (
+                (" error", self.span.status == "ERROR"),
+                (" critical", self.critical),
+                (" selected", self.root_cause),
+            )
+            if on
+        )
+
+    @property
+    def bar_flags(self) -> str:
+        return self.flags.replace(" selected", "")
+
+    @property
+    def duration_label(self) -> str:
+        return f"{self.duration_ms:.1f} ms"
+
+    @property
+    def bar_style(self) -> str:
+        return f"left:{self.offset_pct:.4f}%;width:{self.width_pct:.4f}%;background:{self.colour}"
+
+    @property
+    def short_note(self) -> str:
+        note = self.note
+        return note if len(note) <= 90 else note[:89] + "…"
+
+    @property
+    def statement(self) -> str:
+        return str((self.span.attributes or {}).get("db.statement", ""))
+
+    @property
+    def note(self) -> str:
+        """What the name leaves out: a statement's text, an outgoing call's URL."""
+        attrs = self.span.attributes or {}
+        if self.statement:
+            return self.statement
+        if self.span.kind == "CLIENT":
+            return str(attrs.get("http.url") or attrs.get("url.full") or "")
+        return ""
+
+    @property
+    def attribute_items(self) -> list[tuple[str, object]]:
+        return sorted((self.span.attributes or {}).items())
+
+    @property
+    def resource_items(self) -> list[tuple[str, object]]:
+        return sorted((self.span.resource or {}).items())
+
+
+@dataclass
+class Waterfall:
+    rows: list[Row]
+    start_ns: int
+    total_ns: int
+    services: list[tuple[str, str]]  # (service, colour)
+    error_count: int
+    root_cause: Row | None
+    root_cause_fault: str  # the injected fault on the root cause or its nearest ancestor
+    ticks: list[tuple[float, float]]  # (percent, ms)
+    orphan_logs: list[LogRecord]  # written in spans the store does not hold
+
+
+def waterfall(spans: list[Span], logs: list[LogRecord] = ()) -> Waterfall:
+    start = min(span.start_time_ns for span in spans)
+    total = max(max(span.end_time_ns for span in spans) - start, 1)
+    on_path = critical_path(spans)
+    cause = root_cause(spans)
+    logs_by_span: dict[str, list[LogRecord]] = defaultdict(list)
+    for record in logs:
+        logs_by_span[record.span_id].append(record)
+    child_count: dict[str, int] = defaultdict(int)
+    ids = {span.span_id for span in spans}
+    for span in spans:
+        if span.parent_span_id in ids:
+            child_count[span.parent_span_id] += 1
+    rows = [
+        Row(
+            span=span,
+            depth=depth,
+            offset_ms=(span.start_time_ns - start) / 1e6,
+            offset_pct=100 * (span.start_time_ns - start) / total,
+            width_pct=max(0.2, 100 * span.duration_ns / total),
+            colour=service_colour(span.service),
+            child_count=child_count[span.span_id],
+            critical=span.span_id in on_path,
+            root_cause=cause is not None and span.span_id == cause.span_id,
+            exception=exception_of(span),
+            logs=logs_by_span.pop(span.span_id, []),
+            events=[
+                {**event, "offset_ms": ((event.get("time_ns") or start) - start) / 1e6}
+                for event in span.events or []
+            ],
+        )
+        for depth, span in span_tree(spans)
+    ]
+    return Waterfall(
+        rows=rows,
+        start_ns=start,
+        total_ns=total,
+        services=[(name, service_colour(name)) for name in sorted({span.service for span in spans})],
+        error_count=sum(span.status == "ERROR" for span in spans),
+        root_cause=next((row for row in rows if row.root_cause), None),
+        root_cause_fault=nearest_fault(spans, cause) if cause else "",
+        ticks=[(pct, total * pct / 100 / 1e6) for pct in (0, 25, 50, 75, 100)],
+        orphan_logs=[record for records in logs_by_span.values() for record in records],
+    )

@@ -1,0 +1,52 @@
+"""The test process traces the way the server does: spans carry the app they belong to."""
+
+import pytest
+import requests
+from opentelemetry import trace
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_server_spans_are_attributed_to_the_app_whose_api_was_hit(services_url, catalogue, spans):
+    with trace.get_tracer(__name__).start_as_current_span("test"):
+        requests.get(f"{services_url}/api/shop/products/", timeout=5)
+    server = {
+        s.name: s.attributes["threadline.service"]
+        for s in spans.get_finished_spans()
+        if s.kind.name == "SERVER"
+    }
+    assert server["GET api/shop/products/"] == "shop"
+    assert server["GET api/inventory/stock/"] == "inventory"
+
+
+def test_database_spans_without_a_parent_are_not_recorded(spans):
+    """Broker polling and housekeeping queries outside any request make no traces."""
+    poll = trace.get_tracer(__name__).start_as_current_span(
+        "BRPOP", kind=trace.SpanKind.CLIENT, attributes={"db.system": "redis"}
+    )
+    with poll as span:
+        assert not span.is_recording()
+    assert spans.get_finished_spans() == ()
+
+
+@pytest.mark.django_db(transaction=True, databases="__all__")
+def test_an_http_call_without_a_parent_starts_a_trace_the_server_joins(services_url, catalogue, spans):
+    """A script driving the shop over HTTP gets one trace: its call and the server's spans."""
+    requests.get(f"{services_url}/api/shop/products/", timeout=5)
+    finished = spans.get_finished_spans()
+    assert {s.context.trace_id for s in finished} and len({s.context.trace_id for s in finished}) == 1
+    assert any(s.kind.name == "SERVER" for s in finished)
+
+
+def test_spans_leave_for_otlp_with_the_service_of_their_app(spans):
+    """Jaeger/Tempo see each app as its own service, not one service per process."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from instrumentation.processors import PerServiceResource
+
+    with trace.get_tracer(__name__).start_as_current_span("work") as span:
+        span.set_attribute("threadline.service", "payments")
+    received = InMemorySpanExporter()
+    PerServiceResource(received).export(spans.get_finished_spans())
+    [exported] = received.get_finished_spans()
+    assert exported.resource.attributes["service.name"] == "payments"
+    assert exported.context == spans.get_finished_spans()[0].context

@@ -1,0 +1,306 @@
+"""The diagnosis of a trace, on traces whose answer is known (tests/telemetry/traces.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from telemetry.diagnosis.analysis import (
+    analyze,
+    normalize_statement,
+    self_time_ns,
+    summary_line,
+    union_ns,
+)
+from tests.telemetry import traces
+from tests.telemetry.traces import MS, TraceBuilder
+
+
+def by_id(trace: TraceBuilder, span_id: str):
+    return next(span for span in trace.spans if span.span_id == span_id)
+
+
+def kinds(diagnosis) -> list[str]:
+    return [rec.kind for rec in diagnosis.recommendations]
+
+
+# -- self time ----------------------------------------------------------------------------
+
+
+def test_overlapping_intervals_are_counted_once():
+    """[0,40] and [30,60] cover 60; a separate [80,90] adds 10."""
+    assert union_ns([(30, 60), (0, 40), (80, 90)]) == 70
+
+
+def test_self_time_subtracts_overlapping_children_once_and_clips_them_to_the_parent():
+    """Parent 0-100 ms; children 10-40 and 30-60 overlap (50 ms covered), one starts 20 ms
+    before the parent (clock skew, 0-5 counted), one outlives it (90-100 counted):
+    self time is 100 - 50 - 5 - 10 = 35 ms."""
+    trace = TraceBuilder()
+    parent = trace.span("POST api/orders/", service="orders", start=20, ms=100, kind="SERVER")
+    children = [
+        trace.span("a", service="orders", start=30, ms=30, parent=parent),
+        trace.span("b", service="orders", start=50, ms=30, parent=parent),
+        trace.span("skewed", service="orders", start=0, ms=25, parent=parent),
+        trace.span("outlives", service="orders", start=110, ms=40, parent=parent),
+    ]
+    assert self_time_ns(parent, children) == 35 * MS
+
+
+def test_service_shares_are_self_time_over_the_summed_self_time():
+    """A shop request of 100 ms calls payments for 60 ms (20-80), whose two statements
+    overlap (30-50, 40-60): the server span's self time is 60 - 30 = 30 ms, each statement
+    keeps its own 20 ms. Shop 40 ms, payments 70 ms, of 110 ms summed (more than the 100 ms
+    wall time, as the statements ran concurrently): payments is the bottleneck."""
+    trace = TraceBuilder()
+    request = trace.span("GET /", service="shop", start=0, ms=100, kind="SERVER")
+    server = trace.span(
+        "POST api/payments/authorizations/", service="payments", start=20, ms=60, parent=request
+    )
+    trace.span("INSERT", service="payments", start=30, ms=20, parent=server)
+    trace.span("UPDATE", service="payments", start=40, ms=20, parent=server)
+    diagnosis = analyze(trace.spans)
+    shares = {s.service: (s.self_ns, round(s.share, 3)) for s in diagnosis.services}
+    assert shares == {"shop": (40 * MS, round(40 / 110, 3)), "payments": (70 * MS, round(70 / 110, 3))}
+    assert diagnosis.total_ns == 110 * MS and diagnosis.wall_ns == 100 * MS
+    assert diagnosis.bottleneck == "payments"
+
+
+def test_no_bottleneck_when_no_service_takes_over_half():
+    """Exactly half is not over half."""
+    trace = TraceBuilder()
+    request = trace.span("GET /", service="shop", start=0, ms=100, kind="SERVER")
+    trace.span("POST api/orders/", service="orders", start=0, ms=50, parent=request, kind="SERVER")
+    assert analyze(trace.spans).bottleneck is None
+
+
+# -- a database timeout on every attempt ---------------------------------------------------
+
+
+@pytest.fixture
+def retried() -> TraceBuilder:
+    return traces.retried_db_timeouts(attempts=3)
+
+
+def test_the_root_cause_of_timeouts_on_every_attempt_is_the_first_attempts_statement(retried):
+    """Attempts 1-3 all time out on the same UPDATE: the earliest, deepest error is attempt
+    1's statement, with the driver's error, the injected fault, and the later repeats."""
+    cause = analyze(retried.spans).root_cause
+    span = by_id(retried, cause.span_id)
+    assert span.name == "UPDATE" and span.start_time_ns == traces.BASE_NS + 205 * MS
+    assert (cause.service, cause.label) == ("orders-worker", "UPDATE orders_order")
+    assert cause.statement == traces.UPDATE_CONFIRMATION
+    assert (cause.exception_type, cause.exception_message) == ("sqlite3.OperationalError", "interrupted")
+    assert (cause.task, cause.attempt, cause.attempts) == ("orders.finalize_order", 1, 3)
+    assert cause.fault == "order_db_timeout"
+    assert cause.repeated_on == (2, 3)
+
+
+def test_the_timeout_propagates_to_the_checkout_then_retries_and_compensation_follow(retried):
+    """The path climbs from the statement through the attempt and the publish to the checkout
+    request; after it come attempts 2 and 3, the compensation and what it undid."""
+    spread = analyze(retried.spans).propagation
+    assert [s.name for s in spread.path] == [
+        "UPDATE",
+        "run/orders.finalize_order",
+        "apply_async/orders.finalize_order",
+        "POST api/orders/<uuid:order_id>/place/",
+        "POST",
+        "checkout",
+        "POST api/shop/checkout/",
+    ]
+    assert spread.path[1].what.startswith("attempt 1: ERROR django.db.utils.OperationalError")
+    assert [s.what for s in spread.after] == [
+        "retried: attempt 2 failed at UPDATE orders_order: sqlite3.OperationalError: interrupted "
+        "(fault order_db_timeout)",
+        "retried: attempt 3 failed at UPDATE orders_order: sqlite3.OperationalError: interrupted "
+        "(fault order_db_timeout)",
+        "compensation ran",
+        "payment voided",
+        "stock released",
+        "order failed",
+    ]
+
+
+def test_timeouts_on_retries_recommend_pool_timeouts_and_a_circuit_breaker(retried):
+    """The same statement timing out on three attempts: retries do not help."""
+    [rec] = analyze(retried.spans).recommendations
+    assert rec.kind == "db_timeout_on_retries"
+    assert "attempts 1-3 of orders.finalize_order" in rec.evidence and "order_db_timeout" in rec.evidence
+    assert "pool" in rec.advice and "timeout" in rec.advice and "circuit breaker" in rec.advice
+    assert len(rec.span_ids) == 3
+
+
+def test_the_summary_line_names_the_cause_the_attempts_and_the_undo(retried):
+    """One line for the admin: service, statement, driver error, attempt, fault, outcome."""
+    assert summary_line(analyze(retried.spans)) == (
+        "orders-worker: UPDATE orders_order failed with sqlite3.OperationalError: interrupted "
+        "on attempt 1 of orders.finalize_order (fault order_db_timeout), again on attempts 2-3; "
+        "gave up after 3 attempts; compensated: payment voided, stock released; order failed"
+    )
+
+
+def test_the_diagnosis_serialises_to_json_with_its_summary(retried):
+    """``to_dict`` is plain JSON: the command's ``--json`` and the viewer use it."""
+    data = json.loads(json.dumps(analyze(retried.spans).to_dict()))
+    assert data["root_cause"]["attempt"] == 1 and data["bottleneck"] == "orders-worker"
+    assert data["summary"].startswith("orders-worker: UPDATE orders_order failed")
+    assert {"path", "after"} <= data["propagation"].keys()
+    assert abs(sum(s["share"] for s in data["services"]) - 1) < 1e-9
+
+
+# -- a different failure first, the database timeout only on attempt 3 ---------------------
+
+
+def test_when_only_the_third_attempt_times_out_the_root_cause_is_the_first_failure():
+    """Attempts 1-2 cannot reach payments, attempt 3 times out in the database. By the
+    definition (earliest, deepest error) the root cause is attempt 1's refused call; the
+    timeout shows in what followed and gets its own, one-off recommendation."""
+    diagnosis = analyze(traces.unreachable_then_db_timeout().spans)
+    cause = diagnosis.root_cause
+    assert cause.exception_type == "requests.exceptions.ConnectionError"
+    assert cause.label.startswith("POST http://127.0.0.1:9/api/payments/payments/")
+    assert (cause.attempt, cause.attempts, cause.fault, cause.repeated_on) == (
+        1,
+        3,
+        "payments_unreachable",
+        (2,),
+    )
+    assert cause.statement is None
+    assert diagnosis.propagation.after[1].what == (
+        "retried: attempt 3 failed at UPDATE orders_order: sqlite3.OperationalError: interrupted "
+        "(fault order_db_timeout)"
+    )
+    assert kinds(diagnosis) == ["db_timeout", "dependency_failing_on_retries"]
+    assert "on attempt 3 of orders.finalize_order" in diagnosis.recommendations[0].evidence
+    assert "on attempts 1-2" in diagnosis.recommendations[1].evidence
+
+
+def test_a_retry_that_succeeds_is_reported_as_recovered():
+    """A timeout on attempt 1 and a clean attempt 2: recovered, no compensation."""
+    trace = TraceBuilder()
+    first = traces.db_timeout_attempt(trace, traces.checkout(trace), 1, start=200)
+    traces.run(
+        trace, traces.publish(trace, first, "orders.finalize_order", start=510), "orders.finalize_order", 2,
+        start=700, ms=40,
+    )  # fmt: skip
+    diagnosis = analyze(trace.spans)
+    assert diagnosis.root_cause.attempt == 1 and diagnosis.outcome == ("recovered on attempt 2",)
+    assert [s.what for s in diagnosis.propagation.after] == ["retried: attempt 2 succeeded"]
+    assert kinds(diagnosis) == ["db_timeout"]
+
+
+# -- a refusal undone inside the request --------------------------------------------------
+
+
+def test_a_declined_card_is_undone_by_the_checkout_with_no_payment_to_void():
+    """The authorisation answers 402 (the requests instrumentor marks the call ERROR); the
+    checkout fails the order through orders' fail API, which releases the stock; the
+    payments cancel finds no authorisation to void, and the checkout answers 402."""
+    trace = TraceBuilder()
+    request = trace.span(
+        "POST api/shop/checkout/",
+        service="shop",
+        start=0,
+        ms=120,
+        kind="SERVER",
+        attributes={"http.status_code": 402},
+    )
+    step = trace.span("checkout", service="shop", start=5, ms=110, parent=request)
+    url = "http://127.0.0.1:8000/api/payments/authorizations/"
+    call = trace.span(
+        "POST",
+        service="shop",
+        start=10,
+        ms=20,
+        parent=step,
+        kind="CLIENT",
+        attributes={"http.url": url, "http.status_code": 402},
+        status="ERROR",
+    )
+    trace.span(
+        "POST api/payments/authorizations/",
+        service="payments",
+        start=12,
+        ms=15,
+        parent=call,
+        kind="SERVER",
+        attributes={"http.status_code": 402},
+    )
+    fail = trace.call(
+        step,
+        "api/orders/<uuid:order_id>/fail/",
+        f"api/orders/{traces.ORDER_ID}/fail/",
+        service="orders",
+        start=40,
+        ms=60,
+    )
+    cancel = f"api/payments/payments/{traces.ORDER_ID}/cancel/"
+    trace.call(
+        fail, "api/payments/payments/<uuid:order_id>/cancel/", cancel, service="payments", start=45, ms=10
+    )
+    release = "api/inventory/reservations/<uuid:order_id>/release/"
+    trace.call(fail, release, release, service="inventory", start=60, ms=10)
+    diagnosis = analyze(trace.spans)
+    assert diagnosis.root_cause.label == f"POST {url}" and diagnosis.root_cause.exception_type == "HTTP 402"
+    assert diagnosis.root_cause.attempt is None
+    assert summary_line(diagnosis) == (
+        f"shop: POST {url} failed with HTTP 402; compensated: no payment to void, stock released; "
+        "order failed; POST api/shop/checkout/ answered 402"
+    )
+
+
+# -- a slow gateway ------------------------------------------------------------------------
+
+
+def test_a_slow_capture_makes_payments_the_bottleneck_and_a_slow_leaf():
+    """The capture's server span runs 2 s of a 2.3 s trace with no child span: payments
+    holds most of the self time, and the recommendation points at that span's external call."""
+    trace = traces.slow_gateway()
+    diagnosis = analyze(trace.spans)
+    assert diagnosis.root_cause is None and diagnosis.propagation.path == ()
+    assert diagnosis.bottleneck == "payments" and diagnosis.services[0].service == "payments"
+    [rec] = diagnosis.recommendations
+    assert rec.kind == "slow_leaf"
+    assert by_id(trace, rec.span_ids[0]).name == "POST api/payments/payments/<uuid:order_id>/capture/"
+    assert "2000 ms" in rec.evidence and "external call" in rec.advice
+    assert summary_line(diagnosis) == "no error in the trace; most time in payments (85%)"
+
+
+# -- an N+1 query --------------------------------------------------------------------------
+
+
+def test_twenty_selects_differing_only_in_the_id_are_an_n_plus_one():
+    """One request issues the same SELECT for ids 1..20: one recommendation naming all 20."""
+    trace = traces.n_plus_one(queries=20)
+    [rec] = analyze(trace.spans).recommendations
+    assert rec.kind == "n_plus_one" and len(rec.span_ids) == 20
+    assert rec.evidence.startswith("20 near-identical statements in GET api/shop/products/ (shop)")
+    assert '"inventory_stockitem"."id" = ?' in rec.evidence
+    assert "prefetch_related" in rec.advice
+
+
+def test_four_repeats_are_not_yet_an_n_plus_one():
+    """Below N_PLUS_ONE_MIN (5) identical statements nothing is recommended."""
+    assert analyze(traces.n_plus_one(queries=4).spans).recommendations == ()
+
+
+def test_statements_are_normalised_to_their_shape():
+    """Literals, numbers, parameters and IN lists become ``?``; whitespace collapses."""
+    assert normalize_statement("SELECT * FROM t WHERE id = 42 AND sku = 'A''B'") == (
+        "SELECT * FROM t WHERE id = ? AND sku = ?"
+    )
+    assert normalize_statement("SELECT *\n  FROM t WHERE id IN (1, 2, 3) AND x = %s") == (
+        "SELECT * FROM t WHERE id IN (?) AND x = ?"
+    )
+    assert normalize_statement("SELECT * FROM t WHERE id = $1") == normalize_statement(
+        "SELECT * FROM t WHERE id = :id"
+    )
+
+
+def test_an_empty_trace_has_an_empty_diagnosis():
+    """No spans: nothing to blame, nothing to recommend."""
+    diagnosis = analyze([])
+    assert diagnosis.root_cause is None and diagnosis.services == () and diagnosis.recommendations == ()
+    assert summary_line(diagnosis) == "no error in the trace"
