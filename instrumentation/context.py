@@ -10,6 +10,22 @@ from opentelemetry.trace import Status, StatusCode
 from instrumentation import attributes
 
 
+def get_tracer(name: str) -> trace.Tracer:
+    """The tracer a domain module opens its business-step spans with: ``get_tracer(__name__)``.
+
+    Domain apps import no ``opentelemetry`` themselves (the import contracts hold them to this
+    package), so they get their tracer here; it is the API's proxy tracer, which follows
+    whatever provider ``setup.configure()`` installs, even after the module was imported.
+    """
+    return trace.get_tracer(name)
+
+
+def current_span() -> trace.Span:
+    """The span the current code runs in, to add attributes to; outside any trace a no-op
+    span, so callers need not check."""
+    return trace.get_current_span()
+
+
 def current_trace_id() -> str:
     """The current trace id as 32 hex digits, or "" outside any trace."""
     context = trace.get_current_span().get_span_context()

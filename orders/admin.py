@@ -1,15 +1,17 @@
 """Orders in the admin: filter by status, search by id or email, the lines and the event
 history inline, a link from the order to its trace, and for a failed order the root cause
-the trace's diagnosis names."""
+the trace's diagnosis names.
+
+The diagnosis comes from the trace store through ``instrumentation.diagnosis`` (the store
+named by a setting), so this app imports no store."""
 
 from django.contrib import admin
 from django.db import DatabaseError
 from django.urls import reverse
 from django.utils.html import format_html
 
+from instrumentation.diagnosis import order_diagnosis
 from orders.models import Order, OrderEvent, OrderLine, OutboxMessage
-from telemetry.diagnosis.analysis import analyze, summary_line
-from telemetry.selectors import order_trace_spans
 
 
 def trace_link(trace_id: str) -> str:
@@ -85,12 +87,12 @@ class OrderAdmin(admin.ModelAdmin):
         if order.status not in (Order.Status.FAILING, Order.Status.FAILED):
             return "-"
         try:
-            spans = order_trace_spans(str(order.id), order.trace_id)
+            diagnosis = order_diagnosis(str(order.id), order.trace_id)
         except DatabaseError:  # the span store is an aid: its absence must not break the page
             return "the trace store could not be read"
-        if not spans:
+        if diagnosis is None:
             return "no stored trace for this order (yet)"
-        return format_html("{} ({})", summary_line(analyze(spans)), trace_link(spans[0].trace_id))
+        return format_html("{} ({})", diagnosis.summary, trace_link(diagnosis.trace_id))
 
     def has_add_permission(self, request):
         return False

@@ -22,12 +22,11 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from opentelemetry import trace
 
 from faults.database import slow_condition, statement_timeout
 from faults.services import crash_this_process, fault_fires, fault_value
 from instrumentation import attributes
-from instrumentation.context import capture_context, current_trace_id
+from instrumentation.context import capture_context, current_span, current_trace_id, get_tracer
 from inventory import client as inventory_client
 from orders.errors import IdempotencyKeyReused, OrderNotFound, OrderStateConflict
 from orders.models import Order, OrderEvent, OrderLine
@@ -35,7 +34,7 @@ from orders.outbox import outbox_enqueue
 from payments import client as payments_client
 
 logger = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
+tracer = get_tracer(__name__)
 Status = Order.Status
 
 
@@ -317,6 +316,6 @@ def _event(order: Order, kind: str, message: str = "") -> OrderEvent:
 
 
 def _annotate(order: Order) -> None:
-    span = trace.get_current_span()
+    span = current_span()
     span.set_attribute(attributes.ORDER_ID, str(order.id))
     span.set_attribute(attributes.ORDER_TOTAL_CENTS, order.total_cents)

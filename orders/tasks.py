@@ -12,18 +12,17 @@ import uuid
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import DatabaseError
-from opentelemetry import trace
 
 from core.api import ApplicationError, ServiceUnavailable
 from instrumentation import attributes
-from instrumentation.context import current_trace_id, mark_error, resumed_context
+from instrumentation.context import current_span, current_trace_id, get_tracer, mark_error, resumed_context
 from inventory import client as inventory_client
 from orders import selectors, services
 from orders.errors import OrderNotFound
 from orders.outbox import outbox_deliver, outbox_pending
 
 logger = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
+tracer = get_tracer(__name__)
 
 # Worth another try: the database timed out or was locked, another app was unreachable.
 TRANSIENT = (DatabaseError, ServiceUnavailable)
@@ -54,7 +53,7 @@ class OrderTask(Task):
 
 def _start_attempt(task, order_id: str) -> int:
     attempt = task.request.retries + 1
-    span = trace.get_current_span()
+    span = current_span()
     span.set_attribute(attributes.ORDER_ID, order_id)
     span.set_attribute(attributes.TASK_ATTEMPT, attempt)
     return attempt

@@ -14,9 +14,9 @@ import uuid
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from opentelemetry import trace
 
 from instrumentation import attributes
+from instrumentation.context import current_span
 from payments import gateway
 from payments.errors import PaymentDeclined, PaymentNotFound, PaymentStateConflict
 from payments.models import Payment
@@ -31,7 +31,7 @@ def payment_authorize(*, order_id: uuid.UUID, amount_cents: int, token: str) -> 
     """Authorise once per order. A repeat returns (or re-raises) the first answer; an order
     whose payment was cancelled, even while this authorisation was at the gateway, is
     refused, and an approval that came too late is voided."""
-    trace.get_current_span().set_attribute(attributes.PAYMENT_AMOUNT_CENTS, amount_cents)
+    current_span().set_attribute(attributes.PAYMENT_AMOUNT_CENTS, amount_cents)
     payment = Payment.objects.filter(order_id=order_id).first()
     if payment is None:
         answer = gateway.authorize(token=token, amount_cents=amount_cents, idempotency_key=str(order_id))

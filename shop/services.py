@@ -12,10 +12,9 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
-from opentelemetry import trace
-
 from core.api import ApplicationError, ServiceUnavailable
 from instrumentation import attributes
+from instrumentation.context import get_tracer
 from inventory import client as inventory_client
 from orders import client as orders_client
 from orders.errors import OrderStateConflict
@@ -24,7 +23,7 @@ from shop.errors import CheckoutFailed, EmptyCart, UnknownProduct
 from shop.selectors import products_by_sku
 
 logger = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
+tracer = get_tracer(__name__)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.contrib import admin
+from django.db import DatabaseError
 
 from orders.admin import OrderAdmin
 from orders.models import Order
@@ -84,3 +85,14 @@ def test_a_failing_order_has_its_own_list_filter_and_shows_its_root_cause(admin_
     listing = admin_client.get("/admin/orders/order/", {"status__exact": "failing"}).content.decode()
     assert "?status__exact=failing" in listing and str(order.id) in listing
     assert OrderAdmin(Order, admin.site).root_cause(order) == "no stored trace for this order (yet)"
+
+
+def failing_store(order_id: str, trace_id: str):
+    raise DatabaseError("no such table: telemetry_span")
+
+
+def test_a_failed_order_whose_trace_store_cannot_be_read_still_shows_its_page(settings):
+    """The span store is an aid: when it cannot be read the root cause says so, nothing breaks."""
+    settings.TELEMETRY_ORDER_DIAGNOSIS = f"{__name__}.failing_store"
+    order = Order(status=Order.Status.FAILED, total_cents=100, trace_id="f" * 32)
+    assert OrderAdmin(Order, admin.site).root_cause(order) == "the trace store could not be read"
