@@ -91,7 +91,7 @@ SQLITE_OPTIONS = {
 }
 
 
-def _database(url: str) -> dict:
+def _database(url: str) -> dj_database_url.DBConfig:
     config = dj_database_url.parse(url, conn_max_age=0)
     # Test databases are named per process, so two test runs on one machine never share one.
     test_suffix = f"test_{os.getpid()}"
