@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -155,7 +156,7 @@ class Stack:
         return {row["sku"]: row["available"] for row in rows}
 
 
-def _fresh_postgres(url: str) -> tuple[str, callable]:
+def _fresh_postgres(url: str) -> tuple[str, Callable[[], None]]:
     name = f"threadline_flow_{uuid.uuid4().hex[:8]}"
     parts = urlsplit(url)
     admin_url = urlunsplit(parts._replace(path="/postgres"))
@@ -170,7 +171,7 @@ def _fresh_postgres(url: str) -> tuple[str, callable]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
+def stack(tmp_path_factory) -> Iterator[Stack]:
     var = tmp_path_factory.mktemp("stack")
     drops = []  # fresh PostgreSQL databases, dropped at the end
 
