@@ -28,16 +28,20 @@ $(CHROMIUM):
 run: $(STAMP)  ## set up and run the shop: dev server, Celery worker and beat, Redis
 	$(BIN)/python -m devstack
 
-test: $(STAMP) $(CHROMIUM)  ## set up and run the whole suite (starts its own Redis, server and worker)
+test: lint $(CHROMIUM)  ## set up, lint, and run the whole suite (starts its own Redis, server and worker)
 	$(BIN)/python -m pytest
 
+# No lint here: CI runs `make test` first, and the code checked is the same.
 test-pg: $(STAMP) $(CHROMIUM)  ## the suite with the shop and the span store on PostgreSQL (default the local server)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/threadline} \
 	TELEMETRY_DATABASE_URL=$${TELEMETRY_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/threadline_traces} \
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff (lint and format), the import-linter contracts, mypy
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 clean:  ## remove the virtualenv and local databases
 	rm -rf $(VENV) var

@@ -171,7 +171,9 @@ class Bench:
 
     def postgres_version(self) -> str:
         with psycopg.connect(self.admin_url) as conn:
-            return conn.execute("SHOW server_version").fetchone()[0]
+            row = conn.execute("SHOW server_version").fetchone()
+            assert row is not None  # SHOW always answers one row
+            return row[0]
 
     def close(self) -> None:
         for process in self.processes.values():

@@ -106,7 +106,9 @@ class fresh_store:
 
             with psycopg.connect(self.args.postgres, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{self.database}"')
-                version = conn.execute("SHOW server_version").fetchone()[0]
+                row = conn.execute("SHOW server_version").fetchone()
+                assert row is not None  # SHOW always answers one row
+                version = row[0]
             url = urlunsplit(urlsplit(self.args.postgres)._replace(path=f"/{self.database}"))
             label = f"PostgreSQL {version}"
         else:

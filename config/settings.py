@@ -91,7 +91,7 @@ SQLITE_OPTIONS = {
 }
 
 
-def _database(url: str) -> dict:
+def _database(url: str) -> dj_database_url.DBConfig:
     config = dj_database_url.parse(url, conn_max_age=0)
     # Test databases are named per process, so two test runs on one machine never share one.
     test_suffix = f"test_{os.getpid()}"
@@ -105,12 +105,10 @@ def _database(url: str) -> dict:
     return config
 
 
-DATABASES = {
-    "default": _database(os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'shop.sqlite3'}")),
-    "telemetry": _database(
-        os.environ.get("TELEMETRY_DATABASE_URL", f"sqlite:///{VAR_DIR / 'traces.sqlite3'}")
-    ),
-}
+# The URLs stay settings of their own too: the flow tests derive fresh databases from them.
+DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'shop.sqlite3'}")
+TELEMETRY_DATABASE_URL = os.environ.get("TELEMETRY_DATABASE_URL", f"sqlite:///{VAR_DIR / 'traces.sqlite3'}")
+DATABASES = {"default": _database(DATABASE_URL), "telemetry": _database(TELEMETRY_DATABASE_URL)}
 DATABASE_ROUTERS = ["telemetry.store.routers.TelemetryRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -197,10 +195,12 @@ TELEMETRY_ALERT_INTERVAL = _env_float("TELEMETRY_ALERT_INTERVAL", 60.0)
 TELEMETRY_RETENTION_DAYS = _env_float("TELEMETRY_RETENTION_DAYS", 7.0)
 TELEMETRY_ERROR_RETENTION_DAYS = _env_float("TELEMETRY_ERROR_RETENTION_DAYS", 30.0)
 TELEMETRY_PRUNE_INTERVAL = _env_float("TELEMETRY_PRUNE_INTERVAL", 3600.0)
+# Seconds between runs of orders.reconcile.
+ORDERS_RECONCILE_INTERVAL = _env_float("ORDERS_RECONCILE_INTERVAL", 30.0)
 CELERY_BEAT_SCHEDULE = {
     "orders-reconcile": {
         "task": "orders.reconcile",
-        "schedule": float(os.environ.get("ORDERS_RECONCILE_INTERVAL", 30)),
+        "schedule": ORDERS_RECONCILE_INTERVAL,
     },
     "telemetry-evaluate-alerts": {
         "task": "telemetry.evaluate_alerts",
@@ -257,6 +257,7 @@ TELEMETRY_ORDER_DIAGNOSIS = os.environ.get(
     "TELEMETRY_ORDER_DIAGNOSIS", "telemetry.diagnosis.orders.order_diagnosis"
 )
 
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -276,7 +277,7 @@ LOGGING = {
         # Records written inside a span go to the span store with it (telemetry/logs.py).
         "spans": {"class": "instrumentation.logs.SpanLogHandler", "level": "INFO"},
     },
-    "root": {"handlers": ["console", "spans"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console", "spans"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "celery": {"level": "INFO"},

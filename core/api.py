@@ -22,7 +22,7 @@ class ApplicationError(Exception):
     """An anticipated failure with a stable code (declined, out of stock, bad input)."""
 
     code = "application_error"
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST  # int: subclasses pick other statuses
 
     def __init__(self, message: str, *, extra: dict | None = None) -> None:
         super().__init__(message)

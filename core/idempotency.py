@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import ClassVar, Self
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -32,6 +33,7 @@ from rest_framework.response import Response
 from core.api import ApplicationError, InvalidRequest, exception_handler
 
 HEADER = "Idempotency-Key"
+KEY_MAX_LENGTH = 100  # what orders can store
 
 
 class IdempotencyKeyReused(ApplicationError):
@@ -51,13 +53,17 @@ class IdempotentRequestBase(models.Model):
         IN_PROGRESS = "in_progress"
         DONE = "done"
 
-    key = models.CharField(max_length=100, unique=True)  # 100: what orders can store
+    key = models.CharField(max_length=KEY_MAX_LENGTH, unique=True)
     fingerprint = models.CharField(max_length=64)
     state = models.CharField(max_length=11, choices=State.choices, default=State.IN_PROGRESS)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     # JSON as text, not a JSONField: jsonb reorders keys, and a replay must be byte-identical.
     response_body = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # Declared for the type checker only: Django gives each concrete subclass its default
+    # manager, but django-stubs does not give one to an abstract model.
+    objects: ClassVar[models.Manager[Self]]
 
     class Meta:
         abstract = True
@@ -102,10 +108,11 @@ def replay_or_run(model: Table, request: Request, run: Callable[[], Response]) -
     key = request.headers.get(HEADER)
     if not key:
         return run()
-    limit = model._meta.get_field("key").max_length
-    if len(key) > limit:
-        raise InvalidRequest(f"Invalid request: the {HEADER} header is longer than {limit} characters.")
-    fingerprint = request_fingerprint(request.method, request.path, request.data)
+    if len(key) > KEY_MAX_LENGTH:
+        raise InvalidRequest(
+            f"Invalid request: the {HEADER} header is longer than {KEY_MAX_LENGTH} characters."
+        )
+    fingerprint = request_fingerprint(request.method or "", request.path, request.data)
     claimed = _claim(model, key, fingerprint)
     if claimed is None:
         return _answer_held(model.objects.filter(key=key).first(), fingerprint)
@@ -181,4 +188,6 @@ def _response(run: Callable[[], Response]) -> Response:
     try:
         return run()
     except (ApplicationError, APIException) as error:  # a refusal is an answer: stored too
-        return exception_handler(error, {})
+        response = exception_handler(error, {})
+        assert response is not None  # the handler answers every ApplicationError and APIException
+        return response

@@ -6,6 +6,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from instrumentation import attributes
 
@@ -32,7 +33,7 @@ def current_trace_id() -> str:
     return format(context.trace_id, "032x") if context.is_valid else ""
 
 
-def mark_error(exc: BaseException, **extra: object) -> None:
+def mark_error(exc: BaseException, **extra: AttributeValue) -> None:
     """Mark the current span as failed with ``exc`` (Celery leaves retried attempts UNSET)."""
     span = trace.get_current_span()
     span.record_exception(exc)

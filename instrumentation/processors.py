@@ -103,8 +103,8 @@ class PerServiceResource(SpanExporter):
         return self.inner.export([self._restamped(span) for span in spans])
 
     def _restamped(self, span: ReadableSpan) -> ReadableSpan:
-        service = span.attributes.get(attributes.SERVICE)
-        if not service:
+        service = (span.attributes or {}).get(attributes.SERVICE)
+        if not service or not isinstance(service, str):
             return span
         key = (id(span.resource), service)
         if key not in self._resources:

@@ -5,6 +5,7 @@ did not take is published again by ``orders.reconcile``."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import current_app
 from django.db import transaction
@@ -50,7 +51,7 @@ def outbox_deliver(*, message_id: int) -> bool:
 
 
 def outbox_pending(*, older_than_seconds: float) -> list[int]:
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     return list(
         OutboxMessage.objects.filter(delivered_at__isnull=True, created_at__lt=cutoff)
         .order_by("created_at")

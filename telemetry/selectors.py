@@ -142,12 +142,15 @@ def trace_search(query: TraceQuery) -> QuerySet[Trace]:
     return Trace.objects.filter(*_trace_conditions(query)).order_by(*SORTS.get(query.sort, SORTS["newest"]))
 
 
-def trace_search_page(query: TraceQuery, page_number: int | str | None, per_page: int = 25) -> Page:
+def trace_search_page(
+    query: TraceQuery, page_number: int | str | None, per_page: int = 25
+) -> Page[TraceSummary]:
     """One page of ``trace_search``, its rows turned into ``TraceSummary``."""
     with untraced():
         page = Paginator(trace_search(query), per_page).get_page(page_number)
-        page.object_list = trace_summaries(list(page.object_list))
-    return page
+        summaries = trace_summaries(list(page.object_list))
+        # The Trace paginator still gives the counts and page links; only the rows change type.
+        return Page(summaries, page.number, page.paginator)  # type: ignore[arg-type]
 
 
 def trace_summaries(traces: list[Trace]) -> list[TraceSummary]:
@@ -199,8 +202,8 @@ def trace_order_ids(spans: list[Span]) -> list[str]:
 def similar_traces(root_name: str, exclude: str, limit: int = 20) -> list[TraceSummary]:
     """Recent other traces with the same root operation: candidates to compare with."""
     with untraced():
-        traces = Trace.objects.filter(root_name=root_name).exclude(trace_id=exclude)
-        traces = list(traces.order_by(*SORTS["newest"])[:limit])
+        others = Trace.objects.filter(root_name=root_name).exclude(trace_id=exclude)
+        traces = list(others.order_by(*SORTS["newest"])[:limit])
     return trace_summaries(traces)
 
 

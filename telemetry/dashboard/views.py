@@ -51,6 +51,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     kinds = [kind for kind in request.GET.getlist("kind") if kind in span_metrics.SPAN_KINDS]
     kinds = kinds or list(span_metrics.DEFAULT_KINDS)
     service = request.GET.get("service", "")
+    operations = span_metrics.operation_metrics(win, kinds=kinds, service=service or None)
     rows = [
         {
             "op": op,
@@ -59,7 +60,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
             "max_calls": max(bucket.calls for bucket in op.buckets),
             "max_p95_ms": max((b.p95_ms for b in op.buckets if b.p95_ms is not None), default=0),
         }
-        for op in span_metrics.operation_metrics(win, kinds=kinds, service=service or None)
+        for op in operations
     ]
     context = {
         "window": win,
@@ -70,6 +71,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "services": service_names(),
         "rows": rows,
         "buckets": span_metrics.BUCKETS,
-        **_partial(row["op"].stats for row in rows),
+        **_partial(op.stats for op in operations),
     }
     return render(request, "telemetry/metrics.html", context)

@@ -37,6 +37,7 @@ def _plain(values) -> dict:
 
 def span_to_row(span: ReadableSpan) -> Span:
     context = span.get_span_context()
+    assert context is not None  # every span the SDK ends has one; the type allows None
     resource = _plain(span.resource.attributes)
     span_attributes = _plain(span.attributes)
     return Span(

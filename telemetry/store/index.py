@@ -34,7 +34,7 @@ def save_spans(rows: Sequence[Span]) -> int:
             .filter(trace_id__in={row.trace_id for row in rows})
             .values_list("trace_id", "span_id")
         )
-        new = {}
+        new: dict[tuple[str, str], Span] = {}
         for row in rows:
             new.setdefault((row.trace_id, row.span_id), row)
         fresh = [row for key, row in new.items() if key not in stored]

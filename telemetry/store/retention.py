@@ -46,8 +46,8 @@ def expired(policy: Policy, *, now_ns: int | None = None) -> QuerySet[Trace]:
 
 
 def prune(
-    policy: Policy, *, now_ns: int | None = None, progress: Callable[[int], None] = lambda n: None
-) -> dict:
+    policy: Policy, *, now_ns: int | None = None, progress: Callable[[int], object] = lambda n: None
+) -> dict[str, int]:
     """Removes the expired traces; ``progress`` is told how many traces each chunk removed.
     Returns the traces and spans removed."""
     db = router.db_for_write(Span)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -16,28 +17,35 @@ RANGES = {"15m": 15 * 60, "1h": 3600, "24h": 24 * 3600}
 # Attribute keys as OpenTelemetry writes them; "__" would be read as a nested lookup.
 ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_.:\-]+")
 MAX_ATTRIBUTE_FILTERS = 10
-LOCAL_INPUT = {"attrs": {"type": "datetime-local"}, "format": "%Y-%m-%dT%H:%M"}
+LOCAL_INPUT_ATTRS = {"type": "datetime-local"}
+LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 class TraceSearchForm(forms.Form):
     service = forms.CharField(required=False, max_length=100)
     operation = forms.CharField(required=False, max_length=300)
-    errors = forms.BooleanField(required=False, label="errors only")
+    # The metaclass moves declared fields into base_fields, so Form.errors is not shadowed.
+    errors = forms.BooleanField(required=False, label="errors only")  # type: ignore[assignment]
     min_ms = forms.FloatField(required=False, min_value=0, label="min ms")
     max_ms = forms.FloatField(required=False, min_value=0, label="max ms")
     range = forms.ChoiceField(
         required=False,
         choices=[("", "all time"), ("15m", "last 15 min"), ("1h", "last hour"), ("24h", "last 24 h")],
     )
-    start = forms.DateTimeField(required=False, label="from", widget=forms.DateTimeInput(**LOCAL_INPUT))
-    end = forms.DateTimeField(required=False, label="to", widget=forms.DateTimeInput(**LOCAL_INPUT))
+    start = forms.DateTimeField(
+        required=False, label="from", widget=forms.DateTimeInput(LOCAL_INPUT_ATTRS, LOCAL_INPUT_FORMAT)
+    )
+    end = forms.DateTimeField(
+        required=False, label="to", widget=forms.DateTimeInput(LOCAL_INPUT_ATTRS, LOCAL_INPUT_FORMAT)
+    )
     sort = forms.ChoiceField(
         required=False,
         choices=[("newest", "newest"), ("slowest", "slowest"), ("spans", "most spans")],
     )
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data  # what Form.clean returns (the stubs allow None)
         cleaned["attributes"] = self._attributes()
         low, high = cleaned.get("min_ms"), cleaned.get("max_ms")
         if low is not None and high is not None and low > high:
@@ -84,7 +92,7 @@ class TraceSearchForm(forms.Form):
             start_from_ns=start_from,
             start_to_ns=start_to,
             attributes=data.get("attributes", ()),
-            sort=data.get("sort") if data.get("sort") in SORTS else "newest",
+            sort=data["sort"] if data.get("sort") in SORTS else "newest",
         )
 
 

@@ -47,7 +47,7 @@ def to_otlp(spans: Iterable[Span]) -> dict:
 
 def _span(span: Span) -> dict:
     kind = KINDS.index(span.kind) if span.kind in KINDS else 0
-    status = {"code": STATUSES.index(span.status) if span.status in STATUSES else 0}
+    status: dict[str, int | str] = {"code": STATUSES.index(span.status) if span.status in STATUSES else 0}
     if span.status_message:
         status["message"] = span.status_message
     return {
@@ -202,7 +202,7 @@ def _hex_id(value: str, width: int) -> str:
     return raw.hex()
 
 
-def _enum(value: object, names: tuple[str, ...], prefix: str, default: str) -> str:
+def _enum(value: int | str, names: tuple[str, ...], prefix: str, default: str) -> str:
     if isinstance(value, str) and not value.isdigit():
         name = value.removeprefix(prefix)
         if name not in names:

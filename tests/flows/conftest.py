@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,6 +23,7 @@ import psycopg
 import pytest
 import requests
 from celery import Celery
+from django.conf import settings
 
 from devstack.broker import PrivateRedis, free_port
 
@@ -155,7 +157,7 @@ class Stack:
         return {row["sku"]: row["available"] for row in rows}
 
 
-def _fresh_postgres(url: str) -> tuple[str, callable]:
+def _fresh_postgres(url: str) -> tuple[str, Callable[[], None]]:
     name = f"threadline_flow_{uuid.uuid4().hex[:8]}"
     parts = urlsplit(url)
     admin_url = urlunsplit(parts._replace(path="/postgres"))
@@ -170,21 +172,20 @@ def _fresh_postgres(url: str) -> tuple[str, callable]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
+def stack(tmp_path_factory) -> Iterator[Stack]:
     var = tmp_path_factory.mktemp("stack")
     drops = []  # fresh PostgreSQL databases, dropped at the end
 
-    def database(variable: str, sqlite_file: str) -> str:
-        """A fresh database of the kind ``variable`` names: PostgreSQL, or a SQLite file."""
-        base = os.environ.get(variable, "")
+    def database(base: str, sqlite_file: str) -> str:
+        """A fresh database of the kind ``base`` is: PostgreSQL, or else a SQLite file."""
         if base.startswith(("postgres://", "postgresql://")):
             url, drop = _fresh_postgres(base)
             drops.append(drop)
             return url
         return f"sqlite:///{var / sqlite_file}"
 
-    database_url = database("DATABASE_URL", "shop.sqlite3")
-    store_url = database("TELEMETRY_DATABASE_URL", "traces.sqlite3")
+    database_url = database(settings.DATABASE_URL, "shop.sqlite3")
+    store_url = database(settings.TELEMETRY_DATABASE_URL, "traces.sqlite3")
     redis = PrivateRedis()
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -23,7 +23,9 @@ def staff_session(stack) -> requests.Session:
     session = requests.Session()
     login_url = f"{stack.url}/admin/login/"
     form = session.get(login_url, timeout=30)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+    assert found, "the login page carries a CSRF token"
+    token = found.group(1)
     assert session.cookies.get("csrftoken")
     answer = session.post(
         login_url,

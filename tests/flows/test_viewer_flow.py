@@ -47,7 +47,9 @@ def staff(stack) -> requests.Session:
     )
     session = requests.Session()
     login = session.get(f"{stack.url}/admin/login/", timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)
+    assert found, "the login page carries a CSRF token"
+    token = found.group(1)
     response = session.post(
         f"{stack.url}/admin/login/?next=/traces/",
         data={"username": USERNAME, "password": PASSWORD, "csrfmiddlewaretoken": token, "next": "/traces/"},

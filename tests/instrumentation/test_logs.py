@@ -11,7 +11,7 @@ from django.test import RequestFactory
 from opentelemetry import trace
 from opentelemetry._logs import get_logger_provider
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
-from opentelemetry.sdk._logs import LogRecordProcessor
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
@@ -46,8 +46,10 @@ TAP = Tap()
 @pytest.fixture(scope="module", autouse=True)
 def _tap() -> None:
     # After the session fixture has configured the process (and its logger provider).
-    if TAP not in get_logger_provider()._multi_log_record_processor._log_record_processors:
-        get_logger_provider().add_log_record_processor(TAP)
+    provider = get_logger_provider()
+    assert isinstance(provider, LoggerProvider)  # the SDK's, set up by instrumentation
+    if TAP not in provider._multi_log_record_processor._log_record_processors:
+        provider.add_log_record_processor(TAP)
 
 
 @pytest.fixture

@@ -36,7 +36,12 @@ def test_a_compensation_whose_first_call_times_out_voids_exactly_once(
     order = placed_order()
     voids = []
     real_void = gateway.void
-    monkeypatch.setattr(gateway, "void", lambda **kwargs: voids.append(kwargs) or real_void(**kwargs))
+
+    def void(**kwargs):
+        voids.append(kwargs)
+        return real_void(**kwargs)
+
+    monkeypatch.setattr(gateway, "void", void)
     settings.SERVICE_TIMEOUT = (2, 0.3)
     faults({"gateway_latency": 800})
 

@@ -148,7 +148,12 @@ def test_authorisations_and_cancels_sent_at_once_never_leave_money_authorised(se
     with its authorisation refused."""
     orders = [uuid.uuid4() for _ in range(8)]
     real = gateway.authorize
-    monkeypatch.setattr(gateway, "authorize", lambda **kw: time.sleep(random.random() * 0.06) or real(**kw))
+
+    def slow_authorize(**kw):
+        time.sleep(random.random() * 0.06)
+        return real(**kw)
+
+    monkeypatch.setattr(gateway, "authorize", slow_authorize)
     start = threading.Barrier(2 * len(orders))
 
     def send(call: tuple[str, uuid.UUID]) -> str:
@@ -182,7 +187,7 @@ def test_payment_summary_of_this_runs_orders_adds_up_batches(services_url):
     client.payment_capture(order_id=mine[0])
     client.payment_authorize(order_id=uuid.uuid4(), amount_cents=5000, token="tok_ok")  # someone else's
 
-    summary = client.payment_summary(order_ids=mine)
+    summary = client.payment_summary(order_ids=list(mine))  # a list[UUID | str], as the client asks
 
     assert summary.authorized == client.PaymentTotal(count=len(mine) - 1, amount_cents=100 * (len(mine) - 1))
     assert summary.captured == client.PaymentTotal(count=1, amount_cents=100)

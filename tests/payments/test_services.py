@@ -183,7 +183,12 @@ def gateway_voids(monkeypatch) -> list[str]:
     """The references the gateway simulator was asked to void (it still voids them)."""
     calls: list[str] = []
     real = gateway.void
-    monkeypatch.setattr(gateway, "void", lambda **kwargs: calls.append(kwargs["reference"]) or real(**kwargs))
+
+    def void(**kwargs):
+        calls.append(kwargs["reference"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(gateway, "void", void)
     return calls
 
 
@@ -240,7 +245,8 @@ def test_a_cancel_whose_marker_loses_to_the_authorisation_voids_it(monkeypatch, 
     """The authorisation is recorded between the cancel's read (nothing yet) and its
     insert: the unique order id refuses the marker, and the cancel voids what it finds."""
     order_id = uuid.uuid4()
-    real_get, reads = QuerySet.get, []
+    real_get = QuerySet.get
+    reads: list[dict] = []
 
     def read_just_before_the_authorisation(queryset, *args, **kwargs):
         if queryset.model is Payment and not reads:

@@ -5,6 +5,7 @@ and a refused checkout leaves no stock held and no money taken."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 import requests
@@ -17,7 +18,7 @@ from shop.demo import CATALOGUE
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
 STOCK = {sku: units for sku, _, _, _, units in CATALOGUE}
-GOOD = {
+GOOD: dict[str, Any] = {
     "items": [{"sku": "MOUSE-WIRELESS", "quantity": 2}, {"sku": "KEYBOARD-MECH", "quantity": 1}],
     "email": "ada@example.com",
     "payment": {"method": "card", "token": "tok_ok"},

@@ -51,6 +51,7 @@ class Command(BaseCommand):
                     f"No stored span names order {order}. Check the order id; spans are written "
                     "in batches, so a new order's trace appears after a few seconds."
                 )
+        assert trace_id is not None  # exactly one of the two was given, and an order has one
         spans = trace_spans(trace_id.lower())
         if not spans:
             raise CommandError(
