@@ -24,8 +24,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from opentelemetry import trace
 
-from faults.database import slow_condition, statement_timeout
-from faults.services import crash_this_process, fault_fires, fault_value
+from faults.database import guarded_update
+from faults.services import crash_this_process, fault_fires
 from instrumentation import attributes
 from instrumentation.context import capture_context, current_trace_id
 from inventory import client as inventory_client
@@ -148,15 +148,10 @@ def _write_confirmation(order: Order) -> None:
 
 
 def _update(rows, *, fault: str | None = None, **fields: object) -> int:
-    """UPDATE ``rows``; when ``fault`` fires, the statement stalls until the engine's own
-    timeout stops it, so it fails with the driver's error like a real database timeout."""
+    """UPDATE ``rows`` and restart their clock; ``fault`` names the database fault that
+    may make this write time out (the seam in faults.database)."""
     fields.setdefault("updated_at", timezone.now())
-    if fault is None or not fault_fires(fault):
-        return rows.update(**fields)
-    stall = fault_value("order_db_stall")
-    condition, params = slow_condition(stall * 10)
-    with statement_timeout(stall):
-        return rows.extra(where=[condition], params=params).update(**fields)
+    return guarded_update(rows, fault=fault, **fields)
 
 
 def order_push_on(*, order_id: uuid.UUID) -> Order:
