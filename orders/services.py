@@ -24,8 +24,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from opentelemetry import trace
 
+from faults.checkpoints import checkpoint
 from faults.database import guarded_update
-from faults.services import crash_this_process, fault_fires
+from faults.services import fault_fires
 from instrumentation import attributes
 from instrumentation.context import capture_context, current_trace_id
 from inventory import client as inventory_client
@@ -112,9 +113,12 @@ def order_finalize(*, order_id: uuid.UUID) -> Order:
         raise OrderStateConflict(f"Order {order_id} is {order.status}; only a placed order is finalised.")
     _write_confirmation(order)
     inventory_client.reservation_commit(order_id=order.id)
-    if fault_fires("worker_crash"):
-        _event(order, "worker_crash_injected", "the worker process is killed before the capture")
-        crash_this_process()
+    checkpoint(
+        "finalize.before_capture",
+        on_crash=lambda: _event(
+            order, "worker_crash_injected", "the worker process is killed before the capture"
+        ),
+    )
     payments_client.payment_capture(order_id=order.id)
     with transaction.atomic():
         # Only from placed: if compensation claimed the order meanwhile (failing), it
