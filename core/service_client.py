@@ -1,19 +1,31 @@
 """The HTTP plumbing under every app's ``client.py``: one shared session, explicit
 timeouts, the service token, and error codes mapped back to the callee's classes (and to
-the shared Idempotency-Key refusals of config/idempotency.py)."""
+the shared Idempotency-Key refusals of config/idempotency.py). Other apps may mount
+transport adapters on that session (``mount_transport``) without core knowing them."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import requests
 from django.conf import settings
+from requests.adapters import BaseAdapter
 from urllib3.exceptions import ProtocolError
 
 from core.api import ApplicationError, ServiceUnavailable
 from core.idempotency import IdempotencyKeyReused, IdempotencyRequestInProgress
 
 _local = threading.local()
+# Adapter factories by URL prefix, mounted on every new session: a factory, not an
+# adapter, because an adapter holds connection pools and sessions are per thread.
+_transports: dict[str, Callable[[], BaseAdapter]] = {}
+
+
+def mount_transport(prefix: str, factory: Callable[[], BaseAdapter]) -> None:
+    """Send calls whose URL starts with ``prefix`` through ``factory()``'s adapter, on
+    every session made from now on (call it at start-up: an AppConfig's ``ready()``)."""
+    _transports[prefix] = factory
 
 
 def _session() -> requests.Session:
@@ -21,6 +33,8 @@ def _session() -> requests.Session:
     session = getattr(_local, "session", None)
     if session is None:
         session = _local.session = requests.Session()
+        for prefix, factory in _transports.items():
+            session.mount(prefix, factory())
     return session
 
 

@@ -1,4 +1,5 @@
-"""A real database timeout on one statement, for the ``order_db_timeout`` fault.
+"""The database seam: an UPDATE that a named fault (``order_db_timeout``,
+``order_place_db_timeout``) turns into a real timeout on that one statement.
 
 The statement is made deliberately slow and the engine's own timeout stops it, so the
 driver raises its own error on that statement alone (no lock over the whole database):
@@ -13,6 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connection
+from django.db.models import QuerySet
+
+from faults.services import fault_fires, fault_value
 
 _SQLITE_SPIN = (
     "(WITH RECURSIVE spin(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM spin WHERE n < 1000000000000)"
@@ -46,3 +50,16 @@ def statement_timeout(seconds: float) -> Iterator[None]:
         yield
     finally:
         timer.cancel()
+
+
+def guarded_update(queryset: QuerySet, *, fault: str | None, **fields: object) -> int:
+    """``queryset.update(**fields)``; when ``fault`` fires, that statement alone stalls
+    until the engine's timeout (``order_db_stall`` seconds) stops it with the driver's own
+    error, as a real timeout would. Must run inside a transaction (see ``statement_timeout``)."""
+    if fault is None or not fault_fires(fault):
+        return queryset.update(**fields)
+    stall = fault_value("order_db_stall")
+    # Ten times the timeout: the statement cannot finish before the timeout fires.
+    condition, params = slow_condition(stall * 10)
+    with statement_timeout(stall):
+        return queryset.extra(where=[condition], params=params).update(**fields)

@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import IsInternalService
-from faults.services import fault_delay
+from faults.views import InjectedLatencyMixin
 from inventory import selectors, services
 
 
@@ -33,8 +33,9 @@ class StockListApi(APIView):
         return Response(self.OutputSerializer(items, many=True).data)
 
 
-class ReservationCreateApi(APIView):
+class ReservationCreateApi(InjectedLatencyMixin, APIView):
     permission_classes = [IsInternalService]
+    latency_fault = "inventory_latency"  # a slow service
 
     class InputSerializer(serializers.Serializer):
         class LineSerializer(serializers.Serializer):
@@ -45,7 +46,6 @@ class ReservationCreateApi(APIView):
         items = LineSerializer(many=True, allow_empty=False)
 
     def post(self, request):
-        fault_delay("inventory_latency")  # a slow service, outside any transaction
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         reservation = services.reservation_create(

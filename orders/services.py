@@ -23,8 +23,9 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from faults.database import slow_condition, statement_timeout
-from faults.services import crash_this_process, fault_fires, fault_value
+from faults.checkpoints import checkpoint
+from faults.database import guarded_update
+from faults.services import fault_fires
 from instrumentation import attributes
 from instrumentation.context import capture_context, current_span, current_trace_id, get_tracer
 from inventory import client as inventory_client
@@ -111,9 +112,12 @@ def order_finalize(*, order_id: uuid.UUID) -> Order:
         raise OrderStateConflict(f"Order {order_id} is {order.status}; only a placed order is finalised.")
     _write_confirmation(order)
     inventory_client.reservation_commit(order_id=order.id)
-    if fault_fires("worker_crash"):
-        _event(order, "worker_crash_injected", "the worker process is killed before the capture")
-        crash_this_process()
+    checkpoint(
+        "finalize.before_capture",
+        on_crash=lambda: _event(
+            order, "worker_crash_injected", "the worker process is killed before the capture"
+        ),
+    )
     payments_client.payment_capture(order_id=order.id)
     with transaction.atomic():
         # Only from placed: if compensation claimed the order meanwhile (failing), it
@@ -147,15 +151,10 @@ def _write_confirmation(order: Order) -> None:
 
 
 def _update(rows, *, fault: str | None = None, **fields: object) -> int:
-    """UPDATE ``rows``; when ``fault`` fires, the statement stalls until the engine's own
-    timeout stops it, so it fails with the driver's error like a real database timeout."""
+    """UPDATE ``rows`` and restart their clock; ``fault`` names the database fault that
+    may make this write time out (the seam in faults.database)."""
     fields.setdefault("updated_at", timezone.now())
-    if fault is None or not fault_fires(fault):
-        return rows.update(**fields)
-    stall = fault_value("order_db_stall")
-    condition, params = slow_condition(stall * 10)
-    with statement_timeout(stall):
-        return rows.extra(where=[condition], params=params).update(**fields)
+    return guarded_update(rows, fault=fault, **fields)
 
 
 def order_push_on(*, order_id: uuid.UUID) -> Order:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, fields
 from django.conf import settings
 
 from core.service_client import call
-from faults.services import fault_fires
 from payments.errors import PaymentDeclined, PaymentNotFound, PaymentStateConflict
 
 ERRORS = (PaymentDeclined, PaymentNotFound, PaymentStateConflict)
@@ -42,9 +41,7 @@ class PaymentSummary:
 
 
 def _url(path: str) -> str:
-    # The payments_unreachable fault sends the call to an address that refuses connections.
-    base = settings.FAULTS_REFUSING_URL if fault_fires("payments_unreachable") else settings.PAYMENTS_BASE_URL
-    return f"{base}/api/payments/{path}"
+    return f"{settings.PAYMENTS_BASE_URL}/api/payments/{path}"
 
 
 def payment_authorize(*, order_id: uuid.UUID, amount_cents: int, token: str) -> PaymentInfo:
@@ -84,9 +81,9 @@ SUMMARY_ORDER_IDS_PER_CALL = 50
 
 def payment_summary(*, order_ids: list[uuid.UUID | str] | None = None) -> PaymentSummary:
     """Counts and sums per status, of all payments or of ``order_ids``' only (asked for in
-    batches and added up). Read from PAYMENTS_BASE_URL directly: the payments_unreachable
-    fault is for the checkout's calls and must not blind an observer."""
-    url = f"{settings.PAYMENTS_BASE_URL}/api/payments/summary/"
+    batches and added up). A read (GET): the payments_unreachable fault refuses the
+    checkout's calls, which all change something, and must not blind an observer."""
+    url = _url("summary/")
     if order_ids is None:
         return _summary([call("GET", url, errors=ERRORS)])
     ids, step = [str(order_id) for order_id in order_ids], SUMMARY_ORDER_IDS_PER_CALL

@@ -1,14 +1,18 @@
 """The REST plumbing under every client: an unreachable app is ServiceUnavailable, an
-unknown error code is a plain ApplicationError that still carries the code and status."""
+unknown error code is a plain ApplicationError that still carries the code and status;
+a mounted transport adapter carries the calls under its URL prefix."""
 
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
+import requests
+from requests.adapters import BaseAdapter
 
 from core.api import ApplicationError, ServiceUnavailable
-from core.service_client import call
+from core.service_client import call, mount_transport
 from inventory import client as inventory_client
 
 
@@ -75,3 +79,26 @@ def test_a_keep_alive_connection_the_server_drops_is_replaced_once():
         assert call("GET", url) == {}  # went out on the kept-alive connection, which was dropped
     finally:
         server.shutdown()
+
+
+class AnswersItself(BaseAdapter):
+    """A transport that answers every call with ``{"via": "adapter"}``, sending nothing."""
+
+    def send(self, request, *args, **kwargs) -> requests.Response:
+        response = requests.Response()
+        response.status_code, response._content, response.url = 200, b'{"via": "adapter"}', request.url
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_mounted_transport_carries_the_calls_under_its_prefix():
+    """A transport mounted at start-up carries calls to its prefix on each new session
+    (here a new thread's), and core needs to know nothing about it."""
+    mount_transport("http://mounted.invalid/", AnswersItself)
+    answers: list[dict] = []
+    thread = threading.Thread(target=lambda: answers.append(call("GET", "http://mounted.invalid/x")))
+    thread.start()
+    thread.join()
+    assert answers == [{"via": "adapter"}]

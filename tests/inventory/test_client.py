@@ -4,6 +4,7 @@ back as frozen dataclasses and error codes come back as inventory's own classes.
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 
 import pytest
@@ -100,3 +101,14 @@ def test_inventory_shortage_fault_is_seen_by_the_api(services_url, catalogue, fa
     with pytest.raises(InsufficientStock):
         client.reservation_create(order_id=uuid.uuid4(), items=[(MOUSE, 1)])
     assert available(MOUSE) == 200
+
+
+def test_inventory_latency_fault_delays_the_reservation_call(services_url, catalogue, faults):
+    """inventory_latency delays a reservation made over REST; the stock list is not delayed."""
+    faults({"inventory_latency": 300})
+    started = time.monotonic()
+    client.reservation_create(order_id=uuid.uuid4(), items=[(MOUSE, 1)])
+    assert time.monotonic() - started >= 0.3
+    started = time.monotonic()
+    client.stock_list()
+    assert time.monotonic() - started < 0.3

@@ -1,0 +1,49 @@
+"""Named checkpoints: an unknown name fails loudly; with ``worker_crash`` off a
+checkpoint passes; with it on, the crash is recorded through ``on_crash`` and then the
+process dies by SIGKILL, as an OOM kill would (tried in a forked child)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from faults.checkpoints import CHECKPOINTS, UnknownCheckpoint, checkpoint
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_unknown_checkpoint_fails_loudly(faults):
+    """A misspelt name raises, even with the fault off, listing the known names."""
+    with pytest.raises(UnknownCheckpoint, match="finalize.before_capture"):
+        checkpoint("finalize.before_captrue")
+
+
+def test_with_the_fault_off_a_checkpoint_passes(faults):
+    """worker_crash at 0: nothing is recorded and the caller goes on."""
+    faults({"worker_crash": 0.0})
+    recorded = []
+    for name in CHECKPOINTS:
+        checkpoint(name, on_crash=lambda name=name: recorded.append(name))
+    assert recorded == []
+
+
+def test_with_the_fault_on_the_crash_is_recorded_then_the_process_is_killed(faults, settings):
+    """worker_crash at 1: ``on_crash`` runs first, then the process gets SIGKILL (no
+    cleanup runs: the child never reaches its own exit)."""
+    settings.FAULTS_CACHE_SECONDS = 60  # the child reads the flags from the cache, not the db
+    faults({"worker_crash": 1.0})
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read_end)
+            checkpoint("finalize.before_capture", on_crash=lambda: os.write(write_end, b"recorded"))
+        finally:
+            os._exit(3)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    with os.fdopen(read_end, "rb") as pipe:
+        assert pipe.read() == b"recorded"
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
