@@ -8,7 +8,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from orders.models import Order, OrderEvent, OrderLine, OutboxMessage
-from telemetry.diagnosis.analysis import analyze, summary_line
+from telemetry.diagnosis.analysis import analyze
+from telemetry.diagnosis.text import summary_line
 from telemetry.selectors import order_trace_spans
 
 
