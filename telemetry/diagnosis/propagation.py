@@ -4,7 +4,7 @@ the outcome in short phrases (definitions in ``telemetry.diagnosis.analysis``)."
 
 from __future__ import annotations
 
-from instrumentation import attributes
+from instrumentation import attributes, names
 from telemetry.diagnosis.model import Propagation, RootCause, Step
 from telemetry.diagnosis.root_cause import attempt_error, fault_of, task_runs
 from telemetry.diagnosis.spans import attempt_number, error_text, http_status, label, url_of
@@ -14,13 +14,11 @@ from telemetry.tree import SpanTree
 Tree = SpanTree[Span]
 Timed = tuple[int, Step]  # a step and when it happened, to put the steps in order
 
-# Span names the orders app's tasks and APIs produce (names only: telemetry imports no app).
-COMPENSATION_SPANS = ("run/orders.compensate_order", "POST api/orders/<uuid:order_id>/fail/")
-PAYMENT_CANCEL_ROUTE = "api/payments/payments/<uuid:order_id>/cancel/"
-PAYMENT_CAPTURE_ROUTE = "api/payments/payments/<uuid:order_id>/capture/"
-PAYMENT_AUTHORIZE_ROUTE = "api/payments/authorizations/"
-STOCK_RELEASE_ROUTE = "api/inventory/reservations/<uuid:order_id>/release/"
-RECONCILE_SPAN = "orders.reconcile order"
+# The compensation is the worker's task, or the orders API failing the order by request.
+COMPENSATION_SPANS = (
+    names.run_span(names.COMPENSATE_ORDER_TASK),
+    names.server_span("POST", names.ORDER_FAIL_ROUTE),
+)
 
 
 def propagation(tree: Tree, cause: RootCause | None) -> Propagation:
@@ -80,7 +78,7 @@ def reconcile_steps(tree: Tree, after_ns: int) -> list[Timed]:
     return [
         (span.start_time_ns, step(span, "reconcile pushed the order on"))
         for span in tree.spans
-        if span.name == RECONCILE_SPAN and span.start_time_ns >= after_ns
+        if span.name == names.RECONCILE_ORDER_SPAN and span.start_time_ns >= after_ns
     ]
 
 
@@ -98,7 +96,7 @@ def compensation_steps(tree: Tree, after_ns: int) -> list[Timed]:
 
 def undo_steps(tree: Tree, compensation: Span) -> list[Timed]:
     """The payment cancelled and the stock released under a compensation span."""
-    done = {PAYMENT_CANCEL_ROUTE: payment_undone(tree), STOCK_RELEASE_ROUTE: "stock released"}
+    done = {names.PAYMENT_CANCEL_ROUTE: payment_undone(tree), names.STOCK_RELEASE_ROUTE: "stock released"}
     steps = []
     for span in tree.descendants(compensation):
         route = next((r for r in done if span.kind == "SERVER" and span.name.endswith(r)), None)
@@ -110,9 +108,9 @@ def undo_steps(tree: Tree, compensation: Span) -> list[Timed]:
 
 def payment_undone(tree: Tree) -> str:
     """What cancelling the payment did: refund a capture, void an authorisation, or nothing."""
-    if answered_ok(tree, PAYMENT_CAPTURE_ROUTE):
+    if answered_ok(tree, names.PAYMENT_CAPTURE_ROUTE):
         return "payment refunded"
-    return "payment voided" if answered_ok(tree, PAYMENT_AUTHORIZE_ROUTE) else "no payment to void"
+    return "payment voided" if answered_ok(tree, names.PAYMENT_AUTHORIZE_ROUTE) else "no payment to void"
 
 
 def answered_ok(tree: Tree, route: str) -> bool:
