@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from core.api import ApplicationError, ServiceUnavailable
-from instrumentation import attributes
+from instrumentation import attributes, names
 from instrumentation.context import current_span, current_trace_id, get_tracer, mark_error, resumed_context
 from inventory import client as inventory_client
 from orders import selectors, services
@@ -59,7 +59,7 @@ def _start_attempt(task, order_id: str) -> int:
     return attempt
 
 
-@shared_task(name="orders.finalize_order", base=OrderTask, bind=True, max_retries=None)
+@shared_task(name=names.FINALIZE_ORDER_TASK, base=OrderTask, bind=True, max_retries=None)
 def finalize_order(self, order_id: str) -> None:
     """Confirm a placed order; retry transient errors with backoff, then compensate."""
     attempt = _start_attempt(self, order_id)
@@ -90,7 +90,7 @@ def _give_up(order_id: str, reason: str) -> None:
     services.order_request_compensation(order_id=uuid.UUID(order_id), reason=reason)
 
 
-@shared_task(name="orders.compensate_order", base=OrderTask, bind=True, max_retries=10)
+@shared_task(name=names.COMPENSATE_ORDER_TASK, base=OrderTask, bind=True, max_retries=10)
 def compensate_order(self, order_id: str, reason: str) -> None:
     """Void or refund, release stock, fail the order with ``reason``."""
     attempt = _start_attempt(self, order_id)
@@ -130,7 +130,7 @@ def reconcile() -> dict[str, int]:
         # The work joins the order's own trace, where whoever looks at the order will look.
         with (
             resumed_context(order.trace_context),
-            tracer.start_as_current_span("orders.reconcile order") as span,
+            tracer.start_as_current_span(names.RECONCILE_ORDER_SPAN) as span,
         ):
             span.set_attribute(attributes.ORDER_ID, str(order.id))
             logger.warning(

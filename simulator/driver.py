@@ -15,7 +15,6 @@ compare before and after the run: they hold only when nothing else moves stock m
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
@@ -27,6 +26,7 @@ from datetime import datetime
 import requests
 from tqdm import tqdm
 
+from core.stats import percentile
 from inventory import client as inventory_client
 from payments import client as payments_client
 
@@ -139,15 +139,6 @@ def make_baskets(skus: list[str], count: int, seed: int) -> list[tuple[Line, ...
         return tuple(Line(sku, rng.randint(1, 2)) for sku in picked)
 
     return [basket() for _ in range(count)]
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile: the smallest measured value with at least p % of the
-    values at or below it (never a value that was not measured); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
 
 
 # --- the run -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from operator import itemgetter
 
 from django.db.models import F, OuterRef, QuerySet, Subquery
 
+from core.stats import nearest_rank, percentile
 from instrumentation.context import untraced
 from telemetry.models import Span
 
@@ -108,19 +109,6 @@ def trailing_window(seconds: float, *, now_ns: int | None = None) -> Window:
     return Window("custom", f"{seconds:g} s", end_ns - int(seconds * NS_PER_S), end_ns)
 
 
-def percentile(values: Sequence[int | float], percent: int) -> int | float | None:
-    """Nearest rank: the smallest value with at least ``percent`` % of values at or below it."""
-    return _nearest_rank(sorted(values), percent)
-
-
-def _nearest_rank(ordered: Sequence[int | float], percent: int) -> int | float | None:
-    """``percentile`` of values already sorted, so several percentiles share one sort."""
-    if not ordered:
-        return None
-    rank = max(1, -(-percent * len(ordered) // 100))  # ceil without floating point
-    return ordered[rank - 1]
-
-
 def _ms(duration_ns: int | float | None) -> float | None:
     return None if duration_ns is None else duration_ns / NS_PER_MS
 
@@ -133,9 +121,9 @@ def summarise(rows: list[tuple], *, partial: bool = False) -> Stats:
     return Stats(
         calls=len(rows),
         errors=len(failed),
-        p50_ms=_ms(_nearest_rank(durations, 50)),
-        p95_ms=_ms(_nearest_rank(durations, 95)),
-        p99_ms=_ms(_nearest_rank(durations, 99)),
+        p50_ms=_ms(nearest_rank(durations, 50)),
+        p95_ms=_ms(nearest_rank(durations, 95)),
+        p99_ms=_ms(nearest_rank(durations, 99)),
         slowest_trace_ids=_top_traces(rows, key=itemgetter(DURATION)),
         failed_trace_ids=_top_traces(failed, key=itemgetter(START)),
         partial=partial,

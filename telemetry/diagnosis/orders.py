@@ -7,7 +7,8 @@ the orders app shows the diagnosis without importing the store.
 from __future__ import annotations
 
 from instrumentation.diagnosis import OrderDiagnosis
-from telemetry.diagnosis.analysis import analyze, summary_line
+from telemetry.diagnosis.analysis import analyze
+from telemetry.diagnosis.text import summary_line
 from telemetry.selectors import order_trace_spans
 
 

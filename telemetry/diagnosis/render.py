@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-from telemetry.diagnosis.analysis import error_of
+from instrumentation import attributes
+from telemetry.diagnosis.spans import error_text, note, statement_of
 from telemetry.models import Span
-from telemetry.tree import span_tree
-
-
-def _error_text(span: Span) -> str:
-    return ": ".join(part for part in error_of(span) if part)
-
-
-def _label(span: Span) -> str:
-    attrs = span.attributes
-    statement = attrs.get("db.statement")
-    if statement:
-        first_line = statement.strip().splitlines()[0]
-        return f"{span.name}  {first_line[:90]}" if first_line != span.name else span.name
-    url = attrs.get("http.url") or attrs.get("url.full")
-    if span.kind == "CLIENT" and url:
-        return f"{span.name}  → {url}"
-    return span.name
+from telemetry.tree import SpanTree
 
 
 def render_tree(spans: list[Span]) -> str:
@@ -34,17 +19,28 @@ def render_tree(spans: list[Span]) -> str:
         f"trace {spans[0].trace_id}: {len(spans)} spans, {(end - start) / 1e6:.1f} ms, "
         f"{errors} errors, services: {', '.join(services)}"
     ]
-    for depth, span in span_tree(spans):
+    for depth, span in SpanTree(spans).walk():
         offset = (span.start_time_ns - start) / 1e6
         status = "ERROR" if span.status == "ERROR" else "ok"
         line = (
             f"{'  ' * depth}[{span.service}] {_label(span)}  "
             f"{span.duration_ns / 1e6:.1f} ms (+{offset:.0f} ms) {status}"
         )
-        fault = span.attributes.get("fault.name")
+        fault = span.attributes.get(attributes.FAULT_NAME)
         if fault:
             line += f"  fault={fault}"
         if span.status == "ERROR":
-            line += f"  ✗ {_error_text(span)}"
+            line += f"  ✗ {error_text(span)}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def _label(span: Span) -> str:
+    """The name, then what it leaves out: the statement's first line, ``→`` the URL called."""
+    extra = note(span)
+    if not extra:
+        return span.name
+    if statement_of(span):
+        first_line = next(iter(extra.strip().splitlines()), "")
+        return f"{span.name}  {first_line[:90]}" if first_line != span.name else span.name
+    return f"{span.name}  → {extra}"

@@ -11,7 +11,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from telemetry.diagnosis.analysis import analyze, diagnosis_text
+from telemetry.diagnosis.analysis import analyze
+from telemetry.diagnosis.text import diagnosis_text
 from telemetry.selectors import (
     operation_names,
     service_names,

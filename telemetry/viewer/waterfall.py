@@ -10,11 +10,11 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from instrumentation import attributes
-from telemetry.diagnosis.analysis import Tree, first_error
 from telemetry.diagnosis.critical_path import critical_path
+from telemetry.diagnosis.root_cause import fault_of, first_error
+from telemetry.diagnosis.spans import exception_event, note
 from telemetry.models import LogRecord, Span
-from telemetry.tree import span_tree
+from telemetry.tree import SpanTree
 
 # Distinct colours, none red (red marks errors). The known apps land on different ones.
 PALETTE = (
@@ -41,33 +41,19 @@ def service_colour(service: str) -> str:
 
 def exception_of(span: Span) -> dict | None:
     """The first exception recorded on the span: ``type``, ``message``, ``stacktrace``."""
-    for event in span.events or []:
-        if event.get("name") == "exception":
-            attrs = event.get("attributes") or {}
-            return {
-                "type": attrs.get("exception.type", ""),
-                "message": attrs.get("exception.message", ""),
-                "stacktrace": attrs.get("exception.stacktrace", ""),
-            }
-    return None
+    exception = exception_event(span)
+    if exception is None:
+        return None
+    return {
+        "type": exception.get("exception.type", ""),
+        "message": exception.get("exception.message", ""),
+        "stacktrace": exception.get("exception.stacktrace", ""),
+    }
 
 
 def root_cause(spans: list[Span]) -> Span | None:
     """Where the first error started (the diagnosis's definition, see telemetry.diagnosis.analysis)."""
-    return first_error(Tree(spans))
-
-
-def nearest_fault(spans: list[Span], span: Span) -> str:
-    """The ``fault.name`` on the span or its nearest ancestor that has one."""
-    by_id = {s.span_id: s for s in spans}
-    seen: set[str] = set()
-    while span is not None and span.span_id not in seen:
-        seen.add(span.span_id)
-        fault = (span.attributes or {}).get(attributes.FAULT_NAME)
-        if fault:
-            return str(fault)
-        span = by_id.get(span.parent_span_id)
-    return ""
+    return first_error(SpanTree(spans))
 
 
 @dataclass
@@ -124,18 +110,9 @@ class Row:
         return note if len(note) <= 90 else note[:89] + "…"
 
     @property
-    def statement(self) -> str:
-        return str((self.span.attributes or {}).get("db.statement", ""))
-
-    @property
     def note(self) -> str:
         """What the name leaves out: a statement's text, an outgoing call's URL."""
-        attrs = self.span.attributes or {}
-        if self.statement:
-            return self.statement
-        if self.span.kind == "CLIENT":
-            return str(attrs.get("http.url") or attrs.get("url.full") or "")
-        return ""
+        return note(self.span)
 
     @property
     def attribute_items(self) -> list[tuple[str, object]]:
@@ -160,18 +137,14 @@ class Waterfall:
 
 
 def waterfall(spans: list[Span], logs: list[LogRecord] = ()) -> Waterfall:
+    tree = SpanTree(spans)
     start = min(span.start_time_ns for span in spans)
     total = max(max(span.end_time_ns for span in spans) - start, 1)
-    on_path = critical_path(spans)
-    cause = root_cause(spans)
+    on_path = critical_path(tree)
+    cause = first_error(tree)
     logs_by_span: dict[str, list[LogRecord]] = defaultdict(list)
     for record in logs:
         logs_by_span[record.span_id].append(record)
-    child_count: dict[str, int] = defaultdict(int)
-    ids = {span.span_id for span in spans}
-    for span in spans:
-        if span.parent_span_id in ids:
-            child_count[span.parent_span_id] += 1
     rows = [
         Row(
             span=span,
@@ -180,7 +153,7 @@ def waterfall(spans: list[Span], logs: list[LogRecord] = ()) -> Waterfall:
             offset_pct=100 * (span.start_time_ns - start) / total,
             width_pct=max(0.2, 100 * span.duration_ns / total),
             colour=service_colour(span.service),
-            child_count=child_count[span.span_id],
+            child_count=len(tree.children(span)),
             critical=span.span_id in on_path,
             root_cause=cause is not None and span.span_id == cause.span_id,
             exception=exception_of(span),
@@ -190,7 +163,7 @@ def waterfall(spans: list[Span], logs: list[LogRecord] = ()) -> Waterfall:
                 for event in span.events or []
             ],
         )
-        for depth, span in span_tree(spans)
+        for depth, span in tree.walk()
     ]
     return Waterfall(
         rows=rows,
@@ -199,7 +172,7 @@ def waterfall(spans: list[Span], logs: list[LogRecord] = ()) -> Waterfall:
         services=[(name, service_colour(name)) for name in sorted({span.service for span in spans})],
         error_count=sum(span.status == "ERROR" for span in spans),
         root_cause=next((row for row in rows if row.root_cause), None),
-        root_cause_fault=nearest_fault(spans, cause) if cause else "",
+        root_cause_fault=(fault_of(tree, cause) or "") if cause else "",
         ticks=[(pct, total * pct / 100 / 1e6) for pct in (0, 25, 50, 75, 100)],
         orphan_logs=[record for records in logs_by_span.values() for record in records],
     )

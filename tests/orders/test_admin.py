@@ -12,7 +12,8 @@ from django.db import DatabaseError
 
 from orders.admin import OrderAdmin
 from orders.models import Order
-from telemetry.diagnosis.analysis import analyze, summary_line
+from telemetry.diagnosis.analysis import analyze
+from telemetry.diagnosis.text import summary_line
 from telemetry.models import Span
 from telemetry.store.index import save_spans
 from tests.telemetry import traces

@@ -1,12 +1,13 @@
 """``manage.py trace TRACE_ID`` or ``--order ORDER_ID``: print a stored trace, and with
-``--analyze`` its diagnosis (``telemetry/analysis.py``)."""
+``--analyze`` its diagnosis (``telemetry.diagnosis``)."""
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from telemetry.diagnosis.analysis import analyze, diagnosis_text
+from telemetry.diagnosis.analysis import analyze
 from telemetry.diagnosis.render import render_tree
+from telemetry.diagnosis.text import diagnosis_text
 from telemetry.selectors import span_to_dict, trace_id_for_order, trace_spans
 
 

@@ -6,13 +6,10 @@ import json
 
 import pytest
 
-from telemetry.diagnosis.analysis import (
-    analyze,
-    normalize_statement,
-    self_time_ns,
-    summary_line,
-    union_ns,
-)
+from telemetry.diagnosis.analysis import analyze
+from telemetry.diagnosis.spans import normalize_statement
+from telemetry.diagnosis.text import summary_line
+from telemetry.diagnosis.timing import self_time_ns, union_ns
 from tests.telemetry import traces
 from tests.telemetry.traces import MS, TraceBuilder
 

@@ -325,7 +325,8 @@ def test_the_trace_page_shows_the_diagnosis_of_its_spans(admin_client, failed):
     summary, self time per service and the propagation path."""
     from django.utils.html import escape
 
-    from telemetry.diagnosis.analysis import analyze, summary_line
+    from telemetry.diagnosis.analysis import analyze
+    from telemetry.diagnosis.text import summary_line
     from telemetry.selectors import trace_spans
 
     diagnosis = analyze(trace_spans(failed.trace_id))

@@ -1,0 +1,38 @@
+"""Span names, Celery task names and routes that the diagnosis recognises in a trace.
+
+Declared once, imported where they are written (the task decorators, the spans the domain
+code opens) and where they are read (``telemetry.diagnosis``): a name written twice drifts,
+and a rename would then quietly stop the diagnosis from seeing a compensation or a refund.
+``tests/instrumentation/test_names.py`` checks each task is registered and each route is
+in the URLconf, so a rename breaks a test instead.
+
+Routes are as the Django instrumentor records them (``http.route``, the URL pattern from
+the root URLconf down); a server span is named ``<METHOD> <route>``, a task's run span
+``run/<task>``.
+"""
+
+# Celery task names (``@shared_task(name=...)``).
+FINALIZE_ORDER_TASK = "orders.finalize_order"
+COMPENSATE_ORDER_TASK = "orders.compensate_order"
+
+# Spans the domain code opens itself.
+RECONCILE_ORDER_SPAN = "orders.reconcile order"
+
+# Routes (``http.route``).
+ORDER_FAIL_ROUTE = "api/orders/<uuid:order_id>/fail/"
+PAYMENT_AUTHORIZE_ROUTE = "api/payments/authorizations/"
+PAYMENT_CAPTURE_ROUTE = "api/payments/payments/<uuid:order_id>/capture/"
+PAYMENT_CANCEL_ROUTE = "api/payments/payments/<uuid:order_id>/cancel/"
+STOCK_RELEASE_ROUTE = "api/inventory/reservations/<uuid:order_id>/release/"
+
+RUN_PREFIX = "run/"  # the Celery instrumentor's name for a task's run: ``run/<task>``
+
+
+def run_span(task: str) -> str:
+    """The name of the span of one run of ``task``."""
+    return RUN_PREFIX + task
+
+
+def server_span(method: str, route: str) -> str:
+    """The name of the server span of a request to ``route``."""
+    return f"{method} {route}"

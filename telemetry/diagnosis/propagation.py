@@ -1,0 +1,158 @@
+"""How the root cause reached the order: the spans from it up to the trace root, then what
+followed in the trace (later attempts, reconcile, the compensation and what it undid), and
+the outcome in short phrases (definitions in ``telemetry.diagnosis.analysis``)."""
+
+from __future__ import annotations
+
+from instrumentation import attributes, names
+from telemetry.diagnosis.model import Propagation, RootCause, Step
+from telemetry.diagnosis.root_cause import attempt_error, fault_of, task_runs
+from telemetry.diagnosis.spans import attempt_number, error_text, http_status, label, url_of
+from telemetry.models import Span
+from telemetry.tree import SpanTree
+
+Tree = SpanTree[Span]
+Timed = tuple[int, Step]  # a step and when it happened, to put the steps in order
+
+# The compensation is the worker's task, or the orders API failing the order by request.
+COMPENSATION_SPANS = (
+    names.run_span(names.COMPENSATE_ORDER_TASK),
+    names.server_span("POST", names.ORDER_FAIL_ROUTE),
+)
+
+
+def propagation(tree: Tree, cause: RootCause | None) -> Propagation:
+    if cause is None:
+        return Propagation(path=(), after=())
+    span = tree.by_id[cause.span_id]
+    after = later_attempts(tree, cause) + reconcile_steps(tree, span.start_time_ns)
+    after += compensation_steps(tree, span.start_time_ns)
+    ordered = tuple(s for _, s in sorted(after, key=lambda timed: timed[0]))
+    return Propagation(path=error_path(tree, span), after=ordered)
+
+
+def step(span: Span, what: str) -> Step:
+    return Step(span_id=span.span_id, service=span.service, name=span.name, what=what)
+
+
+def error_path(tree: Tree, cause: Span) -> tuple[Step, ...]:
+    return tuple(step(span, describe(span)) for span in tree.lineage(cause))
+
+
+def describe(span: Span) -> str:
+    """A span on the error's path: its attempt, the URL it called, how it ended."""
+    attempt = span.attributes.get(attributes.TASK_ATTEMPT)
+    url = url_of(span)
+    text = (f"attempt {attempt}: " if attempt is not None else "") + (f"→ {url} " if url else "")
+    return text + (failure(span) if span.status == "ERROR" else "ok")
+
+
+def failure(span: Span) -> str:
+    """``ERROR Type: message (fault name)``, the fault being the span's own."""
+    fault = span.attributes.get(attributes.FAULT_NAME)
+    return f"ERROR {error_text(span)}".rstrip() + (f" (fault {fault})" if fault else "")
+
+
+# -- what followed ------------------------------------------------------------------------
+
+
+def later_attempts(tree: Tree, cause: RootCause) -> list[Timed]:
+    steps = []
+    for run in task_runs(tree, cause.task or ""):
+        attempt = attempt_number(run)
+        if cause.attempt is not None and attempt > cause.attempt:
+            steps.append((run.start_time_ns, step(run, attempt_outcome(tree, run, attempt))))
+    return steps
+
+
+def attempt_outcome(tree: Tree, run: Span, attempt: int) -> str:
+    if run.status != "ERROR":
+        return f"retried: attempt {attempt} succeeded"
+    origin = attempt_error(tree, run) or run
+    fault, error = fault_of(tree, origin), error_text(origin)
+    text = f"retried: attempt {attempt} failed at {label(origin)}" + (f": {error}" if error else "")
+    return text + (f" (fault {fault})" if fault else "")
+
+
+def reconcile_steps(tree: Tree, after_ns: int) -> list[Timed]:
+    return [
+        (span.start_time_ns, step(span, "reconcile pushed the order on"))
+        for span in tree.spans
+        if span.name == names.RECONCILE_ORDER_SPAN and span.start_time_ns >= after_ns
+    ]
+
+
+def compensation_steps(tree: Tree, after_ns: int) -> list[Timed]:
+    steps: list[Timed] = []
+    for span in tree.spans:
+        if span.name in COMPENSATION_SPANS and span.start_time_ns >= after_ns:
+            ok = span.status != "ERROR"
+            what = "compensation ran" if ok else f"compensation {describe(span)}"
+            steps += [(span.start_time_ns, step(span, what)), *undo_steps(tree, span)]
+            if ok:  # the compensation service ends by marking the order failed
+                steps.append((span.end_time_ns, step(span, "order failed")))
+    return steps
+
+
+def undo_steps(tree: Tree, compensation: Span) -> list[Timed]:
+    """The payment cancelled and the stock released under a compensation span."""
+    done = {names.PAYMENT_CANCEL_ROUTE: payment_undone(tree), names.STOCK_RELEASE_ROUTE: "stock released"}
+    steps = []
+    for span in tree.descendants(compensation):
+        route = next((r for r in done if span.kind == "SERVER" and span.name.endswith(r)), None)
+        if route:
+            what = done[route] if span.status != "ERROR" else f"{done[route]}: FAILED"
+            steps.append((span.start_time_ns, step(span, what)))
+    return steps
+
+
+def payment_undone(tree: Tree) -> str:
+    """What cancelling the payment did: refund a capture, void an authorisation, or nothing."""
+    if answered_ok(tree, names.PAYMENT_CAPTURE_ROUTE):
+        return "payment refunded"
+    return "payment voided" if answered_ok(tree, names.PAYMENT_AUTHORIZE_ROUTE) else "no payment to void"
+
+
+def answered_ok(tree: Tree, route: str) -> bool:
+    """A server span of ``route`` in the trace answered without error."""
+    return any(
+        s.kind == "SERVER"
+        and s.name.endswith(route)
+        and s.status != "ERROR"
+        and int(http_status(s) or 200) < 400
+        for s in tree.spans
+    )
+
+
+# -- the outcome --------------------------------------------------------------------------
+
+
+def outcome(tree: Tree, cause: RootCause | None, after: tuple[Step, ...]) -> tuple[str, ...]:
+    compensated = [s.what for s in after if s.what.startswith(("payment ", "no payment ", "stock "))]
+    phrases = retry_outcome(tree, cause, after)
+    phrases += ["compensated: " + ", ".join(compensated)] if compensated else []
+    phrases += ["order failed"] if any(s.what == "order failed" for s in after) else []
+    return tuple(phrases) + request_outcome(tree, cause)
+
+
+def retry_outcome(tree: Tree, cause: RootCause | None, after: tuple[Step, ...]) -> list[str]:
+    runs = task_runs(tree, cause.task) if cause and cause.task else []
+    if not runs:
+        return []
+    last, number = runs[-1], attempt_number(runs[-1])
+    if last.status == "ERROR" and any(s.what == "compensation ran" for s in after):
+        return [f"gave up after {number} attempts"]
+    if last.status != "ERROR" and number > (cause.attempt or 0):
+        return [f"recovered on attempt {number}"]
+    return []
+
+
+def request_outcome(tree: Tree, cause: RootCause | None) -> tuple[str, ...]:
+    """The trace root answered an error: say so (a checkout answered 503)."""
+    if cause is None:
+        return ()
+    root = tree.root_of(tree.by_id[cause.span_id])
+    code = http_status(root)
+    if root.kind == "SERVER" and code and code >= 400:
+        return (f"{root.name} answered {code}",)
+    return ()
