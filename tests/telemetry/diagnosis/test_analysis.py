@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from synthetic import builders as traces
+from synthetic.builders import MS, TraceBuilder
 from telemetry.diagnosis.analysis import (
     analyze,
     normalize_statement,
@@ -13,8 +15,6 @@ from telemetry.diagnosis.analysis import (
     summary_line,
     union_ns,
 )
-from tests.telemetry import traces
-from tests.telemetry.traces import MS, TraceBuilder
 
 
 def by_id(trace: TraceBuilder, span_id: str):
