@@ -12,11 +12,11 @@ from django.db import DatabaseError
 
 from orders.admin import OrderAdmin
 from orders.models import Order
+from synthetic import builders as traces
 from telemetry.diagnosis.analysis import analyze
 from telemetry.diagnosis.text import summary_line
 from telemetry.models import Span
 from telemetry.store.index import save_spans
-from tests.telemetry import traces
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

@@ -1,4 +1,4 @@
-"""``manage.py generate_traces`` (telemetry/synthetic.py): synthetic checkout traces
+"""``manage.py generate_traces`` (``synthetic.builders.checkout_trace``): synthetic checkout traces
 written through the store's write path, index included, that the viewer reads like the
 real ones."""
 

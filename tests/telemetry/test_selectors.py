@@ -7,6 +7,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from synthetic.builders import BASE_NS, MS, Recorder, confirmed_order, failed_order
 from telemetry.models import LogRecord, Span
 from telemetry.selectors import (
     TraceQuery,
@@ -19,7 +20,6 @@ from telemetry.selectors import (
 )
 from telemetry.store.index import save_spans
 from telemetry.viewer.forms import TraceSearchForm
-from tests.telemetry.recorded import BASE_NS, MS, Recorder, confirmed_order, failed_order
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 S = 1_000_000_000

@@ -1,5 +1,6 @@
 """``manage.py simulate_orders``: drive real checkouts against a running shop and check the
-books afterwards (the logic is in ``simulator.driver``)."""
+books afterwards (the run is ``simulator.driver``, the checks ``simulator.invariants``, the
+report ``simulator.report``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 from core.api import ApplicationError
 from faults.registry import SCENARIOS
 from faults.services import faults_apply_scenario
-from simulator import driver as simulator
+from simulator.driver import RunConfig, run
+from simulator.report import Report, build_report, render
 
 
 def positive_int(text: str) -> int:
@@ -86,7 +88,7 @@ class Command(BaseCommand):
         if options["url"]:
             # One deployment: every app answers at the shop's URL, so the clients read there too.
             settings.INVENTORY_BASE_URL = settings.PAYMENTS_BASE_URL = url
-        config = simulator.RunConfig(
+        config = RunConfig(
             url=url,
             orders=options["orders"],
             concurrency=options["concurrency"],
@@ -95,13 +97,13 @@ class Command(BaseCommand):
             scenario=options["scenario"],
         )
         report = self._run(config, out)
-        out.write(simulator.render(report), ending="")
+        out.write(render(report), ending="")
         if options["json"]:
             self._write_json(report, options["json"])
         if not report.passed:
             raise CommandError("an invariant broke: see the FAIL lines above", returncode=1)
 
-    def _run(self, config: simulator.RunConfig, out) -> simulator.Report:
+    def _run(self, config: RunConfig, out) -> Report:
         if config.scenario:
             values = faults_apply_scenario(config.scenario)
             active = (
@@ -110,7 +112,7 @@ class Command(BaseCommand):
             out.write(f"faults: applied scenario {config.scenario!r} ({active}) for this run")
             time.sleep(settings.FAULTS_CACHE_SECONDS)  # running processes cache the flags this long
         try:
-            return simulator.run(config)
+            return build_report(config, run(config))
         except (requests.RequestException, ApplicationError, ValueError) as exc:
             raise CommandError(f"the run against {config.url} could not complete: {exc}") from exc
         finally:
@@ -118,7 +120,7 @@ class Command(BaseCommand):
                 faults_apply_scenario("calm")
                 out.write("faults: reset to calm (every fault off) after the run")
 
-    def _write_json(self, report: simulator.Report, path: str) -> None:
+    def _write_json(self, report: Report, path: str) -> None:
         text = json.dumps(report.as_dict(), indent=2, default=str)
         if path == "-":
             self.stdout.write(text)

@@ -1,5 +1,5 @@
 """``manage.py generate_traces``: fill the span store with synthetic checkout traces
-(``telemetry/synthetic.py``), through the same write path as the exporter, so the viewer
+(``synthetic.builders.checkout_trace``), through the same write path as the exporter, so the viewer
 can be tried, and timed, on a store of a realistic size."""
 
 import random

@@ -9,11 +9,11 @@ import time
 import pytest
 from django.urls import reverse
 
+from synthetic import builders as span_rows
+from synthetic.builders import NOW, add_span, trace_id
 from telemetry.dashboard.alerts import alerts_evaluate
 from telemetry.models import AlertRule, AlertState, Span
 from telemetry.tasks import evaluate_alerts
-from tests.telemetry import span_rows
-from tests.telemetry.span_rows import NOW, add_span, trace_id
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

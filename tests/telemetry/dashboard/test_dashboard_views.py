@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import resolve, reverse
 
-from tests.telemetry import span_rows
-from tests.telemetry.span_rows import add_span, call, trace_id
+from synthetic import builders as span_rows
+from synthetic.builders import add_span, call, trace_id
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 PAGES = ["telemetry:services", "telemetry:metrics"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from synthetic.builders import NOW, add_span, call, trace_id
 from telemetry.dashboard import charts, metrics
-from tests.telemetry.span_rows import NOW, add_span, call, trace_id
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

@@ -1,4 +1,4 @@
-"""The diagnosis of a trace, on traces whose answer is known (tests/telemetry/traces.py)."""
+"""The diagnosis of a trace, on traces whose answer is known (synthetic/builders.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import json
 
 import pytest
 
+from synthetic import builders as traces
+from synthetic.builders import MS, TraceBuilder
 from telemetry.diagnosis.analysis import analyze
 from telemetry.diagnosis.spans import normalize_statement
 from telemetry.diagnosis.text import summary_line
 from telemetry.diagnosis.timing import self_time_ns, union_ns
-from tests.telemetry import traces
-from tests.telemetry.traces import MS, TraceBuilder
 
 
 def by_id(trace: TraceBuilder, span_id: str):

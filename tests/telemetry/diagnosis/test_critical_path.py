@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from synthetic.builders import Recorder, confirmed_order, failed_order
 from telemetry.diagnosis.critical_path import critical_path
-from tests.telemetry.recorded import Recorder, confirmed_order, failed_order
 
 
 @dataclass

@@ -9,8 +9,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from synthetic import builders as traces
 from telemetry.store.index import save_spans
-from tests.telemetry import traces
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

@@ -11,10 +11,10 @@ import pytest
 from django.apps import apps
 from django.db import connections
 
+from synthetic.builders import Recorder, confirmed_order, failed_order
 from telemetry.models import Operation, Span, Trace, TraceAttribute
 from telemetry.selectors import TraceQuery, trace_search
 from telemetry.store.index import attribute_text, save_spans
-from tests.telemetry.recorded import Recorder, confirmed_order, failed_order
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 ORDER = "0b9a3a4e-3a52-4c69-9b7e-8f1f0f0c0a01"

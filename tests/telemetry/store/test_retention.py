@@ -11,9 +11,9 @@ from django.conf import settings
 from django.core.management import call_command
 
 from instrumentation.sampling import UNTRACED_ROOTS
+from synthetic.builders import NOW, add_span, trace_id
 from telemetry.models import LogRecord, Span, Trace, TraceAttribute
 from telemetry.store import retention
-from tests.telemetry.span_rows import NOW, add_span, trace_id
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 DAY_S = 86_400

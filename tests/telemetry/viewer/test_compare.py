@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from synthetic.builders import Recorder, confirmed_order, failed_order
 from telemetry.viewer.compare import compare_traces
-from tests.telemetry.recorded import Recorder, confirmed_order, failed_order
 
 
 def diffs_by_operation(a, b) -> dict:

@@ -11,8 +11,8 @@ from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from synthetic.builders import UPDATE_CONFIRMATION, Recorder, failed_order
 from telemetry.viewer.otlp import OtlpError, from_otlp, to_otlp
-from tests.telemetry.recorded import UPDATE_CONFIRMATION, Recorder, failed_order
 
 FIELDS = [
     "trace_id",

@@ -11,10 +11,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from synthetic.builders import UPDATE_CONFIRMATION, Recorder, confirmed_order, failed_order
 from telemetry.models import LogRecord, Span
 from telemetry.viewer.otlp import from_otlp, to_otlp
 from telemetry.viewer.waterfall import service_colour
-from tests.telemetry.recorded import UPDATE_CONFIRMATION, Recorder, confirmed_order, failed_order
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 FAILED_ORDER = "0b9a3a4e-3a52-4c69-9b7e-8f1f0f0c0a01"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from synthetic.builders import UPDATE_CONFIRMATION, Recorder, confirmed_order, failed_order
 from telemetry.models import LogRecord
 from telemetry.viewer.waterfall import PALETTE, root_cause, service_colour, waterfall
-from tests.telemetry.recorded import UPDATE_CONFIRMATION, Recorder, confirmed_order, failed_order
 
 APPS = ("shop", "orders", "inventory", "payments", "orders-worker")
 

@@ -1,0 +1,73 @@
+"""The report of a run: nearest-rank percentiles, failures counted by reason, answers by
+HTTP status, the slowest checkouts first, and a JSON form."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from simulator.driver import Line, RunConfig, RunResult
+from simulator.report import build_report, percentile, render
+from tests.simulator.runs import BEFORE, MOUSE, T0, after, attempt, summary, total
+
+
+def test_percentile_is_nearest_rank():
+    """p50 of 1..100 is 50, p95 is 95, p99 is 99, p100 the maximum: always a measured value."""
+    values = [float(n) for n in range(100, 0, -1)]
+    assert [percentile(values, p) for p in (50, 95, 99, 100)] == [50.0, 95.0, 99.0, 100.0]
+
+
+def test_percentile_of_few_values_and_of_none():
+    """With 3 values p50 is the middle one and p95/p99 the largest; no values give None."""
+    assert percentile([30.0, 10.0, 20.0], 50) == 20.0
+    assert percentile([30.0, 10.0, 20.0], 95) == 30.0
+    assert percentile([12.5], 99) == 12.5
+    assert percentile([], 50) is None
+
+
+def test_report_groups_failures_by_reason_and_is_json():
+    """Failed orders are counted by the reason's code; refusals by HTTP status; the report is JSON."""
+    mouse = (Line(MOUSE, 1),)
+    attempts = [
+        attempt(
+            1,
+            "confirmed",
+            basket=mouse,
+            total_cents=2999,
+            created_at=T0,
+            confirmed_at=T0 + timedelta(seconds=1),
+            checkout_ms=80.0,
+        ),
+        attempt(
+            2,
+            "failed",
+            http_status=409,
+            reason="insufficient_stock: Not enough stock for X.",
+            checkout_ms=40.0,
+        ),
+        attempt(
+            3,
+            "failed",
+            http_status=409,
+            reason="insufficient_stock: Not enough stock for Y.",
+            checkout_ms=30.0,
+        ),
+        attempt(
+            4,
+            "failed",
+            basket=mouse,
+            total_cents=2999,
+            reason="finalize gave up after 4 attempts: OperationalError: interrupted",
+            checkout_ms=90.0,
+        ),
+    ]
+    config = RunConfig(url="http://shop", orders=4, concurrency=2, timeout=10, seed=1)
+    money = summary(captured=total(1, 2999), voided=total(1, 2999))
+    result = RunResult(attempts, BEFORE, after({MOUSE: (0, 1)}), money, 1.0, 2.0)
+    report = build_report(config, result)
+    assert report.answers == {"202": 2, "409": 2}
+    assert report.failed_by_reason == {"insufficient_stock": 2, "finalize gave up after 4 attempts": 1}
+    assert report.confirmation_ms == {"p50": 1000.0, "p95": 1000.0}
+    assert [row.checkout_ms for row in report.slowest[:2]] == [90.0, 80.0]
+    assert report.passed, render(report)
+    assert json.loads(json.dumps(report.as_dict(), default=str))["passed"] is True
