@@ -4,10 +4,10 @@ dataclass (``as_dict`` is the JSON report) and as text for a terminal (``render`
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from core.stats import percentile
 from simulator.driver import TERMINAL, Attempt, RunConfig, RunResult
 from simulator.invariants import LISTED, Check, check_all
 
@@ -54,15 +54,6 @@ class Report:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "passed": self.passed}
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile: the smallest measured value with at least p % of the
-    values at or below it (never a value that was not measured); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
 
 
 # --- building it ---------------------------------------------------------------------------

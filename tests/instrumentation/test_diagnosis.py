@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from instrumentation.diagnosis import OrderDiagnosis, order_diagnosis
-from telemetry.diagnosis.analysis import analyze, summary_line
+from synthetic import builders as traces
+from telemetry.diagnosis.analysis import analyze
+from telemetry.diagnosis.text import summary_line
 from telemetry.store.index import save_spans
-from tests.telemetry import traces
 
 CALLS: list[tuple[str, str]] = []
 

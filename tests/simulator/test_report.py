@@ -1,4 +1,4 @@
-"""The report of a run: nearest-rank percentiles, failures counted by reason, answers by
+"""The report of a run (its percentiles are core.stats', tested there): failures counted by reason, answers by
 HTTP status, the slowest checkouts first, and a JSON form."""
 
 from __future__ import annotations
@@ -7,22 +7,8 @@ import json
 from datetime import timedelta
 
 from simulator.driver import Line, RunConfig, RunResult
-from simulator.report import build_report, percentile, render
+from simulator.report import build_report, render
 from tests.simulator.runs import BEFORE, MOUSE, T0, after, attempt, summary, total
-
-
-def test_percentile_is_nearest_rank():
-    """p50 of 1..100 is 50, p95 is 95, p99 is 99, p100 the maximum: always a measured value."""
-    values = [float(n) for n in range(100, 0, -1)]
-    assert [percentile(values, p) for p in (50, 95, 99, 100)] == [50.0, 95.0, 99.0, 100.0]
-
-
-def test_percentile_of_few_values_and_of_none():
-    """With 3 values p50 is the middle one and p95/p99 the largest; no values give None."""
-    assert percentile([30.0, 10.0, 20.0], 50) == 20.0
-    assert percentile([30.0, 10.0, 20.0], 95) == 30.0
-    assert percentile([12.5], 99) == 12.5
-    assert percentile([], 50) is None
 
 
 def test_report_groups_failures_by_reason_and_is_json():
