@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -57,8 +58,10 @@ def call(
     params: dict | None = None,
     errors: tuple[type[ApplicationError], ...] = (),
     idempotency_key: str | None = None,
-) -> dict:
-    """Make one REST call to another app and return its JSON body.
+) -> Any:
+    """Make one REST call to another app and return its decoded JSON body: an object
+    (``{}`` for an empty body) or, from a list endpoint, an array. ``Any``, as from
+    ``json.loads``: each client knows its endpoint's shape and reads it as such.
 
     A 4xx/409/402 with a known code raises that code's class; an unreachable app, a 5xx
     or the same keyed call still running on the other side raises ``ServiceUnavailable``.
@@ -78,7 +81,8 @@ def call(
         body = response.json()
     except ValueError:
         body = {}
-    by_code = {error.code: error for error in (IdempotencyKeyReused, *errors)}
+    known: tuple[type[ApplicationError], ...] = (IdempotencyKeyReused, *errors)
+    by_code = {error.code: error for error in known}
     error_class = by_code.get(body.get("code"))
     if error_class is not None:
         raise error_class(body.get("message", ""), extra=body.get("extra") or {})

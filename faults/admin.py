@@ -21,7 +21,7 @@ class FaultFlagForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if "name" in cleaned and "value" in cleaned:
+        if cleaned is not None and "name" in cleaned and "value" in cleaned:
             try:
                 parse_assignment(f"{cleaned['name']}={cleaned['value']}")
             except FaultError as exc:

@@ -33,6 +33,7 @@ def _is_checkout_call(request: PreparedRequest) -> bool:
 
 def _refused_copy(request: PreparedRequest) -> PreparedRequest:
     # Same path and body, another address: the connect fails as a dead service's would.
+    assert request.url is not None  # _is_checkout_call matched it against payments' URL
     refused = request.copy()
     refused.url = settings.FAULTS_REFUSING_URL + request.url[len(settings.PAYMENTS_BASE_URL) :]
     return refused

@@ -48,7 +48,7 @@ def stock_list(*, skus: list[str] | None = None) -> list[StockLevel]:
     ]
 
 
-def reservation_create(*, order_id: uuid.UUID, items: list[tuple[str, int]]) -> ReservationInfo:
+def reservation_create(*, order_id: uuid.UUID | str, items: list[tuple[str, int]]) -> ReservationInfo:
     body = {"order_id": str(order_id), "items": [{"sku": sku, "quantity": qty} for sku, qty in items]}
     return _info(call("POST", _url("reservations/"), json=body, errors=ERRORS))
 

@@ -32,7 +32,7 @@ def reservation_create(*, order_id: uuid.UUID, items: list[tuple[str, int]]) -> 
 
 @transaction.atomic
 def _reserve(order_id: uuid.UUID, items: list[tuple[str, int]]) -> Reservation:
-    wanted = Counter()
+    wanted: Counter[str] = Counter()
     for sku, quantity in items:
         wanted[sku] += quantity
     if fault_fires("inventory_shortage"):
@@ -88,7 +88,9 @@ def reservation_release(*, order_id: uuid.UUID, only_held: bool = False) -> Rese
     reservation = _locked(order_id)
     if only_held and reservation.status != Status.HELD:
         return None
-    field = {Status.HELD: "reserved", Status.COMMITTED: "sold"}.get(reservation.status)
+    # Keyed by str: the status field reads as a plain str, which equals its Status member.
+    stock_fields: dict[str, str] = {Status.HELD: "reserved", Status.COMMITTED: "sold"}
+    field = stock_fields.get(reservation.status)
     if field:
         for line in reservation.lines.order_by("sku"):  # one lock order everywhere: no deadlock
             StockItem.objects.filter(sku=line.sku).update(**{field: F(field) - line.quantity})

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from faults.checkpoints import checkpoint
@@ -150,7 +151,7 @@ def _write_confirmation(order: Order) -> None:
     order.confirmation_code = code
 
 
-def _update(rows, *, fault: str | None = None, **fields: object) -> int:
+def _update(rows: QuerySet[Order], *, fault: str | None = None, **fields: object) -> int:
     """UPDATE ``rows`` and restart their clock; ``fault`` names the database fault that
     may make this write time out (the seam in faults.database)."""
     fields.setdefault("updated_at", timezone.now())

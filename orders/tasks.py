@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
@@ -39,7 +41,11 @@ class OrderTask(Task):
 
     throws = (OrderNotFound,)
 
-    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+    # Celery's Task.on_failure signature. args: a tuple called eagerly, a list once decoded
+    # from a JSON message; einfo: a billiard.einfo.ExceptionInfo (billiard ships no types).
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Sequence[Any], kwargs: dict[str, Any], einfo: Any
+    ) -> None:
         logger.error(
             "task %s[%s] failed for order %s (trace %s): %s: %s",
             self.name,
@@ -51,7 +57,7 @@ class OrderTask(Task):
         )
 
 
-def _start_attempt(task, order_id: str) -> int:
+def _start_attempt(task: Task, order_id: str) -> int:
     attempt = task.request.retries + 1
     span = current_span()
     span.set_attribute(attributes.ORDER_ID, order_id)
@@ -60,7 +66,7 @@ def _start_attempt(task, order_id: str) -> int:
 
 
 @shared_task(name=names.FINALIZE_ORDER_TASK, base=OrderTask, bind=True, max_retries=None)
-def finalize_order(self, order_id: str) -> None:
+def finalize_order(self: Task, order_id: str) -> None:
     """Confirm a placed order; retry transient errors with backoff, then compensate."""
     attempt = _start_attempt(self, order_id)
     try:
@@ -91,7 +97,7 @@ def _give_up(order_id: str, reason: str) -> None:
 
 
 @shared_task(name=names.COMPENSATE_ORDER_TASK, base=OrderTask, bind=True, max_retries=10)
-def compensate_order(self, order_id: str, reason: str) -> None:
+def compensate_order(self: Task, order_id: str, reason: str) -> None:
     """Void or refund, release stock, fail the order with ``reason``."""
     attempt = _start_attempt(self, order_id)
     try:
@@ -102,7 +108,7 @@ def compensate_order(self, order_id: str, reason: str) -> None:
 
 
 @shared_task(name="orders.send_order_email", base=OrderTask, bind=True, max_retries=5)
-def send_order_email(self, order_id: str, kind: str) -> None:
+def send_order_email(self: Task, order_id: str, kind: str) -> None:
     _start_attempt(self, order_id)
     try:
         services.order_send_email(order_id=uuid.UUID(order_id), kind=kind)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from django.conf import settings
@@ -44,7 +45,7 @@ def _url(path: str) -> str:
     return f"{settings.PAYMENTS_BASE_URL}/api/payments/{path}"
 
 
-def payment_authorize(*, order_id: uuid.UUID, amount_cents: int, token: str) -> PaymentInfo:
+def payment_authorize(*, order_id: uuid.UUID | str, amount_cents: int, token: str) -> PaymentInfo:
     body = {"order_id": str(order_id), "amount_cents": amount_cents, "token": token}
     return _info(
         call("POST", _url("authorizations/"), json=body, errors=ERRORS, idempotency_key=str(order_id))
@@ -79,7 +80,7 @@ def payment_cancel(*, order_id: uuid.UUID) -> PaymentInfo:
 SUMMARY_ORDER_IDS_PER_CALL = 50
 
 
-def payment_summary(*, order_ids: list[uuid.UUID | str] | None = None) -> PaymentSummary:
+def payment_summary(*, order_ids: Sequence[uuid.UUID | str] | None = None) -> PaymentSummary:
     """Counts and sums per status, of all payments or of ``order_ids``' only (asked for in
     batches and added up). A read (GET): the payments_unreachable fault refuses the
     checkout's calls, which all change something, and must not blind an observer."""

@@ -90,7 +90,7 @@ def _order_lines(items: list[CheckoutItem]) -> list[orders_client.OrderLineInfo]
     """Merge repeated SKUs and copy name and price from the catalogue."""
     if not items:
         raise EmptyCart("The basket is empty; add at least one item.")
-    quantities = Counter()
+    quantities: Counter[str] = Counter()
     for item in items:
         quantities[item.sku] += item.quantity
     products = products_by_sku(list(quantities))

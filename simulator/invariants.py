@@ -79,7 +79,7 @@ Pair = tuple[str, inventory_client.StockLevel, inventory_client.StockLevel]  # S
 
 def confirmed_units(attempts: list[Attempt]) -> Counter:
     """Units per SKU in the baskets of the orders that were confirmed."""
-    units = Counter()
+    units: Counter[str] = Counter()
     for attempt in attempts:
         if attempt.status == "confirmed":
             for line in attempt.basket:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 from core.stats import percentile
 from simulator.driver import TERMINAL, Attempt, RunConfig, RunResult
@@ -113,17 +114,28 @@ def checkout_percentiles(attempts: list[Attempt]) -> dict[str, float | None]:
 
 def confirmation_percentiles(attempts: list[Attempt]) -> dict[str, float | None]:
     """Order created → confirmed, on the shop's clock."""
-    stamped = [_confirmation_ms(a) for a in _stamped(attempts)]
+    stamped = [_confirmation_ms(stamps) for stamps in _stamped(attempts)]
     return {f"p{p}": percentile(stamped, p) for p in (50, 95)}
 
 
-def _stamped(attempts: list[Attempt]) -> list[Attempt]:
-    """The confirmed orders whose creation and confirmation times were read."""
-    return [a for a in _with_status(attempts, "confirmed") if a.created_at and a.confirmed_at]
+Stamps = tuple[datetime, datetime]  # an order's created_at, confirmed_at: both were read
 
 
-def _confirmation_ms(attempt: Attempt) -> float:
-    return (attempt.confirmed_at - attempt.created_at).total_seconds() * 1000
+def _stamps(attempt: Attempt) -> Stamps | None:
+    """The order's creation and confirmation times, if both were read."""
+    if attempt.created_at and attempt.confirmed_at:
+        return attempt.created_at, attempt.confirmed_at
+    return None
+
+
+def _stamped(attempts: list[Attempt]) -> list[Stamps]:
+    """The stamps of the confirmed orders whose creation and confirmation times were read."""
+    return [stamps for a in _with_status(attempts, "confirmed") if (stamps := _stamps(a))]
+
+
+def _confirmation_ms(stamps: Stamps) -> float:
+    created_at, confirmed_at = stamps
+    return (confirmed_at - created_at).total_seconds() * 1000
 
 
 def confirmed_per_second(attempts: list[Attempt]) -> float | None:
@@ -132,7 +144,9 @@ def confirmed_per_second(attempts: list[Attempt]) -> float | None:
     stamped = _stamped(attempts)
     if not stamped:
         return None
-    seconds = (max(a.confirmed_at for a in stamped) - min(a.created_at for a in stamped)).total_seconds()
+    first_created = min(created_at for created_at, _ in stamped)
+    last_confirmed = max(confirmed_at for _, confirmed_at in stamped)
+    seconds = (last_confirmed - first_created).total_seconds()
     return len(stamped) / seconds if seconds > 0 else None
 
 
@@ -142,7 +156,8 @@ def stuck(attempts: list[Attempt]) -> list[Attempt]:
 
 
 def _row(attempt: Attempt) -> OrderRow:
-    confirmation = _confirmation_ms(attempt) if attempt.created_at and attempt.confirmed_at else None
+    stamps = _stamps(attempt)
+    confirmation = _confirmation_ms(stamps) if stamps else None
     return OrderRow(
         order_id=attempt.order_id,
         http_status=attempt.http_status,

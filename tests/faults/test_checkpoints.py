@@ -4,6 +4,7 @@ process dies by SIGKILL, as an OOM kill would (tried in a forked child)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 
@@ -23,9 +24,9 @@ def test_an_unknown_checkpoint_fails_loudly(faults):
 def test_with_the_fault_off_a_checkpoint_passes(faults):
     """worker_crash at 0: nothing is recorded and the caller goes on."""
     faults({"worker_crash": 0.0})
-    recorded = []
+    recorded: list[str] = []
     for name in CHECKPOINTS:
-        checkpoint(name, on_crash=lambda name=name: recorded.append(name))
+        checkpoint(name, on_crash=functools.partial(recorded.append, name))
     assert recorded == []
 
 
