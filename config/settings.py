@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from instrumentation import names
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("THREADLINE_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -199,7 +201,7 @@ TELEMETRY_PRUNE_INTERVAL = _env_float("TELEMETRY_PRUNE_INTERVAL", 3600.0)
 ORDERS_RECONCILE_INTERVAL = _env_float("ORDERS_RECONCILE_INTERVAL", 30.0)
 CELERY_BEAT_SCHEDULE = {
     "orders-reconcile": {
-        "task": "orders.reconcile",
+        "task": names.RECONCILE_TASK,
         "schedule": ORDERS_RECONCILE_INTERVAL,
     },
     "telemetry-evaluate-alerts": {

@@ -1,4 +1,5 @@
-"""Span names, Celery task names and routes that the diagnosis recognises in a trace.
+"""Span names, Celery task names and routes that the diagnosis recognises in a trace, and
+the task names the outbox and beat enqueue by name.
 
 Declared once, imported where they are written (the task decorators, the spans the domain
 code opens) and where they are read (``telemetry.diagnosis``): a name written twice drifts,
@@ -14,6 +15,8 @@ the root URLconf down); a server span is named ``<METHOD> <route>``, a task's ru
 # Celery task names (``@shared_task(name=...)``).
 FINALIZE_ORDER_TASK = "orders.finalize_order"
 COMPENSATE_ORDER_TASK = "orders.compensate_order"
+SEND_ORDER_EMAIL_TASK = "orders.send_order_email"
+RECONCILE_TASK = "orders.reconcile"
 
 # Spans the domain code opens itself.
 RECONCILE_ORDER_SPAN = "orders.reconcile order"

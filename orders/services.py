@@ -27,7 +27,7 @@ from django.utils import timezone
 from faults.checkpoints import checkpoint
 from faults.database import guarded_update
 from faults.services import fault_fires
-from instrumentation import attributes
+from instrumentation import attributes, names
 from instrumentation.context import capture_context, current_span, current_trace_id, get_tracer
 from inventory import client as inventory_client
 from orders.errors import IdempotencyKeyReused, OrderNotFound, OrderStateConflict
@@ -98,7 +98,7 @@ def order_place(*, order_id: uuid.UUID) -> Order:
                 f"Order {order_id} is {order.status}; only a pending order can be placed."
             )
         _event(order, "placed", "stock reserved and payment authorised; confirming")
-        outbox_enqueue(order=order, task_name="orders.finalize_order", kwargs={"order_id": str(order.id)})
+        outbox_enqueue(order=order, task_name=names.FINALIZE_ORDER_TASK, kwargs={"order_id": str(order.id)})
     return order
 
 
@@ -131,7 +131,7 @@ def order_finalize(*, order_id: uuid.UUID) -> Order:
             )
             outbox_enqueue(
                 order=order,
-                task_name="orders.send_order_email",
+                task_name=names.SEND_ORDER_EMAIL_TASK,
                 kwargs={"order_id": str(order.id), "kind": "confirmed"},
             )
     return order
@@ -173,7 +173,9 @@ def order_push_on(*, order_id: uuid.UUID) -> Order:
         elif order.status == Status.PLACED:
             _update(Order.objects.filter(pk=order.pk))  # restarts the deadline
             _event(order, "reconcile_finalize", "not confirmed in time; finalisation queued again")
-            outbox_enqueue(order=order, task_name="orders.finalize_order", kwargs={"order_id": str(order.id)})
+            outbox_enqueue(
+                order=order, task_name=names.FINALIZE_ORDER_TASK, kwargs={"order_id": str(order.id)}
+            )
         elif order.status == Status.PENDING:
             order_request_compensation(order_id=order.id, reason="checkout did not complete in time")
     return order
@@ -195,7 +197,7 @@ def _queue_compensation(order: Order, kind: str, reason: str) -> None:
     _event(order, kind, reason)
     outbox_enqueue(
         order=order,
-        task_name="orders.compensate_order",
+        task_name=names.COMPENSATE_ORDER_TASK,
         kwargs={"order_id": str(order.id), "reason": reason},
     )
 
@@ -231,7 +233,7 @@ def _compensate(order_id: uuid.UUID, reason: str, *, claim_from: list[str]) -> O
             if order.events.filter(kind="placed").exists():
                 outbox_enqueue(
                     order=order,
-                    task_name="orders.send_order_email",
+                    task_name=names.SEND_ORDER_EMAIL_TASK,
                     kwargs={"order_id": str(order.id), "kind": "failed"},
                 )
     logger.warning("order %s failed: %s", order.id, order.reason)

@@ -107,7 +107,7 @@ def compensate_order(self: Task, order_id: str, reason: str) -> None:
         raise self.retry(exc=exc, countdown=min(60, 2**attempt)) from exc
 
 
-@shared_task(name="orders.send_order_email", base=OrderTask, bind=True, max_retries=5)
+@shared_task(name=names.SEND_ORDER_EMAIL_TASK, base=OrderTask, bind=True, max_retries=5)
 def send_order_email(self: Task, order_id: str, kind: str) -> None:
     _start_attempt(self, order_id)
     try:
@@ -125,7 +125,7 @@ def _expire_reservations() -> int:
         return 0
 
 
-@shared_task(name="orders.reconcile", base=OrderTask)
+@shared_task(name=names.RECONCILE_TASK, base=OrderTask)
 def reconcile() -> dict[str, int]:
     """Push on whatever waits too long: undelivered outbox rows, placed orders never
     finalised, pending orders whose checkout never finished."""

@@ -13,7 +13,12 @@ from django.urls import resolve
 from config.celery import app
 from instrumentation import names
 
-TASKS = [names.FINALIZE_ORDER_TASK, names.COMPENSATE_ORDER_TASK]
+TASKS = [
+    names.FINALIZE_ORDER_TASK,
+    names.COMPENSATE_ORDER_TASK,
+    names.SEND_ORDER_EMAIL_TASK,
+    names.RECONCILE_TASK,
+]
 ROUTES = [
     names.ORDER_FAIL_ROUTE,
     names.PAYMENT_AUTHORIZE_ROUTE,
