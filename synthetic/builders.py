@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
+from typing import Generic, TypeVar
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
@@ -55,6 +56,7 @@ UNREACHABLE = ("requests.exceptions.ConnectionError", "[Errno 111] Connection re
 SERVICE_UNAVAILABLE = ("core.api.ServiceUnavailable", "payments is unreachable")
 
 Error = tuple[str, str]  # exception type, message
+SpanT = TypeVar("SpanT")  # what a builder's ``span()`` makes: a ``Span`` row or an SDK span
 
 
 # --- rows ----------------------------------------------------------------------------------
@@ -122,19 +124,36 @@ def trace_id(name: str) -> str:
 
 def service_of(span: Span | otel_trace.Span) -> str:
     """The service a span (row or SDK span) was recorded for."""
-    return span.attributes["threadline.service"]
+    if isinstance(span, Span):
+        return span.attributes["threadline.service"]
+    # The SDK's tracer is typed as handing out the API's ``Span``, which keeps no attributes;
+    # what it hands out is the SDK's own span, a ``ReadableSpan``.
+    assert isinstance(span, ReadableSpan), f"not an SDK span: {span!r}"
+    return str((span.attributes or {})["threadline.service"])
 
 
 # --- one trace, as rows or recorded --------------------------------------------------------
 
 
-class SpanBuilder:
+class SpanBuilder(Generic[SpanT]):
     """The shapes every trace is made of, on top of a subclass's ``span()``; times are
     milliseconds after the trace's ``base_ns``."""
 
     base_ns: int
 
-    def span(self, name: str, *, service: str, start: float, ms: float, **kwargs):
+    def span(
+        self,
+        name: str,
+        *,
+        service: str,
+        start: float,
+        ms: float,
+        parent: SpanT | None = None,
+        kind: str = "INTERNAL",
+        attributes: dict | None = None,
+        error: Error | None = None,
+        status: str = "",
+    ) -> SpanT:
         raise NotImplementedError
 
     def at(self, ms: float) -> int:
@@ -207,7 +226,7 @@ class SpanBuilder:
         )
 
 
-class TraceBuilder(SpanBuilder):
+class TraceBuilder(SpanBuilder[Span]):
     """Unsaved ``Span`` rows of one trace; span ids count up from 1 unless a subclass draws them."""
 
     def __init__(self, trace_id: str = "4c12b2a6d138e675b96b9719a3bc782b", base_ns: int = BASE_NS) -> None:
@@ -264,7 +283,7 @@ class DriverError(Exception):
 _bases = itertools.count()
 
 
-class Recorder(SpanBuilder):
+class Recorder(SpanBuilder[otel_trace.Span]):
     """One trace made of SDK spans by a ``TracerProvider`` of its own (not the test
     process's global one); each new recorder starts a minute after the one before."""
 

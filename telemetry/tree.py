@@ -11,19 +11,33 @@ nested thousands of spans deep is walked like any other.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from telemetry.models import Span
 
 
 class SpanLike(Protocol):
-    """What the tree needs of a span: stored ``Span`` rows and plain test rows both fit."""
+    """What the tree needs of a span: any row with ids, a parent id, a start and an end
+    (the plain rows of the tests, say). Read-only properties, as the tree never assigns
+    them: a settable attribute fits, and so does a frozen dataclass's or a NamedTuple's."""
 
-    span_id: str
-    parent_span_id: str
-    start_time_ns: int
-    end_time_ns: int
+    @property
+    def span_id(self) -> str: ...
+    @property
+    def parent_span_id(self) -> str: ...
+    @property
+    def start_time_ns(self) -> int: ...
+    @property
+    def end_time_ns(self) -> int: ...
 
 
-S = TypeVar("S", bound=SpanLike)
+# ``Span`` is named beside the protocol because mypy cannot be shown that it fits: it checks
+# a type argument such as ``SpanTree[Span]`` while analysing the annotation, before the
+# django-stubs plugin has inferred the model's field types, finds the fields missing and
+# remembers that answer. Reading a stored ``Span``'s fields gives ``str`` and ``int`` all
+# the same, so the tree's code is checked against both.
+S = TypeVar("S", bound="SpanLike | Span")
 
 
 class SpanTree(Generic[S]):

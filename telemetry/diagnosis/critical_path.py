@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from telemetry.tree import SpanLike, SpanTree
+from telemetry.tree import S, SpanTree
 
 
-def critical_path(spans: Iterable[SpanLike] | SpanTree) -> set[str]:
+def critical_path(spans: Iterable[S] | SpanTree[S]) -> set[str]:
     """The span ids on the critical path; several roots (a partial trace) share one.
     Takes the trace's spans (any rows with ids, parent id, start and end) or its tree."""
     tree = spans if isinstance(spans, SpanTree) else SpanTree(spans)
@@ -23,7 +23,7 @@ def critical_path(spans: Iterable[SpanLike] | SpanTree) -> set[str]:
     path: set[str] = set()
     # (siblings, barrier): find the sibling that reached furthest before the barrier. The
     # walk only collects a set, so the frames can be taken in any order (no recursion).
-    frames: list[tuple[list[SpanLike], int]] = [(tree.roots, max(reach.values(), default=0) + 1)]
+    frames: list[tuple[list[S], int]] = [(tree.roots, max(reach.values(), default=0) + 1)]
     while frames:
         kids, barrier = frames.pop()
         started = [kid for kid in kids if kid.start_time_ns < barrier]
@@ -36,7 +36,7 @@ def critical_path(spans: Iterable[SpanLike] | SpanTree) -> set[str]:
     return path
 
 
-def _reach(tree: SpanTree) -> dict[str, int]:
+def _reach(tree: SpanTree[S]) -> dict[str, int]:
     """Each span's reach: the latest end in its subtree. The depth-first walk lists every
     span before its subtree, so taken backwards each child is done before its parent."""
     reach: dict[str, int] = {}

@@ -136,7 +136,9 @@ def outcome(tree: Tree, cause: RootCause | None, after: tuple[Step, ...]) -> tup
 
 
 def retry_outcome(tree: Tree, cause: RootCause | None, after: tuple[Step, ...]) -> list[str]:
-    runs = task_runs(tree, cause.task) if cause and cause.task else []
+    if cause is None or not cause.task:
+        return []
+    runs = task_runs(tree, cause.task)
     if not runs:
         return []
     last, number = runs[-1], attempt_number(runs[-1])

@@ -84,7 +84,9 @@ def db_timeouts(tree: Tree) -> list[Recommendation]:
 def timeout_evidence(tree: Tree, timeouts: list[Span], attempts: list[int]) -> str:
     first = timeouts[0]
     faults = sorted({f for f in (fault_of(tree, s) for s in timeouts) if f})
-    where = f" {on_attempts(attempts)} of {task_name(attempt_span(tree, first))}" if attempts else ""
+    # The attempts may all belong to later timeouts: the first may sit outside any task run.
+    run = attempt_span(tree, first)
+    where = f" {on_attempts(attempts)} of {task_name(run)}" if attempts and run is not None else ""
     injected = f"; injected fault {', '.join(faults)}" if faults else ""
     return f"{label(first)} on {first.service} failed with {error_text(first)}{where}{injected}"
 

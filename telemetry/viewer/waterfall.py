@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from telemetry.diagnosis.critical_path import critical_path
@@ -136,7 +137,7 @@ class Waterfall:
     orphan_logs: list[LogRecord]  # written in spans the store does not hold
 
 
-def waterfall(spans: list[Span], logs: list[LogRecord] = ()) -> Waterfall:
+def waterfall(spans: list[Span], logs: Iterable[LogRecord] = ()) -> Waterfall:
     tree = SpanTree(spans)
     start = min(span.start_time_ns for span in spans)
     total = max(max(span.end_time_ns for span in spans) - start, 1)

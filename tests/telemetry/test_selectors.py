@@ -207,6 +207,7 @@ def test_the_search_form_turns_the_query_string_into_a_query():
     explicit = TraceSearchForm(_query_dict("range=1h&start=2027-01-15T08:00&end=2027-01-15T09:30"))
     assert explicit.is_valid()
     bounds = explicit.to_query(now_ns=BASE_NS)
+    assert bounds.start_to_ns is not None and bounds.start_from_ns is not None
     assert (bounds.start_to_ns - bounds.start_from_ns) == 90 * 60 * S
 
 

@@ -72,9 +72,10 @@ def test_nearest_finds_the_span_or_its_closest_ancestor_with_the_attribute():
     """The attempt a statement belongs to, the fault over it; None when no span has it."""
     tree = checkout()
     update = tree.by_id["update"]
-    assert tree.nearest(update, "celery.attempt").span_id == "run"
+    attempt, fault = tree.nearest(update, "celery.attempt"), tree.nearest(update, "fault.name")
+    assert attempt is not None and attempt.span_id == "run"
     assert tree.nearest(update, "db.statement") is update
-    assert tree.nearest(update, "fault.name").span_id == "request"
+    assert fault is not None and fault.span_id == "request"
     assert tree.nearest(tree.by_id["insert"], "celery.attempt") is None
 
 

@@ -54,7 +54,8 @@ class Command(BaseCommand):
         first_ns = now_ns - int(hours * 3600 * NS_PER_S)
         step_ns = (now_ns - first_ns) // expected_traces
         written = traces = logs = 0
-        pending_spans, pending_logs = [], []
+        pending_spans: list[Span] = []
+        pending_logs: list[LogRecord] = []
         started = time.perf_counter()
         with untraced(), tqdm(total=spans, unit="span", unit_scale=True, disable=no_progress or None) as bar:
             while written + len(pending_spans) < spans:

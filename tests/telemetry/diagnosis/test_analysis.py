@@ -84,6 +84,7 @@ def test_the_root_cause_of_timeouts_on_every_attempt_is_the_first_attempts_state
     """Attempts 1-3 all time out on the same UPDATE: the earliest, deepest error is attempt
     1's statement, with the driver's error, the injected fault, and the later repeats."""
     cause = analyze(retried.spans).root_cause
+    assert cause is not None
     span = by_id(retried, cause.span_id)
     assert span.name == "UPDATE" and span.start_time_ns == traces.BASE_NS + 205 * MS
     assert (cause.service, cause.label) == ("orders-worker", "UPDATE orders_order")
@@ -156,6 +157,7 @@ def test_when_only_the_third_attempt_times_out_the_root_cause_is_the_first_failu
     timeout shows in what followed and gets its own, one-off recommendation."""
     diagnosis = analyze(traces.unreachable_then_db_timeout().spans)
     cause = diagnosis.root_cause
+    assert cause is not None
     assert cause.exception_type == "requests.exceptions.ConnectionError"
     assert cause.label.startswith("POST http://127.0.0.1:9/api/payments/payments/")
     assert (cause.attempt, cause.attempts, cause.fault, cause.repeated_on) == (
@@ -183,7 +185,9 @@ def test_a_retry_that_succeeds_is_reported_as_recovered():
         start=700, ms=40,
     )  # fmt: skip
     diagnosis = analyze(trace.spans)
-    assert diagnosis.root_cause.attempt == 1 and diagnosis.outcome == ("recovered on attempt 2",)
+    cause = diagnosis.root_cause
+    assert cause is not None
+    assert cause.attempt == 1 and diagnosis.outcome == ("recovered on attempt 2",)
     assert [s.what for s in diagnosis.propagation.after] == ["retried: attempt 2 succeeded"]
     assert kinds(diagnosis) == ["db_timeout"]
 
@@ -240,8 +244,10 @@ def test_a_declined_card_is_undone_by_the_checkout_with_no_payment_to_void():
     release = "api/inventory/reservations/<uuid:order_id>/release/"
     trace.call(fail, release, release, service="inventory", start=60, ms=10)
     diagnosis = analyze(trace.spans)
-    assert diagnosis.root_cause.label == f"POST {url}" and diagnosis.root_cause.exception_type == "HTTP 402"
-    assert diagnosis.root_cause.attempt is None
+    cause = diagnosis.root_cause
+    assert cause is not None
+    assert cause.label == f"POST {url}" and cause.exception_type == "HTTP 402"
+    assert cause.attempt is None
     assert summary_line(diagnosis) == (
         f"shop: POST {url} failed with HTTP 402; compensated: no payment to void, stock released; "
         "order failed; POST api/shop/checkout/ answered 402"

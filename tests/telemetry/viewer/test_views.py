@@ -10,6 +10,7 @@ from html import unescape
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from opentelemetry.sdk.trace import ReadableSpan
 
 from synthetic.builders import UPDATE_CONFIRMATION, Recorder, confirmed_order, failed_order
 from telemetry.models import LogRecord, Span
@@ -36,15 +37,21 @@ def confirmed() -> Recorder:
     return rec
 
 
+def started(span: ReadableSpan) -> int:
+    """A finished span's start (the SDK types it optional, for a span not yet started)."""
+    assert span.start_time is not None
+    return span.start_time
+
+
 def span_id(rec: Recorder, name: str, index: int = 0) -> str:
-    spans = sorted((s for s in rec.finished() if s.name == name), key=lambda s: s.start_time)
+    spans = sorted((s for s in rec.finished() if s.name == name), key=started)
     return format(spans[index].context.span_id, "016x")
 
 
 def confirmation_update(rec: Recorder, attempt: int) -> str:
     """The span id of the confirmation UPDATE of finalize attempt ``attempt`` (from 1)."""
-    updates = [s for s in rec.finished() if s.attributes.get("db.statement") == UPDATE_CONFIRMATION]
-    return format(sorted(updates, key=lambda s: s.start_time)[attempt - 1].context.span_id, "016x")
+    updates = [s for s in rec.finished() if (s.attributes or {}).get("db.statement") == UPDATE_CONFIRMATION]
+    return format(sorted(updates, key=started)[attempt - 1].context.span_id, "016x")
 
 
 def span_rows(html: str) -> dict[str, dict]:

@@ -28,6 +28,7 @@ def test_the_root_cause_is_the_earliest_error_with_no_error_below_it():
         (row for row in rows if row.attributes.get("db.statement") == UPDATE_CONFIRMATION),
         key=lambda row: row.start_time_ns,
     )
+    assert cause is not None
     assert cause.span_id == first_update.span_id
 
 
@@ -37,7 +38,8 @@ def test_at_an_equal_start_the_deeper_error_is_the_root_cause():
     outer = rec.span("outer", service="shop", start=0, ms=10, error=("ValueError", "outer"))
     rec.span("inner", service="shop", start=0, ms=5, parent=outer, error=("KeyError", "inner"))
     rec.span("sibling", service="shop", start=0, ms=5, error=("KeyError", "root level"))
-    assert root_cause(rec.rows()).name == "inner"
+    cause = root_cause(rec.rows())
+    assert cause is not None and cause.name == "inner"
 
 
 def test_a_trace_without_errors_has_no_root_cause():
@@ -55,7 +57,7 @@ def test_rows_are_depth_first_with_bars_to_scale_and_logs_on_their_span():
     root = rec.span("request", service="shop", start=0, ms=100)
     child = rec.span("query", service="shop", start=50, ms=25, parent=root)
     rows = rec.rows()
-    trace_id, child_id = rows[0].trace_id, format(child.context.span_id, "016x")
+    trace_id, child_id = rows[0].trace_id, format(child.get_span_context().span_id, "016x")
     logs = [
         LogRecord(
             trace_id=trace_id, span_id=child_id, time_ns=1, level="INFO", logger="x", message="in query"
