@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from instrumentation import names
 from telemetry.models import LogRecord, Span
 from telemetry.store.exporter import StoreSpanExporter, span_to_row
 from telemetry.store.index import save_spans
@@ -384,7 +385,7 @@ def run(
     an injected fault that fired in it."""
     extra = {"celery.attempt": attempt} if attempt is not None else {}
     return builder.span(
-        f"run/{task}",
+        names.run_span(task),
         service="orders-worker",
         start=start,
         ms=ms,
@@ -419,7 +420,7 @@ def checkout(trace: TraceBuilder) -> Span:
         "checkout", service="shop", start=50, ms=200, parent=request, attributes={"order.id": ORDER_ID}
     )
     trace.call(step, "api/inventory/reservations/", service="inventory", start=60, ms=10)
-    trace.call(step, "api/payments/authorizations/", service="payments", start=80, ms=12)
+    trace.call(step, names.PAYMENT_AUTHORIZE_ROUTE, service="payments", start=80, ms=12)
     place_path = f"api/orders/{ORDER_ID}/place/"
     place = trace.call(
         step, "api/orders/<uuid:order_id>/place/", place_path, service="orders", start=100, ms=80
@@ -427,7 +428,7 @@ def checkout(trace: TraceBuilder) -> Span:
     trace.statement(
         place, 'UPDATE "orders_order" SET "status" = %s WHERE "orders_order"."id" = %s', start=110
     )
-    return publish(trace, place, "orders.finalize_order", start=170)
+    return publish(trace, place, names.FINALIZE_ORDER_TASK, start=170)
 
 
 def db_timeout_attempt(trace: TraceBuilder, parent: Span, attempt: int, *, start: float) -> Span:
@@ -435,7 +436,7 @@ def db_timeout_attempt(trace: TraceBuilder, parent: Span, attempt: int, *, start
     attempt_span = run(
         trace,
         parent,
-        "orders.finalize_order",
+        names.FINALIZE_ORDER_TASK,
         attempt,
         start=start,
         ms=320,
@@ -455,7 +456,7 @@ def unreachable_attempt(trace: TraceBuilder, parent: Span, attempt: int, *, star
     attempt_span = run(
         trace,
         parent,
-        "orders.finalize_order",
+        names.FINALIZE_ORDER_TASK,
         attempt,
         start=start,
         ms=30,
@@ -472,12 +473,12 @@ def unreachable_attempt(trace: TraceBuilder, parent: Span, attempt: int, *, star
 
 def compensation(trace: TraceBuilder, parent: Span, *, start: float) -> Span:
     """``orders.compensate_order``: void the payment, release the stock, fail the order."""
-    published = publish(trace, parent, "orders.compensate_order", start=start)
-    task = run(trace, published, "orders.compensate_order", 1, start=start + 2, ms=45)
+    published = publish(trace, parent, names.COMPENSATE_ORDER_TASK, start=start)
+    task = run(trace, published, names.COMPENSATE_ORDER_TASK, 1, start=start + 2, ms=45)
     cancel = f"api/payments/payments/{ORDER_ID}/cancel/"
     trace.call(
         task,
-        "api/payments/payments/<uuid:order_id>/cancel/",
+        names.PAYMENT_CANCEL_ROUTE,
         cancel,
         service="payments",
         start=start + 5,
@@ -486,7 +487,7 @@ def compensation(trace: TraceBuilder, parent: Span, *, start: float) -> Span:
     release = f"api/inventory/reservations/{ORDER_ID}/release/"
     trace.call(
         task,
-        "api/inventory/reservations/<uuid:order_id>/release/",
+        names.STOCK_RELEASE_ROUTE,
         release,
         service="inventory",
         start=start + 18,
@@ -507,7 +508,7 @@ def retried_db_timeouts(attempts: int = 3) -> TraceBuilder:
         start = 200 + (attempt - 1) * 500
         attempt_span = db_timeout_attempt(trace, parent, attempt, start=start)
         if attempt < attempts:
-            parent = publish(trace, attempt_span, "orders.finalize_order", start=start + 310)
+            parent = publish(trace, attempt_span, names.FINALIZE_ORDER_TASK, start=start + 310)
     compensation(trace, attempt_span, start=start + 312)
     return trace
 
@@ -518,10 +519,10 @@ def unreachable_then_db_timeout() -> TraceBuilder:
     trace = TraceBuilder()
     first = unreachable_attempt(trace, checkout(trace), 1, start=200)
     second = unreachable_attempt(
-        trace, publish(trace, first, "orders.finalize_order", start=225), 2, start=400
+        trace, publish(trace, first, names.FINALIZE_ORDER_TASK, start=225), 2, start=400
     )
     third = db_timeout_attempt(
-        trace, publish(trace, second, "orders.finalize_order", start=425), 3, start=800
+        trace, publish(trace, second, names.FINALIZE_ORDER_TASK, start=425), 3, start=800
     )
     compensation(trace, third, start=1112)
     return trace
@@ -530,7 +531,7 @@ def unreachable_then_db_timeout() -> TraceBuilder:
 def slow_gateway() -> TraceBuilder:
     """A finalize that succeeds, but the payments capture takes 2 s with nothing traced under it."""
     trace = TraceBuilder()
-    task = run(trace, checkout(trace), "orders.finalize_order", 1, start=200, ms=2100)
+    task = run(trace, checkout(trace), names.FINALIZE_ORDER_TASK, 1, start=200, ms=2100)
     trace.statement(task, UPDATE_CONFIRMATION, start=205, ms=2)
     commit = f"api/inventory/reservations/{ORDER_ID}/commit/"
     trace.call(
@@ -544,7 +545,7 @@ def slow_gateway() -> TraceBuilder:
     capture = f"api/payments/payments/{ORDER_ID}/capture/"
     trace.call(
         task,
-        "api/payments/payments/<uuid:order_id>/capture/",
+        names.PAYMENT_CAPTURE_ROUTE,
         capture,
         service="payments",
         start=230,
@@ -595,13 +596,13 @@ def recorded_checkout(rec: Recorder, order_id: str) -> otel_trace.Span:
     for offset, service, route in (
         (10, "orders", "api/orders/"),
         (30, "inventory", "api/inventory/reservations/"),
-        (50, "payments", "api/payments/authorizations/"),
+        (50, "payments", names.PAYMENT_AUTHORIZE_ROUTE),
     ):
         _order_call(rec, step, service, route, start=offset, order_id=order_id)
     place = _order_call(
         rec, step, "orders", "api/orders/<uuid:order_id>/place/", start=70, order_id=order_id, ms=40
     )
-    published = publish(rec, place, "orders.finalize_order", start=100, ms=1)
+    published = publish(rec, place, names.FINALIZE_ORDER_TASK, start=100, ms=1)
     # Runs while the task is already on its way: not what the trace waited for.
     rec.statement(place, OUTBOX_DELIVERED, start=103, ms=1)
     return published
@@ -628,7 +629,7 @@ def recorded_attempt(
     attempt = run(
         rec,
         parent,
-        "orders.finalize_order",
+        names.FINALIZE_ORDER_TASK,
         number,
         start=start,
         ms=320 if fails else 60,
@@ -649,13 +650,13 @@ def failed_order(rec: Recorder, order_id: str = "0b9a3a4e-3a52-4c69-9b7e-8f1f0f0
     for number in range(1, attempts + 1):
         attempt = recorded_attempt(rec, published, number, start=start, order_id=order_id, fails=True)
         runs.append(attempt)
-        task = "orders.compensate_order" if number == attempts else "orders.finalize_order"
+        task = names.COMPENSATE_ORDER_TASK if number == attempts else names.FINALIZE_ORDER_TASK
         published = publish(rec, attempt, task, start=start + 318, ms=1)
         start += 400
-    compensation = run(rec, published, "orders.compensate_order", start=start, ms=50, order_id=order_id)
-    cancel = "api/payments/payments/<uuid:order_id>/cancel/"
+    compensation = run(rec, published, names.COMPENSATE_ORDER_TASK, start=start, ms=50, order_id=order_id)
+    cancel = names.PAYMENT_CANCEL_ROUTE
     _order_call(rec, compensation, "payments", cancel, start=start + 5, order_id=order_id)
-    release = "api/inventory/reservations/<uuid:order_id>/release/"
+    release = names.STOCK_RELEASE_ROUTE
     _order_call(rec, compensation, "inventory", release, start=start + 25, order_id=order_id)
     return {"attempts": runs, "compensation": compensation}
 
@@ -666,7 +667,7 @@ def confirmed_order(rec: Recorder, order_id: str = "5c1d7d8e-2b1a-4d8e-9d7a-1a2b
     attempt = recorded_attempt(rec, published, 1, start=130, order_id=order_id, fails=False)
     commit = "api/inventory/reservations/<uuid:order_id>/commit/"
     _order_call(rec, attempt, "inventory", commit, start=140, order_id=order_id)
-    capture = "api/payments/payments/<uuid:order_id>/capture/"
+    capture = names.PAYMENT_CAPTURE_ROUTE
     _order_call(rec, attempt, "payments", capture, start=160, order_id=order_id)
     return {"attempts": [attempt]}
 
@@ -802,7 +803,7 @@ def checkout_trace(rng: random.Random, start_ns: int) -> SyntheticTrace:
         )
         return _refused(trace, root, checkout_span, at, 409, "insufficient_stock", reserved=False)
     _, at = _hop(trace, checkout_span, "inventory", reserve_route, start=at, statements=_reserve(skus))
-    authorization = "api/payments/authorizations/"
+    authorization = names.PAYMENT_AUTHORIZE_ROUTE
     if outcome == "payment_declined":
         statements = ['INSERT INTO "payments_payment"']
         start = at + rng.uniform(20, 200)
@@ -876,7 +877,7 @@ def _place(trace: SyntheticTrace, checkout_span: Span, at: float) -> tuple[Span,
     published = publish(
         trace,
         place,
-        "orders.finalize_order",
+        names.FINALIZE_ORDER_TASK,
         start=at - 2,
         ms=0.3,
         attributes={"messaging.destination": "threadline", "messaging.message_id": message_id},
@@ -991,7 +992,7 @@ def _refused(
             trace,
             checkout_span,
             "inventory",
-            "api/inventory/reservations/<uuid:order_id>/release/",
+            names.STOCK_RELEASE_ROUTE,
             start=at,
             path=f"api/inventory/reservations/{trace.order_id}/release/",
             statements=['UPDATE "inventory_stockitem" SET "reserved"', 'UPDATE "inventory_reservation"'],
@@ -1000,7 +1001,7 @@ def _refused(
         trace,
         checkout_span,
         "orders",
-        "api/orders/<uuid:order_id>/fail/",
+        names.ORDER_FAIL_ROUTE,
         start=at,
         path=f"api/orders/{trace.order_id}/fail/",
         statements=['UPDATE "orders_order" SET "status" = %s'],
@@ -1038,7 +1039,7 @@ def _timed_out(
     attempt = run(
         trace,
         published,
-        "orders.finalize_order",
+        names.FINALIZE_ORDER_TASK,
         number,
         start=at,
         ms=1,
@@ -1062,7 +1063,7 @@ def _timed_out(
     )
     step += 505
     trace.end(attempt, step + 2)
-    task = "orders.compensate_order" if last else "orders.finalize_order"
+    task = names.COMPENSATE_ORDER_TASK if last else names.FINALIZE_ORDER_TASK
     retry = publish(trace, attempt, task, start=step, ms=0.5)
     return retry, step + (10 if last else 1000 * 2 ** (number - 1))
 
@@ -1072,7 +1073,7 @@ def _confirm(trace: SyntheticTrace, published: Span, number: int, skus: list[str
     attempt = run(
         trace,
         published,
-        "orders.finalize_order",
+        names.FINALIZE_ORDER_TASK,
         number,
         start=at,
         ms=1,
@@ -1096,7 +1097,7 @@ def _confirm(trace: SyntheticTrace, published: Span, number: int, skus: list[str
         trace,
         attempt,
         "payments",
-        "api/payments/payments/<uuid:order_id>/capture/",
+        names.PAYMENT_CAPTURE_ROUTE,
         start=step,
         path=f"api/payments/payments/{trace.order_id}/capture/",
         statements=['UPDATE "payments_payment" SET "status" = %s'],
@@ -1110,13 +1111,13 @@ def _confirm(trace: SyntheticTrace, published: Span, number: int, skus: list[str
 
 def _compensate(trace: SyntheticTrace, published: Span, skus: list[str], at: float) -> None:
     """``orders.compensate_order``: void the payment, release the stock, fail the order, email."""
-    task = run(trace, published, "orders.compensate_order", start=at, ms=1, order_id=trace.order_id)
+    task = run(trace, published, names.COMPENSATE_ORDER_TASK, start=at, ms=1, order_id=trace.order_id)
     step = _statements(trace, task, at + 1, ['SELECT "orders_order"'])
     _, step = _hop(
         trace,
         task,
         "payments",
-        "api/payments/payments/<uuid:order_id>/cancel/",
+        names.PAYMENT_CANCEL_ROUTE,
         start=step,
         path=f"api/payments/payments/{trace.order_id}/cancel/",
         statements=['UPDATE "payments_payment" SET "status" = %s'],
@@ -1125,7 +1126,7 @@ def _compensate(trace: SyntheticTrace, published: Span, skus: list[str], at: flo
         trace,
         task,
         "inventory",
-        "api/inventory/reservations/<uuid:order_id>/release/",
+        names.STOCK_RELEASE_ROUTE,
         start=step,
         path=f"api/inventory/reservations/{trace.order_id}/release/",
         statements=['UPDATE "inventory_stockitem" SET "reserved"'] * len(skus)
@@ -1138,11 +1139,11 @@ def _compensate(trace: SyntheticTrace, published: Span, skus: list[str], at: flo
 
 
 def _email(trace: SyntheticTrace, parent: Span, at: float, kind: str) -> None:
-    published = publish(trace, parent, "orders.send_order_email", start=at, ms=0.4)
+    published = publish(trace, parent, names.SEND_ORDER_EMAIL_TASK, start=at, ms=0.4)
     task = run(
         trace,
         published,
-        "orders.send_order_email",
+        names.SEND_ORDER_EMAIL_TASK,
         start=at + 3,
         ms=1,
         order_id=trace.order_id,
