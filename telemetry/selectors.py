@@ -1,6 +1,7 @@
-"""Reads for the trace viewer: trace search, trace summaries, a trace's log records.
+"""Every read of the span store: trace search, trace summaries, a trace's spans and log
+records, an order's trace, and the rows the dashboard's metrics are computed from.
 
-Plain functions over the span store; every query runs inside ``store.untraced()`` so the
+Plain functions over the span store; every query runs inside ``untraced()`` so the
 viewer never traces its own reads. A trace is the group of spans sharing a ``trace_id``:
 its start is its earliest span's start, its duration runs to its latest span's end.
 Search reads the index (``telemetry.store.index``): the ``Trace`` summary rows, filtered by
@@ -13,10 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
 from instrumentation.attributes import ORDER_ID
 from instrumentation.context import untraced
@@ -243,3 +245,67 @@ def span_to_dict(span: Span) -> dict:
         "links": span.links,
         "resource": span.resource,
     }
+
+
+# --- rows for the dashboard's metrics: (caller or service, callee or operation, duration_ns,
+# status, start_time_ns, trace_id) of the spans of a window ---------------------------------
+
+
+def edge_rows(
+    *, start_ns: int | None, end_ns: int, kinds: Sequence[str], max_rows: int
+) -> tuple[list[tuple], bool]:
+    """``(parent's service, service, …)`` of every span of ``kinds`` in the window whose
+    parent is of another service (where a call enters a service), and whether that is all
+    of them. A span whose parent was never stored makes no row."""
+    parent_service = Span.objects.filter(
+        trace_id=OuterRef("trace_id"), span_id=OuterRef("parent_span_id")
+    ).values("service")[:1]
+    query = (
+        _in_window(Span.objects.filter(kind__in=list(kinds)).exclude(parent_span_id=""), start_ns, end_ns)
+        .annotate(parent_service=Subquery(parent_service))
+        .filter(parent_service__isnull=False)
+        .exclude(parent_service=F("service"))
+        .values_list("parent_service", "service", "duration_ns", "status", "start_time_ns", "trace_id")
+    )
+    return _newest_rows(query, max_rows)
+
+
+def operation_rows(
+    *,
+    start_ns: int | None,
+    end_ns: int,
+    kinds: Sequence[str],
+    max_rows: int,
+    service: str | None = None,
+    operation: str | None = None,
+) -> tuple[list[tuple], bool]:
+    """``(service, name, …)`` of the window's spans of ``kinds`` (one service's, one
+    operation's), and whether that is all of them. Answered from the covering index
+    ``span_kind_start_cover``."""
+    spans = Span.objects.filter(kind__in=list(kinds))
+    if service:
+        spans = spans.filter(service=service)  # the (service, start_time_ns) index
+    if operation:
+        spans = spans.filter(name=operation)
+    query = _in_window(spans, start_ns, end_ns).values_list(
+        "service", "name", "duration_ns", "status", "start_time_ns", "trace_id"
+    )
+    return _newest_rows(query, max_rows)
+
+
+def _in_window(spans: QuerySet, start_ns: int | None, end_ns: int) -> QuerySet:
+    spans = spans.filter(start_time_ns__lte=end_ns)
+    if start_ns is not None:
+        spans = spans.filter(start_time_ns__gte=start_ns)
+    return spans
+
+
+def _newest_rows(query: QuerySet, max_rows: int) -> tuple[list[tuple], bool]:
+    """The rows of ``query``, and whether that is all of them. Unordered, so the database
+    can answer from whichever index covers the query; only a window holding more than
+    ``max_rows`` spans is read again in time order, for its newest ``max_rows``."""
+    with untraced():
+        rows = list(query.order_by()[: max_rows + 1])
+        if len(rows) <= max_rows:
+            return rows, True
+        return list(query.order_by("-start_time_ns")[:max_rows]), False

@@ -3,8 +3,9 @@ calls which (edges between parent and child spans of different services) and, pe
 service and operation, rate, errors and latency percentiles with a time series.
 
 The dashboard pages and alert evaluation both read these functions, so an alert fires on
-the numbers the metrics page shows. Reads are untraced. Percentiles are nearest-rank,
-computed in Python from the durations of the window's spans: exact, not bucketed. The
+the numbers the metrics page shows. The rows come from ``telemetry.selectors`` (untraced).
+Percentiles are nearest-rank, computed in Python from the durations of the window's spans:
+exact, not bucketed. The
 per-operation read is answered from one covering index (``span_kind_start_cover``:
 kind, start time and the columns read), so a day of a million spans costs an index range
 scan, not a million table rows. A window holding more than ``MAX_ROWS`` matching spans is
@@ -20,11 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
-from django.db.models import F, OuterRef, QuerySet, Subquery
-
 from core.stats import nearest_rank, percentile
-from instrumentation.context import untraced
-from telemetry.models import Span
+from telemetry import selectors
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
@@ -148,41 +146,15 @@ def _top_traces(rows: list[tuple], *, key, limit: int = EXAMPLES) -> tuple[str, 
         wanted *= 4
 
 
-def _in_window(spans: QuerySet, win: Window) -> QuerySet:
-    spans = spans.filter(start_time_ns__lte=win.end_ns)
-    if win.start_ns is not None:
-        spans = spans.filter(start_time_ns__gte=win.start_ns)
-    return spans
-
-
-def _read(query: QuerySet) -> tuple[list[tuple], bool]:
-    """The rows of ``query``, and whether that is all of them. Unordered, so the database
-    can answer from whichever index covers the query; only a window holding more than
-    ``MAX_ROWS`` spans is read again in time order, for its newest ``MAX_ROWS``."""
-    with untraced():
-        rows = list(query.order_by()[: MAX_ROWS + 1])
-        if len(rows) <= MAX_ROWS:
-            return rows, True
-        return list(query.order_by("-start_time_ns")[:MAX_ROWS]), False
-
-
 def service_edges(win: Window) -> list[Edge]:
     """A→B for every child span of service B in the window whose parent is of service A.
 
     Only server and consumer spans are looked at: a call reaches another service as a
     request or a task run, and their parent lookups are a small share of the window's spans.
     """
-    parent_service = Span.objects.filter(
-        trace_id=OuterRef("trace_id"), span_id=OuterRef("parent_span_id")
-    ).values("service")[:1]
-    query = (
-        _in_window(Span.objects.filter(kind__in=DEFAULT_KINDS).exclude(parent_span_id=""), win)
-        .annotate(parent_service=Subquery(parent_service))
-        .filter(parent_service__isnull=False)
-        .exclude(parent_service=F("service"))
-        .values_list("parent_service", "service", "duration_ns", "status", "start_time_ns", "trace_id")
+    rows, complete = selectors.edge_rows(
+        start_ns=win.start_ns, end_ns=win.end_ns, kinds=DEFAULT_KINDS, max_rows=MAX_ROWS
     )
-    rows, complete = _read(query)
     return [
         Edge(source, target, summarise(group, partial=not complete))
         for (source, target), group in _grouped(rows)
@@ -192,17 +164,14 @@ def service_edges(win: Window) -> list[Edge]:
 def _operation_rows(
     win: Window, *, kinds: Sequence[str], service: str | None = None, operation: str | None = None
 ) -> tuple[list[tuple], bool]:
-    """``(service, name, duration_ns, status, start_time_ns, trace_id)`` of the window's
-    spans of ``kinds``, and whether that is all of them (see ``_read``)."""
-    spans = Span.objects.filter(kind__in=list(kinds))
-    if service:
-        spans = spans.filter(service=service)  # the (service, start_time_ns) index
-    if operation:
-        spans = spans.filter(name=operation)
-    query = _in_window(spans, win).values_list(
-        "service", "name", "duration_ns", "status", "start_time_ns", "trace_id"
+    return selectors.operation_rows(
+        start_ns=win.start_ns,
+        end_ns=win.end_ns,
+        kinds=kinds,
+        service=service,
+        operation=operation,
+        max_rows=MAX_ROWS,  # read at call time: tests lower it
     )
-    return _read(query)
 
 
 def summary(
