@@ -259,6 +259,22 @@ TELEMETRY_ORDER_DIAGNOSIS = os.environ.get(
     "TELEMETRY_ORDER_DIAGNOSIS", "telemetry.diagnosis.orders.order_diagnosis"
 )
 
+# --- Sampling (README "Sampling") -------------------------------------------------------
+# Head sampling, in every process: the default rate, and rules (pattern=rate, comma-separated,
+# first match wins) by route or span name. Owned by instrumentation/sampling.py.
+TELEMETRY_SAMPLE_RATE = _env_float("TELEMETRY_SAMPLE_RATE", 1.0)
+TELEMETRY_SAMPLING_RULES = os.environ.get("TELEMETRY_SAMPLING_RULES", "")
+# A customer tier multiplies every sampling share it is known for (capped at 1).
+TELEMETRY_TIER_MULTIPLIERS = os.environ.get("TELEMETRY_TIER_MULTIPLIERS", "premium=1.5,standard=1.0,free=0.5")
+# Tail retention, in the store: a trace quiet for TELEMETRY_TAIL_DECISION_WAIT seconds is kept
+# if it has an error, kept at TELEMETRY_TAIL_SLOW_SHARE if longer than TELEMETRY_TAIL_SLOW_MS,
+# else at TELEMETRY_TAIL_BASE_SHARE (each share times the tier's multiplier).
+TELEMETRY_TAIL_SAMPLING = _env_bool("TELEMETRY_TAIL_SAMPLING", False)
+TELEMETRY_TAIL_DECISION_WAIT = _env_float("TELEMETRY_TAIL_DECISION_WAIT", 30.0)
+TELEMETRY_TAIL_SLOW_MS = _env_float("TELEMETRY_TAIL_SLOW_MS", 2000.0)
+TELEMETRY_TAIL_SLOW_SHARE = _env_float("TELEMETRY_TAIL_SLOW_SHARE", 0.5)
+TELEMETRY_TAIL_BASE_SHARE = _env_float("TELEMETRY_TAIL_BASE_SHARE", 0.1)
+
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,

@@ -7,8 +7,9 @@ the numbers the metrics page shows. The rows come from ``telemetry.selectors`` (
 Percentiles are nearest-rank, computed in Python from the durations of the window's spans:
 exact, not bucketed. The per-operation read is answered from one covering index
 (``span_kind_start_cover``: kind, start time and the columns read), so a day of a million
-spans costs an index range scan, not a million table rows. A window holding more than ``MAX_ROWS`` matching spans is
-computed over its newest ``MAX_ROWS``, and says so (``partial``).
+spans costs an index range scan, not a million table rows. A window holding more than
+``MAX_ROWS`` matching spans is computed over its newest ``MAX_ROWS``, and says so
+(``partial``).
 """
 
 from __future__ import annotations
