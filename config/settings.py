@@ -249,10 +249,19 @@ TELEMETRY_EXCLUDED_URLS = os.environ.get("TELEMETRY_EXCLUDED_URLS", "/static/,/f
 OTEL_EXPORTER_OTLP_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 # Where spans and log records are stored: exporter classes loaded by dotted path, so the
 # instrumentation package imports no store. Empty: not stored (OTLP alone, if set).
-TELEMETRY_SPAN_EXPORTER = os.environ.get(
-    "TELEMETRY_SPAN_EXPORTER", "telemetry.store.exporter.StoreSpanExporter"
+# TELEMETRY_STORE=off empties both: spans leave only over OTLP, to a Collector that samples
+# and counts them for every host (docs/scaling.md), and no process writes the span store.
+TELEMETRY_STORE = _env_bool("TELEMETRY_STORE", True)
+TELEMETRY_SPAN_EXPORTER = (
+    os.environ.get("TELEMETRY_SPAN_EXPORTER", "telemetry.store.exporter.StoreSpanExporter")
+    if TELEMETRY_STORE
+    else ""
 )
-TELEMETRY_LOG_EXPORTER = os.environ.get("TELEMETRY_LOG_EXPORTER", "telemetry.store.exporter.StoreLogExporter")
+TELEMETRY_LOG_EXPORTER = (
+    os.environ.get("TELEMETRY_LOG_EXPORTER", "telemetry.store.exporter.StoreLogExporter")
+    if TELEMETRY_STORE
+    else ""
+)
 # The function the order admin asks for a failed order's root cause, by dotted path for the
 # same reason: the orders app imports no store. Empty: no store to ask, no trace stored.
 TELEMETRY_ORDER_DIAGNOSIS = os.environ.get(
