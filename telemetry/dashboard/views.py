@@ -1,18 +1,20 @@
 """The service dashboard (staff only): the service graph with per-edge numbers, and
 per-operation metrics with sparklines. Numbers come from ``telemetry.dashboard.metrics``; SVG
-geometry from ``telemetry.dashboard.charts``; nothing is drawn in the browser."""
+geometry from ``telemetry.dashboard.charts``; nothing is drawn in the browser. Both pages
+answer ``?format=json`` with the same numbers (``telemetry.dashboard.serializers``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from telemetry.dashboard import charts
+from telemetry.dashboard import charts, serializers
 from telemetry.dashboard import metrics as span_metrics
 from telemetry.selectors import service_names
+from telemetry.viewer.serializers import wants_json
 
 
 def _window(request: HttpRequest) -> span_metrics.Window:
@@ -33,6 +35,8 @@ def services(request: HttpRequest) -> HttpResponse:
     win = _window(request)
     edges = span_metrics.service_edges(win)
     layout = charts.graph_layout([(edge.source, edge.target) for edge in edges])
+    if wants_json(request):
+        return JsonResponse(serializers.services_page(win, edges, layout.nodes))
     failing = {edge.target for edge in edges if edge.stats.errors}
     context = {
         "window": win,
@@ -52,6 +56,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
     kinds = kinds or list(span_metrics.DEFAULT_KINDS)
     service = request.GET.get("service", "")
     operations = span_metrics.operation_metrics(win, kinds=kinds, service=service or None)
+    if wants_json(request):
+        return JsonResponse(serializers.metrics_page(win, kinds, service, operations))
     rows = [
         {
             "op": op,
