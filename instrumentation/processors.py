@@ -1,11 +1,12 @@
-"""Span and log-record processors: which app a span or record belongs to, which spans are
-noise, and the per-app ``service.name`` the OTLP export carries."""
+"""Span and log-record processors: which app a span or record belongs to, the order's
+baggage copied onto spans, which spans are noise, and the per-app ``service.name`` the OTLP
+export carries."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from opentelemetry import trace
+from opentelemetry import baggage, trace
 from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
@@ -42,6 +43,28 @@ class ServiceAttribution(SpanProcessor):
         if parent_attributes and not parent.get_span_context().is_remote:
             return parent_attributes.get(attributes.SERVICE, self.default_service)
         return self.default_service
+
+
+class BaggageAttributes(SpanProcessor):
+    """Copies the order's baggage (``customer.tier``, ``order.id``, see
+    ``context.order_baggage``) onto each span as it starts, so every span of an order, in
+    every process, says whose order it is and at what tier, and the tail sampler can scale
+    by the tier.
+
+    Only those two keys, and short values: baggage is written by whoever calls, and an
+    arbitrary entry must not become a span attribute. An attribute the span was started
+    with wins over the baggage.
+    """
+
+    KEYS = (attributes.CUSTOMER_TIER, attributes.ORDER_ID)
+    MAX_LENGTH = 64  # a tier name or a UUID; anything longer is not ours
+
+    def on_start(self, span, parent_context=None) -> None:
+        entries = baggage.get_all(parent_context)
+        for key in self.KEYS:
+            value = entries.get(key)
+            if isinstance(value, str) and 0 < len(value) <= self.MAX_LENGTH and key not in span.attributes:
+                span.set_attribute(key, value)
 
 
 def _request_path(span_attributes) -> str:

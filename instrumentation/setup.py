@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.sampling import ParentBased
 
 from instrumentation.processors import (
+    BaggageAttributes,
     DropNoise,
     LogServiceAttribution,
     PerServiceResource,
@@ -71,6 +72,7 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
             sampler=ParentBased(root=DropBackgroundRoots()),
         )
         provider.add_span_processor(ServiceAttribution(service, settings.TELEMETRY_SERVICE_BY_PATH))
+        provider.add_span_processor(BaggageAttributes())
         if exporter is not None:
             provider.add_span_processor(DropNoise(SimpleSpanProcessor(exporter)))
         elif settings.TELEMETRY_SPAN_EXPORTER:
