@@ -139,9 +139,15 @@ def _trace_conditions(query: TraceQuery) -> list[Q]:
     return conditions
 
 
+def stored_traces() -> QuerySet[Trace]:
+    """The summary rows of the traces whose spans are stored: all but the dropped ones."""
+    return Trace.objects.exclude(decision=Trace.Decision.DROP)
+
+
 def trace_search(query: TraceQuery) -> QuerySet[Trace]:
-    """The matching traces' summary rows, sorted; lazy, so evaluate it inside ``untraced()``."""
-    return Trace.objects.filter(*_trace_conditions(query)).order_by(*SORTS.get(query.sort, SORTS["newest"]))
+    """The matching traces' summary rows, sorted; lazy, so evaluate it inside ``untraced()``.
+    A trace tail retention dropped has a row but no spans: not a result."""
+    return stored_traces().filter(*_trace_conditions(query)).order_by(*SORTS.get(query.sort, SORTS["newest"]))
 
 
 def trace_search_page(
@@ -204,7 +210,7 @@ def trace_order_ids(spans: list[Span]) -> list[str]:
 def similar_traces(root_name: str, exclude: str, limit: int = 20) -> list[TraceSummary]:
     """Recent other traces with the same root operation: candidates to compare with."""
     with untraced():
-        others = Trace.objects.filter(root_name=root_name).exclude(trace_id=exclude)
+        others = stored_traces().filter(root_name=root_name).exclude(trace_id=exclude)
         traces = list(others.order_by(*SORTS["newest"])[:limit])
     return trace_summaries(traces)
 
