@@ -144,7 +144,7 @@ def test_the_customer_tier_multiplies_the_share(tier, share):
     ids = bulk_traces(f"tier-{tier}", tier=tier)
     assert within(kept_share(ids), share)
     shares = set(Trace.objects.filter(trace_id__in=ids).values_list("decision_share", flat=True))
-    assert [round(value, 9) for value in shares] == [share]
+    assert [round(value or 0, 9) for value in shares] == [share]
     assert set(Trace.objects.filter(trace_id__in=ids).values_list("tier", flat=True)) == {tier}
 
 
