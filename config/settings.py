@@ -283,6 +283,11 @@ TELEMETRY_TAIL_DECISION_WAIT = _env_float("TELEMETRY_TAIL_DECISION_WAIT", 30.0)
 TELEMETRY_TAIL_SLOW_MS = _env_float("TELEMETRY_TAIL_SLOW_MS", 2000.0)
 TELEMETRY_TAIL_SLOW_SHARE = _env_float("TELEMETRY_TAIL_SLOW_SHARE", 0.5)
 TELEMETRY_TAIL_BASE_SHARE = _env_float("TELEMETRY_TAIL_BASE_SHARE", 0.1)
+if TELEMETRY_TAIL_SAMPLING:  # decided a few times per wait, so a trace waits at most a third more
+    CELERY_BEAT_SCHEDULE["telemetry-decide-traces"] = {
+        "task": "telemetry.decide_traces",
+        "schedule": max(1.0, TELEMETRY_TAIL_DECISION_WAIT / 3),
+    }
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -7,7 +7,9 @@ from opentelemetry.trace import SpanKind
 
 # Task runs that watch the store (alert evaluation): tracing them would feed the store
 # the very spans it is watching, every minute.
-UNTRACED_ROOTS = frozenset({"run/telemetry.evaluate_alerts", "run/telemetry.prune_traces"})
+UNTRACED_ROOTS = frozenset(
+    {"run/telemetry.evaluate_alerts", "run/telemetry.prune_traces", "run/telemetry.decide_traces"}
+)
 
 
 class DropBackgroundRoots(Sampler):

@@ -57,11 +57,35 @@ class Trace(models.Model):
     # time; any other span by its start time plus ROOT_RANK_CHILD, so a child only names a
     # trace until (if ever) its root arrives. One integer, so the upsert compares one column.
     root_rank = models.BigIntegerField()
+    # Tail retention (``telemetry.store.tail``). Written by raw SQL too (the index's upsert),
+    # hence the database defaults. ``last_stored_ns``: wall clock of the last batch that
+    # stored spans of the trace, for "quiet"; ``tier``: the first ``customer.tier`` seen.
+    last_stored_ns = models.BigIntegerField(default=0, db_default=0)
+    tier = models.CharField(max_length=20, blank=True, default="", db_default="")
+    decision = models.CharField(max_length=4, blank=True, default="", db_default="")  # Decision
+    decision_reason = models.CharField(max_length=20, blank=True, default="", db_default="")  # Reason
+    decision_share = models.FloatField(null=True, blank=True)  # the effective share drawn against
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # Kept after a drop because an error arrived late: the spans stored before are gone.
+    incomplete = models.BooleanField(default=False, db_default=False)
 
     ROOT_RANK_CHILD = 2**62  # above any start time in nanoseconds until the year 2116
 
+    class Decision(models.TextChoices):
+        PENDING = "", "not decided yet"
+        KEEP = "keep", "kept"
+        DROP = "drop", "dropped"
+
+    class Reason(models.TextChoices):
+        ERROR = "error", "it has an error"
+        SLOW = "slow", "slow, drawn at the slow share"
+        BASE = "base", "drawn at the base share"
+        LATE_ERROR = "late_error", "an error arrived after it was dropped"
+
     class Meta:
         indexes = [
+            # The decision's read: pending traces, the longest quiet first.
+            models.Index(fields=["decision", "last_stored_ns"], name="trace_pending"),
             models.Index(fields=["start_ns"], name="trace_start"),
             models.Index(fields=["duration_ns", "start_ns"], name="trace_duration"),
             models.Index(fields=["span_count", "start_ns"], name="trace_span_count"),

@@ -1,5 +1,6 @@
 """Every read of the span store: trace search, trace summaries, a trace's spans and log
-records, an order's trace, and the rows the dashboard's metrics are computed from.
+records, an order's trace, the rows the dashboard's metrics are computed from, and what
+sampling did (a trace's head rule and tail decision; tail retention's counts per window).
 
 Plain functions over the span store; every query runs inside ``untraced()`` so the
 viewer never traces its own reads. A trace is the group of spans sharing a ``trace_id``:
@@ -18,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
-from instrumentation.attributes import ORDER_ID
+from instrumentation.attributes import ORDER_ID, SAMPLING_PROBABILITY, SAMPLING_RULE
 from instrumentation.context import untraced
 from telemetry.models import LogRecord, Operation, Span, Trace, TraceAttribute
 from telemetry.store.index import attribute_text, is_indexed, operation_value
@@ -139,9 +140,15 @@ def _trace_conditions(query: TraceQuery) -> list[Q]:
     return conditions
 
 
+def stored_traces() -> QuerySet[Trace]:
+    """The summary rows of the traces whose spans are stored: all but the dropped ones."""
+    return Trace.objects.exclude(decision=Trace.Decision.DROP)
+
+
 def trace_search(query: TraceQuery) -> QuerySet[Trace]:
-    """The matching traces' summary rows, sorted; lazy, so evaluate it inside ``untraced()``."""
-    return Trace.objects.filter(*_trace_conditions(query)).order_by(*SORTS.get(query.sort, SORTS["newest"]))
+    """The matching traces' summary rows, sorted; lazy, so evaluate it inside ``untraced()``.
+    A trace tail retention dropped has a row but no spans: not a result."""
+    return stored_traces().filter(*_trace_conditions(query)).order_by(*SORTS.get(query.sort, SORTS["newest"]))
 
 
 def trace_search_page(
@@ -204,7 +211,7 @@ def trace_order_ids(spans: list[Span]) -> list[str]:
 def similar_traces(root_name: str, exclude: str, limit: int = 20) -> list[TraceSummary]:
     """Recent other traces with the same root operation: candidates to compare with."""
     with untraced():
-        others = Trace.objects.filter(root_name=root_name).exclude(trace_id=exclude)
+        others = stored_traces().filter(root_name=root_name).exclude(trace_id=exclude)
         traces = list(others.order_by(*SORTS["newest"])[:limit])
     return trace_summaries(traces)
 
@@ -309,3 +316,96 @@ def _newest_rows(query: QuerySet, max_rows: int) -> tuple[list[tuple], bool]:
         if len(rows) <= max_rows:
             return rows, True
         return list(query.order_by("-start_time_ns")[:max_rows]), False
+
+
+# --- sampling: why a trace was kept, and what tail retention did over a window ---------------
+
+
+@dataclass(frozen=True)
+class TraceSampling:
+    """Why a stored trace is here: the head sampler's rule (on its root span) and tail
+    retention's decision (on its summary row)."""
+
+    head_rule: str
+    head_probability: float | None
+    decision: str  # Trace.Decision: "" while pending
+    reason: str  # Trace.Reason
+    share: float | None
+    tier: str
+    incomplete: bool
+    decided_at: dt.datetime | None
+
+
+def trace_sampling(trace_id: str, spans: Sequence[Span]) -> TraceSampling:
+    """``spans`` are the trace's (for the root's head attributes); the row is read here."""
+    roots = [span for span in spans if not span.parent_span_id] or list(spans)
+    head = min(roots, key=lambda span: span.start_time_ns).attributes if roots else {}
+    probability = head.get(SAMPLING_PROBABILITY)
+    with untraced():
+        row = Trace.objects.filter(trace_id=trace_id).first()
+    return TraceSampling(
+        head_rule=str(head.get(SAMPLING_RULE, "")),
+        head_probability=float(probability) if isinstance(probability, int | float) else None,
+        decision=row.decision if row else "",
+        reason=row.decision_reason if row else "",
+        share=row.decision_share if row else None,
+        tier=row.tier if row else "",
+        incomplete=row.incomplete if row else False,
+        decided_at=row.decided_at if row else None,
+    )
+
+
+@dataclass(frozen=True)
+class TierCounts:
+    tier: str  # "" for traces that name none
+    seen: int
+    kept: int
+    dropped: int
+
+
+@dataclass(frozen=True)
+class SamplingCounts:
+    """Tail retention over the traces that started in a window."""
+
+    seen: int
+    kept: dict[str, int]  # by reason
+    dropped: dict[str, int]  # by reason
+    pending: int
+    tiers: list[TierCounts]
+
+    @property
+    def kept_total(self) -> int:
+        return sum(self.kept.values())
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+def sampling_counts(start_ns: int | None, end_ns: int) -> SamplingCounts:
+    """One grouped read of the summary rows (dropped traces keep theirs) of the traces that
+    started in [start_ns, end_ns]; ``start_ns`` None: from the first."""
+    traces = Trace.objects.filter(start_ns__lte=end_ns)
+    if start_ns is not None:
+        traces = traces.filter(start_ns__gte=start_ns)
+    with untraced():
+        groups = list(
+            traces.order_by().values_list("decision", "decision_reason", "tier").annotate(n=Count("trace_id"))
+        )
+    kept: dict[str, int] = dict.fromkeys(Trace.Reason.values, 0)
+    dropped = dict.fromkeys(Trace.Reason.values, 0)
+    tiers: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for decision, reason, tier, n in groups:
+        outcome = {Trace.Decision.KEEP: kept, Trace.Decision.DROP: dropped}.get(decision)
+        if outcome is not None:
+            outcome[reason] = outcome.get(reason, 0) + n
+        tiers[tier][0] += n
+        tiers[tier][1] += n * (decision == Trace.Decision.KEEP)
+        tiers[tier][2] += n * (decision == Trace.Decision.DROP)
+    return SamplingCounts(
+        seen=sum(n for *_, n in groups),
+        kept=kept,
+        dropped={reason: n for reason, n in dropped.items() if reason != Trace.Reason.LATE_ERROR},
+        pending=sum(n for decision, *_, n in groups if decision == Trace.Decision.PENDING),
+        tiers=[TierCounts(tier, *counts) for tier, counts in sorted(tiers.items())],
+    )

@@ -3,7 +3,9 @@ dotted path (``TELEMETRY_SPAN_EXPORTER``, ``TELEMETRY_LOG_EXPORTER``), and the u
 spans read from elsewhere.
 
 The exporters run in the batch processors' threads; the SDK suppresses instrumentation
-while they export, so storing spans creates no spans.
+while they export, so storing spans creates no spans. Both follow tail retention's
+decisions (``telemetry.store.tail``): spans and log records of a dropped trace are
+discarded on the way in (an error span revives the trace instead), one lookup per batch.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from opentelemetry.trace import TraceFlags
 from instrumentation import attributes
 from instrumentation.context import untraced
 from telemetry.models import LogRecord, Span
+from telemetry.store import tail
 from telemetry.store.index import save_spans
 
 logger = logging.getLogger(__name__)
@@ -117,7 +120,8 @@ def _json_safe(values: dict) -> dict:
 
 class StoreLogExporter(LogRecordExporter):
     """Bulk-inserts the log records written inside a span into the ``telemetry`` database;
-    records written outside any span (startup, broker polling) are not kept."""
+    records written outside any span (startup, broker polling) are not kept, nor those of a
+    trace that tail retention dropped."""
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         rows = [log_to_row(record) for record in batch if in_stored_span(record)]
@@ -125,7 +129,8 @@ class StoreLogExporter(LogRecordExporter):
             return LogRecordExportResult.SUCCESS
         try:
             with untraced():
-                LogRecord.objects.bulk_create(rows)
+                gone = tail.dropped({row.trace_id for row in rows}, using=LogRecord.objects.db)
+                LogRecord.objects.bulk_create([row for row in rows if row.trace_id not in gone])
         except Exception:  # never let telemetry take the process down
             logger.exception("could not store %d log records", len(rows))
             connections[LogRecord.objects.db].close()  # reconnect on the next batch

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import cast
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.forms.utils import ErrorDict
@@ -21,6 +22,7 @@ from telemetry.selectors import (
     similar_traces,
     trace_logs,
     trace_order_ids,
+    trace_sampling,
     trace_search_page,
     trace_spans,
 )
@@ -65,7 +67,8 @@ def trace_list(request: HttpRequest) -> HttpResponse:
 
 @staff_member_required
 def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
-    """One trace: header, root cause, waterfall with each span's details and logs."""
+    """One trace: header, why it was kept (sampling), root cause, waterfall with each span's
+    details and logs."""
     trace_id = trace_id.lower()
     spans = _spans_or_404(trace_id)
     view = waterfall(spans, trace_logs(trace_id))
@@ -77,6 +80,8 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         "diagnosis_text": diagnosis_text(diagnosis),
         "orders": [(order_id, order_admin_url(order_id)) for order_id in trace_order_ids(spans)],
         "similar": similar_traces(view.rows[0].span.name, exclude=trace_id) if view.rows else [],
+        "sampling": trace_sampling(trace_id, spans),
+        "tail_enabled": settings.TELEMETRY_TAIL_SAMPLING,
     }
     return render(request, "telemetry/trace_detail.html", context)
 

@@ -8,6 +8,7 @@ The shop database is a fresh SQLite file, or a fresh PostgreSQL database when
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -173,7 +174,14 @@ def _fresh_postgres(url: str) -> tuple[str, Callable[[], None]]:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Iterator[Stack]:
-    var = tmp_path_factory.mktemp("stack")
+    with running_stack(tmp_path_factory.mktemp("stack")) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def running_stack(var: Path, **extra_env: str) -> Iterator[Stack]:
+    """Databases, Redis, server, worker and beat in ``var``; ``extra_env`` adds to or
+    overrides their environment (a test module that needs other settings starts its own)."""
     drops = []  # fresh PostgreSQL databases, dropped at the end
 
     def database(base: str, sqlite_file: str) -> str:
@@ -207,6 +215,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         "FAULTS_CACHE_SECONDS": "0.2",
         "DJANGO_DEBUG": "false",
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
     stack = Stack(env, url, redis)
     try:

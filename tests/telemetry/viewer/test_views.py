@@ -13,7 +13,7 @@ from django.test import Client
 from opentelemetry.sdk.trace import ReadableSpan
 
 from synthetic.builders import UPDATE_CONFIRMATION, Recorder, confirmed_order, failed_order
-from telemetry.models import LogRecord, Span
+from telemetry.models import LogRecord, Span, Trace
 from telemetry.viewer.otlp import from_otlp, to_otlp
 from telemetry.viewer.waterfall import service_colour
 
@@ -390,3 +390,48 @@ def test_search_as_json_is_for_staff_only(client, failed):
     """An anonymous script gets the login redirect, not the traces."""
     response = client.get("/traces/", {"format": "json"})
     assert response.status_code == 302 and response.url.startswith("/admin/login/")
+
+
+def sampling_box(html: str) -> str:
+    box = html[html.index('id="sampling"') :]
+    return " ".join(box[: box.index("</section>")].split())
+
+
+def test_the_trace_page_says_which_sampling_rules_kept_the_trace(admin_client, failed, settings):
+    """The head rule and probability on the root span, and tail retention's reason."""
+    root = Span.objects.get(trace_id=failed.trace_id, parent_span_id="")
+    root.attributes |= {"sampling.rule": "api/shop/checkout/", "sampling.probability": 1.0}
+    root.save()
+    settings.TELEMETRY_TAIL_SAMPLING = True
+    assert "not decided yet" in sampling_box(admin_client.get(f"/traces/{failed.trace_id}/").content.decode())
+
+    Trace.objects.filter(trace_id=failed.trace_id).update(decision="keep", decision_reason="error")
+    box = sampling_box(admin_client.get(f"/traces/{failed.trace_id}/").content.decode())
+
+    assert "head: rule <code>api/shop/checkout/</code> at 100.0%" in box
+    assert "tail: kept, <code>error</code> (every trace with an error is kept)" in box
+
+
+def test_the_trace_page_names_the_share_and_tier_of_a_sampled_trace(admin_client, confirmed):
+    """A trace kept by the base share shows the share it was drawn at and the tier."""
+    Trace.objects.filter(trace_id=confirmed.trace_id).update(
+        decision="keep", decision_reason="base", decision_share=0.15, tier="premium"
+    )
+    box = sampling_box(admin_client.get(f"/traces/{confirmed.trace_id}/").content.decode())
+    assert "kept, <code>base</code> (drawn at 15.0%, tier <code>premium</code>)" in box
+
+
+def test_the_trace_page_says_an_incomplete_trace_lost_its_early_spans(admin_client, failed):
+    """Kept by a late error after a drop: the page says the earlier spans are gone."""
+    Trace.objects.filter(trace_id=failed.trace_id).update(
+        decision="keep", decision_reason="late_error", incomplete=True
+    )
+    box = sampling_box(admin_client.get(f"/traces/{failed.trace_id}/").content.decode())
+    assert "an error arrived after the trace was dropped" in box
+    assert "Incomplete:</strong> spans that arrived before the drop are gone" in box
+
+
+def test_with_tail_retention_off_the_trace_page_says_it_is_kept(admin_client, confirmed):
+    """Off (the default), an undecided trace is simply kept."""
+    box = sampling_box(admin_client.get(f"/traces/{confirmed.trace_id}/").content.decode())
+    assert "tail retention is off: kept" in box and "recorded in full" in box
