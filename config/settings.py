@@ -253,6 +253,11 @@ TELEMETRY_SPAN_EXPORTER = os.environ.get(
     "TELEMETRY_SPAN_EXPORTER", "telemetry.store.exporter.StoreSpanExporter"
 )
 TELEMETRY_LOG_EXPORTER = os.environ.get("TELEMETRY_LOG_EXPORTER", "telemetry.store.exporter.StoreLogExporter")
+# Where the metric rows of every request and task run go, sampled or not (README "Metrics
+# stay exact"): a span exporter by dotted path, handed them in batches. Empty: not counted.
+TELEMETRY_METRICS_EXPORTER = os.environ.get(
+    "TELEMETRY_METRICS_EXPORTER", "telemetry.store.exporter.StoreMetricsExporter"
+)
 # The function the order admin asks for a failed order's root cause, by dotted path for the
 # same reason: the orders app imports no store. Empty: no store to ask, no trace stored.
 TELEMETRY_ORDER_DIAGNOSIS = os.environ.get(
