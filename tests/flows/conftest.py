@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -173,7 +174,14 @@ def _fresh_postgres(url: str) -> tuple[str, Callable[[], None]]:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Iterator[Stack]:
-    var = tmp_path_factory.mktemp("stack")
+    with running_stack(tmp_path_factory.mktemp("stack")) as started:
+        yield started
+
+
+@contextmanager
+def running_stack(var: Path, **extra_env: str) -> Iterator[Stack]:
+    """A stack of its own in ``var``, its processes started with ``extra_env`` on top (a
+    test module that needs other settings, such as head sampling rules)."""
     drops = []  # fresh PostgreSQL databases, dropped at the end
 
     def database(base: str, sqlite_file: str) -> str:
@@ -207,6 +215,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         "FAULTS_CACHE_SECONDS": "0.2",
         "DJANGO_DEBUG": "false",
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
     stack = Stack(env, url, redis)
     try:
