@@ -31,6 +31,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from instrumentation import names
@@ -133,6 +134,19 @@ def service_of(span: Span | otel_trace.Span) -> str:
     # what it hands out is the SDK's own span, a ``ReadableSpan``.
     assert isinstance(span, ReadableSpan), f"not an SDK span: {span!r}"
     return str((span.attributes or {})["threadline.service"])
+
+
+class RecordOnly(Sampler):
+    """Records every span and samples none: what the head sampler does with the requests
+    and task runs of a trace it does not keep (processors see them, no exporter does)."""
+
+    def should_sample(
+        self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None
+    ) -> SamplingResult:
+        return SamplingResult(Decision.RECORD_ONLY, attributes)
+
+    def get_description(self) -> str:
+        return "RecordOnly"
 
 
 # --- one trace, as rows or recorded --------------------------------------------------------
