@@ -721,11 +721,18 @@ def add_span(
         end_ns=start + int(ms * MS),
         status=status,
     )
-    if kind != "INTERNAL":
+    if metered(span):
         metric_row(span, sampled=sampled).save()
     if sampled:
         save_spans([span])
     return span
+
+
+def metered(span: Span) -> bool:
+    """Whether the server would have written a metric row for this span (as
+    ``instrumentation.processors.is_metered`` decides): not for inner steps, nor for
+    database and Redis calls."""
+    return span.kind != "INTERNAL" and not (span.kind == "CLIENT" and "db.system" in span.attributes)
 
 
 def metric_row(span: Span, *, sampled: bool = True) -> SpanMetric:
