@@ -9,13 +9,14 @@ exporters writing new spans never wait long. Run by beat (``telemetry.prune_trac
 
 The metric rows (``SpanMetric``, what the dashboard counts) are removed by age alone, after
 ``TELEMETRY_RETENTION_DAYS``: they belong to no kept or dropped trace, and whatever drops
-traces (tail retention) leaves them, so the figures stay exact.
+traces (tail retention) leaves them, so the figures stay exact; it calls
+``unsample_metrics`` for the traces it drops, so they are no longer offered as examples.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -80,3 +81,11 @@ def prune_metrics(policy: Policy, *, now_ns: int | None = None) -> int:
         while chunk := list(old.values_list("pk", flat=True)[:METRIC_CHUNK]):
             removed += SpanMetric.objects.filter(pk__in=chunk).delete()[0]
     return removed
+
+
+def unsample_metrics(trace_ids: Sequence[str]) -> int:
+    """Marks the metric rows of traces dropped before their time (tail retention) as not
+    sampled: they still count, but no figure offers a trace that is gone as an example.
+    Returns how many rows changed."""
+    with untraced():
+        return SpanMetric.objects.filter(trace_id__in=list(trace_ids), sampled=True).update(sampled=False)

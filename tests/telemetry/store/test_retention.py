@@ -83,6 +83,19 @@ def test_metric_rows_go_by_age_alone_and_outlive_their_trace():
     )
 
 
+def test_a_trace_dropped_early_keeps_counting_but_is_no_example():
+    """Tail retention drops a young trace's spans and unsamples its metric rows: the rows
+    stay, marked so the dashboard offers no example trace that is gone."""
+    dropped = a_trace("dropped", days_ago=1)
+    kept = a_trace("kept", days_ago=1)
+    Span.objects.filter(trace_id=dropped).delete()
+
+    assert retention.unsample_metrics([dropped]) == 2
+
+    sampled = dict(SpanMetric.objects.values_list("trace_id", "sampled").distinct())
+    assert sampled == {dropped: False, kept: True}
+
+
 def test_an_error_retention_shorter_than_the_normal_one_keeps_failures_as_long():
     failure = a_trace("failure", days_ago=5, error=True)
     assert not retention.expired(retention.Policy(days=7, error_days=1), now_ns=NOW).exists()
