@@ -262,6 +262,14 @@ TELEMETRY_LOG_EXPORTER = (
     if TELEMETRY_STORE
     else ""
 )
+# Where the metric rows of every request and task run go, sampled or not (README "Metrics
+# stay exact"): a span exporter by dotted path, handed them in batches. Empty (or
+# TELEMETRY_STORE=off): not counted here (a Collector's spanmetrics counts them then).
+TELEMETRY_METRICS_EXPORTER = (
+    os.environ.get("TELEMETRY_METRICS_EXPORTER", "telemetry.store.exporter.StoreMetricsExporter")
+    if TELEMETRY_STORE
+    else ""
+)
 # The function the order admin asks for a failed order's root cause, by dotted path for the
 # same reason: the orders app imports no store. Empty: no store to ask, no trace stored.
 TELEMETRY_ORDER_DIAGNOSIS = os.environ.get(

@@ -201,3 +201,42 @@ class AlertState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} ({'firing' if self.firing else 'ok'})"
+
+
+class SpanMetric(models.Model):
+    """One narrow row per request and task run that ended (sampled or not), and per HTTP
+    call or task publish (what a request's or a task's parent is): what the metrics page,
+    the services graph and the alerts count, so their figures stay exact whatever sampling
+    keeps. Written by ``telemetry.store.exporter.StoreMetricsExporter``; removed by age only
+    (``telemetry.store.retention``), never with a trace that tail retention drops."""
+
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True, default="")
+    service = models.CharField(max_length=100)
+    name = models.CharField(max_length=300)
+    kind = models.CharField(max_length=20)
+    start_time_ns = models.BigIntegerField()
+    duration_ns = models.BigIntegerField()
+    status = models.CharField(max_length=10)  # UNSET, OK or ERROR
+    sampled = models.BooleanField()  # exported: its trace went to the store (unless tail-dropped)
+
+    class Meta:
+        constraints = [
+            # The parent lookup of the services graph; a batch exported twice stores once.
+            models.UniqueConstraint(fields=["trace_id", "span_id"], name="spanmetric_unique_in_trace"),
+        ]
+        indexes = [
+            # Covers the window read, as span_kind_start_cover does for spans.
+            models.Index(
+                fields=[
+                    *("kind", "start_time_ns", "service", "name"),
+                    *("duration_ns", "status", "trace_id", "sampled"),
+                ],
+                name="spanmetric_kind_start_cover",
+            ),
+            models.Index(fields=["start_time_ns"], name="spanmetric_start"),  # pruning by age
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.name} ({self.span_id})"

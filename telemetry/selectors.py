@@ -7,6 +7,8 @@ viewer never traces its own reads. A trace is the group of spans sharing a ``tra
 its start is its earliest span's start, its duration runs to its latest span's end.
 Search reads the index (``telemetry.store.index``): the ``Trace`` summary rows, filtered by
 ``TraceAttribute`` entries, so its cost follows the matching traces, not the stored spans.
+The dashboard's requests and task runs are read from the metric rows (``SpanMetric``: one
+per request or task run, sampled or not), not from the spans sampling keeps.
 Works the same on SQLite and PostgreSQL (no raw SQL).
 """
 
@@ -19,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from instrumentation.attributes import ORDER_ID, SAMPLING_PROBABILITY, SAMPLING_RULE
 from instrumentation.context import untraced
-from telemetry.models import LogRecord, Operation, Span, Trace, TraceAttribute
+from telemetry.models import LogRecord, Operation, Span, SpanMetric, Trace, TraceAttribute
 from telemetry.store.index import attribute_text, is_indexed, operation_value
 
 SORTS = {
@@ -258,21 +260,28 @@ def span_to_dict(span: Span) -> dict:
 # status, start_time_ns, trace_id) of the spans of a window ---------------------------------
 
 
+# Kinds whose every span, sampled or not, has a metric row (``SpanMetric``); the other kinds
+# are counted from the stored spans, which sampling thins.
+METERED_KINDS = ("SERVER", "CONSUMER")
+
+
 def edge_rows(
     *, start_ns: int | None, end_ns: int, kinds: Sequence[str], max_rows: int
 ) -> tuple[list[tuple], bool]:
-    """``(parent's service, service, …)`` of every span of ``kinds`` in the window whose
-    parent is of another service (where a call enters a service), and whether that is all
-    of them. A span whose parent was never stored makes no row."""
-    parent_service = Span.objects.filter(
+    """``(parent's service, service, …)`` of every request and task run of ``kinds`` in the
+    window whose parent (the HTTP call or publish that made it, or a local parent) is of
+    another service, and whether that is all of them. Read from the metric rows, so every
+    call counts, sampled or not; a row whose parent has no metric row makes none."""
+    parent_service = SpanMetric.objects.filter(
         trace_id=OuterRef("trace_id"), span_id=OuterRef("parent_span_id")
     ).values("service")[:1]
+    metered = SpanMetric.objects.filter(kind__in=[kind for kind in kinds if kind in METERED_KINDS])
     query = (
-        _in_window(Span.objects.filter(kind__in=list(kinds)).exclude(parent_span_id=""), start_ns, end_ns)
-        .annotate(parent_service=Subquery(parent_service))
+        _in_window(metered.exclude(parent_span_id=""), start_ns, end_ns)
+        .annotate(parent_service=Subquery(parent_service), example=_example())
         .filter(parent_service__isnull=False)
         .exclude(parent_service=F("service"))
-        .values_list("parent_service", "service", "duration_ns", "status", "start_time_ns", "trace_id")
+        .values_list("parent_service", "service", "duration_ns", "status", "start_time_ns", "example")
     )
     return _newest_rows(query, max_rows)
 
@@ -287,17 +296,45 @@ def operation_rows(
     operation: str | None = None,
 ) -> tuple[list[tuple], bool]:
     """``(service, name, …)`` of the window's spans of ``kinds`` (one service's, one
-    operation's), and whether that is all of them. Answered from the covering index
-    ``span_kind_start_cover``."""
-    spans = Span.objects.filter(kind__in=list(kinds))
+    operation's), and whether that is all of them. Requests and task runs come from the
+    metric rows (every one, sampled or not; covering index ``spanmetric_kind_start_cover``),
+    other kinds from the stored spans (``span_kind_start_cover``). The last column is the
+    trace id, blank where the trace was not sampled: no trace to show as an example."""
+    metered = [kind for kind in kinds if kind in METERED_KINDS]
+    stored = [kind for kind in kinds if kind not in METERED_KINDS]
+    parts = []
+    if metered:
+        metrics = _of(SpanMetric.objects.filter(kind__in=metered), service, operation)
+        parts.append(
+            _in_window(metrics, start_ns, end_ns)
+            .annotate(example=_example())
+            .values_list("service", "name", "duration_ns", "status", "start_time_ns", "example")
+        )
+    if stored:
+        spans = _of(Span.objects.filter(kind__in=stored), service, operation)
+        parts.append(
+            _in_window(spans, start_ns, end_ns).values_list(
+                "service", "name", "duration_ns", "status", "start_time_ns", "trace_id"
+            )
+        )
+    read = [_newest_rows(query, max_rows) for query in parts]
+    rows = [row for part, _ in read for row in part]
+    if len(rows) > max_rows:  # each part fits but both together do not: the newest of both
+        return sorted(rows, key=lambda row: row[4], reverse=True)[:max_rows], False
+    return rows, all(complete for _, complete in read)
+
+
+def _of(rows: QuerySet, service: str | None, operation: str | None) -> QuerySet:
     if service:
-        spans = spans.filter(service=service)  # the (service, start_time_ns) index
+        rows = rows.filter(service=service)
     if operation:
-        spans = spans.filter(name=operation)
-    query = _in_window(spans, start_ns, end_ns).values_list(
-        "service", "name", "duration_ns", "status", "start_time_ns", "trace_id"
-    )
-    return _newest_rows(query, max_rows)
+        rows = rows.filter(name=operation)
+    return rows
+
+
+def _example() -> Case:
+    """A metric row's trace id where its trace was sampled (stored), else blank."""
+    return Case(When(sampled=True, then=F("trace_id")), default=Value(""))
 
 
 def _in_window(spans: QuerySet, start_ns: int | None, end_ns: int) -> QuerySet:

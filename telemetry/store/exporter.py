@@ -1,6 +1,6 @@
-"""The store's write path: span and log-record exporters that the instrumentation loads by
-dotted path (``TELEMETRY_SPAN_EXPORTER``, ``TELEMETRY_LOG_EXPORTER``), and the upload of
-spans read from elsewhere.
+"""The store's write path: span, metric and log-record exporters that the instrumentation
+loads by dotted path (``TELEMETRY_SPAN_EXPORTER``, ``TELEMETRY_METRICS_EXPORTER``,
+``TELEMETRY_LOG_EXPORTER``), and the upload of spans read from elsewhere.
 
 The exporters run in the batch processors' threads; the SDK suppresses instrumentation
 while they export, so storing spans creates no spans. Both follow tail retention's
@@ -23,7 +23,7 @@ from opentelemetry.trace import TraceFlags
 
 from instrumentation import attributes
 from instrumentation.context import untraced
-from telemetry.models import LogRecord, Span
+from telemetry.models import LogRecord, Span, SpanMetric
 from telemetry.store import tail
 from telemetry.store.index import save_spans
 
@@ -82,6 +82,45 @@ class StoreSpanExporter(SpanExporter):
         except Exception:  # never let telemetry take the process down
             logger.exception("could not store %d spans", len(spans))
             connections[Span.objects.db].close()  # reconnect on the next batch
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def span_to_metric(span: ReadableSpan) -> SpanMetric:
+    """The narrow metric row of a span, sampled or not."""
+    context = span.get_span_context()
+    assert context is not None  # every span the SDK ends has one; the type allows None
+    service = (span.attributes or {}).get(attributes.SERVICE) or span.resource.attributes.get("service.name")
+    return SpanMetric(
+        trace_id=_hex(context.trace_id, 32),
+        span_id=_hex(context.span_id, 16),
+        parent_span_id=_hex(span.parent.span_id, 16) if span.parent else "",
+        service=str(service or "unknown")[:100],
+        name=span.name[:300],
+        kind=span.kind.name,
+        start_time_ns=span.start_time or 0,
+        duration_ns=(span.end_time or 0) - (span.start_time or 0),
+        status=span.status.status_code.name,
+        sampled=context.trace_flags.sampled,
+    )
+
+
+class StoreMetricsExporter(SpanExporter):
+    """Stores the metric rows of the spans the instrumentation's ``RequestMetrics`` hands
+    over (every request and task run, sampled or not), in bulk, in the ``telemetry``
+    database, without tracing the writes."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            with untraced():
+                rows = [span_to_metric(span) for span in spans]
+                SpanMetric.objects.bulk_create(rows, ignore_conflicts=True)
+        except Exception:  # never let telemetry take the process down
+            logger.exception("could not store %d span metrics", len(spans))
+            connections[SpanMetric.objects.db].close()  # reconnect on the next batch
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 

@@ -35,6 +35,7 @@ from django.db import router, transaction
 
 from instrumentation.context import untraced
 from telemetry.models import LogRecord, Span, Trace, TraceAttribute
+from telemetry.store import retention
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
@@ -166,6 +167,8 @@ def _remove_spans(trace_ids: list[str], *, using: str) -> int:
     spans, _ = Span.objects.using(using).filter(trace_id__in=trace_ids).delete()
     LogRecord.objects.using(using).filter(trace_id__in=trace_ids).delete()
     TraceAttribute.objects.using(using).filter(trace_id__in=trace_ids).delete()
+    # The metric rows stay (the figures count every request) but offer no gone trace as example.
+    retention.unsample_metrics(trace_ids)
     return spans
 
 

@@ -90,6 +90,7 @@ def test_the_metrics_page_lists_operations_with_sparklines_and_example_traces(ad
     assert html.count("<polyline") == 2 * len(rows)
     failed = reverse("telemetry:trace-detail", args=[trace_id("v1")])
     assert f'<a href="{failed}" style="color:#b91c1c">failed</a>' in html
+    assert "count every request and task, sampled or not" in html
 
 
 def test_the_metrics_page_filters_by_kind_and_service(admin_client, recent):

@@ -13,8 +13,8 @@ from django.core.management import call_command
 
 from instrumentation.attributes import CUSTOMER_TIER
 from instrumentation.sampling import UNTRACED_ROOTS
-from synthetic.builders import BASE_NS, S, TraceBuilder, trace_id
-from telemetry.models import LogRecord, Span, Trace, TraceAttribute
+from synthetic.builders import BASE_NS, S, TraceBuilder, metered, metric_row, trace_id
+from telemetry.models import LogRecord, Span, SpanMetric, Trace, TraceAttribute
 from telemetry.store import tail
 from telemetry.store.index import save_spans
 
@@ -122,6 +122,22 @@ def test_a_dropped_trace_loses_its_spans_and_keeps_its_summary_row():
         assert not model.objects.filter(trace_id=trace.trace_id).exists()
     assert counts == {"kept": 0, "dropped": 1, "drop:base": 1, "spans_removed": 2}
     assert not trace_search(TraceQuery()).filter(trace_id=trace.trace_id).exists()
+
+
+def test_a_dropped_trace_keeps_counting_in_the_metrics_but_is_no_example():
+    """The metric rows of a dropped trace stay (the dashboard counts every request) and are
+    marked unsampled, so no figure offers the gone trace as an example."""
+    trace = a_trace(not_drawn("counted"))
+    SpanMetric.objects.bulk_create(
+        [metric_row(span) for span in Span.objects.filter(trace_id=trace.trace_id) if metered(span)]
+    )
+    rows = SpanMetric.objects.filter(trace_id=trace.trace_id)
+    assert rows.count() > 0
+
+    tail.decide(POLICY, now_ns=LATER)
+
+    assert decided(trace).decision == "drop"
+    assert rows.count() > 0 and not rows.filter(sampled=True).exists()
 
 
 def test_slow_traces_are_kept_at_the_slow_share():
