@@ -251,10 +251,27 @@ TELEMETRY_EXCLUDED_URLS = os.environ.get("TELEMETRY_EXCLUDED_URLS", "/static/,/f
 OTEL_EXPORTER_OTLP_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 # Where spans and log records are stored: exporter classes loaded by dotted path, so the
 # instrumentation package imports no store. Empty: not stored (OTLP alone, if set).
-TELEMETRY_SPAN_EXPORTER = os.environ.get(
-    "TELEMETRY_SPAN_EXPORTER", "telemetry.store.exporter.StoreSpanExporter"
+# TELEMETRY_STORE=off empties both: spans leave only over OTLP, to a Collector that samples
+# and counts them for every host (docs/scaling.md), and no process writes the span store.
+TELEMETRY_STORE = _env_bool("TELEMETRY_STORE", True)
+TELEMETRY_SPAN_EXPORTER = (
+    os.environ.get("TELEMETRY_SPAN_EXPORTER", "telemetry.store.exporter.StoreSpanExporter")
+    if TELEMETRY_STORE
+    else ""
 )
-TELEMETRY_LOG_EXPORTER = os.environ.get("TELEMETRY_LOG_EXPORTER", "telemetry.store.exporter.StoreLogExporter")
+TELEMETRY_LOG_EXPORTER = (
+    os.environ.get("TELEMETRY_LOG_EXPORTER", "telemetry.store.exporter.StoreLogExporter")
+    if TELEMETRY_STORE
+    else ""
+)
+# Where the metric rows of every request and task run go, sampled or not (README "Metrics
+# stay exact"): a span exporter by dotted path, handed them in batches. Empty (or
+# TELEMETRY_STORE=off): not counted here (a Collector's spanmetrics counts them then).
+TELEMETRY_METRICS_EXPORTER = (
+    os.environ.get("TELEMETRY_METRICS_EXPORTER", "telemetry.store.exporter.StoreMetricsExporter")
+    if TELEMETRY_STORE
+    else ""
+)
 # The function the order admin asks for a failed order's root cause, by dotted path for the
 # same reason: the orders app imports no store. Empty: no store to ask, no trace stored.
 TELEMETRY_ORDER_DIAGNOSIS = os.environ.get(
@@ -304,6 +321,11 @@ TELEMETRY_TAIL_DECISION_WAIT = _env_float("TELEMETRY_TAIL_DECISION_WAIT", 30.0)
 TELEMETRY_TAIL_SLOW_MS = _env_float("TELEMETRY_TAIL_SLOW_MS", 2000.0)
 TELEMETRY_TAIL_SLOW_SHARE = _env_float("TELEMETRY_TAIL_SLOW_SHARE", 0.5)
 TELEMETRY_TAIL_BASE_SHARE = _env_float("TELEMETRY_TAIL_BASE_SHARE", 0.1)
+if TELEMETRY_TAIL_SAMPLING:  # decided a few times per wait, so a trace waits at most a third more
+    CELERY_BEAT_SCHEDULE["telemetry-decide-traces"] = {
+        "task": "telemetry.decide_traces",
+        "schedule": max(1.0, TELEMETRY_TAIL_DECISION_WAIT / 3),
+    }
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {

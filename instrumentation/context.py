@@ -1,9 +1,11 @@
-"""Small helpers domain code uses to read or mark the current span (API only, no SDK)."""
+"""Small helpers domain code uses to read or mark the current span, store and resume a
+trace context, and carry an order's baggage (API only, no SDK)."""
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 
+from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -67,6 +69,40 @@ def resumed_context(carrier: dict[str, str]):
     finally:
         if token is not None:
             otel_context.detach(token)
+
+
+@contextmanager
+def order_baggage(*, tier: str, order_id: str | None = None) -> Iterator[None]:
+    """Carry the order's customer tier, and its id once known, as W3C baggage in the block:
+    every span started there gets them as attributes (``processors.BaggageAttributes``), and
+    every REST call, task and stored context (outbox, ``Order.trace_context``) sent from it
+    carries them on, in any process.
+
+    The entries replace whatever baggage the context held, so a caller's claimed tier or an
+    earlier order's id does not ride on. The span already running (a request's server span,
+    started before the tier was known) is stamped with them too, for the same reason.
+    """
+    entries = {attributes.CUSTOMER_TIER: tier, **({attributes.ORDER_ID: order_id} if order_id else {})}
+    context = baggage.clear()
+    for key, value in entries.items():
+        context = baggage.set_baggage(key, value, context)
+        trace.get_current_span().set_attribute(key, value)
+    token = otel_context.attach(context)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextmanager
+def baggage_cleared() -> Iterator[None]:
+    """Run a block with no baggage at all: what a public caller sent is not the shop's word,
+    so the work that decides the order's own baggage (the tier lookup) does not carry it."""
+    token = otel_context.attach(baggage.clear())
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 @contextmanager

@@ -48,9 +48,12 @@ from opentelemetry.util.types import Attributes
 
 from instrumentation.attributes import SAMPLING_PROBABILITY, SAMPLING_RULE
 
-# Task runs that watch the store (alert evaluation, pruning): tracing them would feed the
-# store the very spans it is watching, every minute. Dropped outright, not even recorded.
-UNTRACED_ROOTS = frozenset({"run/telemetry.evaluate_alerts", "run/telemetry.prune_traces"})
+# Task runs that watch the store (alert evaluation, pruning, tail decisions): tracing them
+# would feed the store the very spans it is watching, every minute. Dropped outright, not
+# even recorded.
+UNTRACED_ROOTS = frozenset(
+    {"run/telemetry.evaluate_alerts", "run/telemetry.prune_traces", "run/telemetry.decide_traces"}
+)
 # The rule a root span names when no pattern matched it.
 DEFAULT_RULE = "default"
 # Spans that a trace not kept still records (RECORD_ONLY): one per request, one per task run.

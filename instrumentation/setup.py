@@ -1,5 +1,5 @@
-"""Sets up OpenTelemetry for a process, once: the SDK, the exporters and every
-instrumentor (Django, requests, Celery, sqlite3, psycopg, Redis, logging).
+"""Sets up OpenTelemetry for a process, once: the SDK, the exporters, the request metrics
+and every instrumentor (Django, requests, Celery, sqlite3, psycopg, Redis, logging).
 
 Called from ``manage.py`` (the serving process only, never the autoreloader's parent),
 ``config/wsgi.py``/``asgi.py`` and each Celery worker child (``worker_process_init``).
@@ -30,14 +30,19 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 from instrumentation.processors import (
+    BaggageAttributes,
     DropNoise,
     LogServiceAttribution,
     PerServiceResource,
+    RequestInstruments,
+    RequestMetrics,
     ServiceAttribution,
 )
 from instrumentation.sampling import build_sampler
@@ -46,6 +51,7 @@ logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
 _log_provider: LoggerProvider | None = None
+_meter_provider: MeterProvider | None = None
 
 
 def configure(service: str | None = None, exporter: SpanExporter | None = None) -> TracerProvider | None:
@@ -53,7 +59,8 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
 
     ``exporter`` replaces the embedded store (tests pass an in-memory one and get a
     synchronous processor); log records then reach only the processors a test adds to the
-    global logger provider.
+    global logger provider, and no metric rows are stored (tests build them with
+    ``synthetic.builders``; the flow tests' processes store them).
     """
     global _provider
     with _lock:
@@ -78,6 +85,9 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
             sampler=sampler,
         )
         provider.add_span_processor(ServiceAttribution(service, settings.TELEMETRY_SERVICE_BY_PATH))
+        provider.add_span_processor(BaggageAttributes())
+        if metrics := _request_metrics(provider.resource, store=exporter is None):
+            provider.add_span_processor(metrics)
         if exporter is not None:
             provider.add_span_processor(DropNoise(SimpleSpanProcessor(exporter)))
         elif settings.TELEMETRY_SPAN_EXPORTER:
@@ -92,6 +102,25 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
         _instrument(provider)
         _provider = provider
         return provider
+
+
+def _request_metrics(resource: Resource, store: bool) -> RequestMetrics | None:
+    """Every request and task run, sampled or not, counted: as metric rows through
+    ``TELEMETRY_METRICS_EXPORTER`` and, with an OTLP endpoint, as OTLP metrics too."""
+    global _meter_provider
+    exporter = None
+    if store and settings.TELEMETRY_METRICS_EXPORTER:
+        exporter = import_string(settings.TELEMETRY_METRICS_EXPORTER)()
+    record = None
+    if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+        _meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+        record = RequestInstruments(_meter_provider.get_meter(__name__))
+    if exporter is None and record is None:
+        return None
+    return RequestMetrics(exporter, record=record)
 
 
 def _configure_logs(resource: Resource, store: bool) -> None:
@@ -145,3 +174,5 @@ def shutdown() -> None:
         _provider.shutdown()
     if _log_provider is not None:
         _log_provider.shutdown()
+    if _meter_provider is not None:
+        _meter_provider.shutdown()

@@ -1,6 +1,6 @@
-"""Orders in the admin: filter by status, search by id or email, the lines and the event
-history inline, a link from the order to its trace, and for a failed order the root cause
-the trace's diagnosis names.
+"""Orders in the admin: filter by status or customer tier, search by id or email, the lines
+and the event history inline, a link from the order to its trace, and for a failed order
+the root cause the trace's diagnosis names.
 
 The diagnosis comes from the trace store through ``instrumentation.diagnosis`` (the store
 named by a setting), so this app imports no store."""
@@ -52,13 +52,14 @@ class OrderEventInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ("id", "email", "status", "total", "reason", "created_at", "trace")
-    list_filter = ("status", "created_at")
+    list_display = ("id", "email", "customer_tier", "status", "total", "reason", "created_at", "trace")
+    list_filter = ("status", "customer_tier", "created_at")
     search_fields = ("=id", "email", "trace_id")
     date_hierarchy = "created_at"
     readonly_fields = (
         "id",
         "email",
+        "customer_tier",
         "status",
         "reason",
         "root_cause",

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from core.api import IsInternalService
 from orders import services
+from orders.models import Order
 
 
 class OrderOutput(serializers.Serializer):
@@ -13,6 +14,7 @@ class OrderOutput(serializers.Serializer):
     status = serializers.CharField()
     reason = serializers.CharField()
     email = serializers.EmailField()
+    customer_tier = serializers.CharField()
     total_cents = serializers.IntegerField()
     currency = serializers.CharField()
     trace_id = serializers.CharField()
@@ -56,6 +58,9 @@ class OrderCreateApi(APIView):
 
         email = serializers.EmailField(max_length=254)
         lines = LineSerializer(many=True, allow_empty=False)
+        customer_tier = serializers.ChoiceField(
+            choices=Order.CustomerTier.choices, default=Order.CustomerTier.STANDARD
+        )
         idempotency_key = serializers.CharField(max_length=100, required=False, allow_null=True)
 
     def post(self, request):
@@ -64,6 +69,7 @@ class OrderCreateApi(APIView):
         order = services.order_create(
             email=data.validated_data["email"],
             lines=[services.LineInput(**line) for line in data.validated_data["lines"]],
+            customer_tier=data.validated_data["customer_tier"],
             idempotency_key=data.validated_data.get("idempotency_key"),
         )
         return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)

@@ -27,6 +27,7 @@ class OrderInfo:
     status: str
     reason: str
     email: str
+    customer_tier: str
     total_cents: int
     currency: str
     trace_id: str
@@ -39,8 +40,21 @@ def _url(path: str) -> str:
     return f"{settings.ORDERS_BASE_URL}/api/orders/{path}"
 
 
-def order_create(*, email: str, lines: list[OrderLineInfo], idempotency_key: str | None = None) -> OrderInfo:
-    body = {"email": email, "lines": [line.__dict__ for line in lines], "idempotency_key": idempotency_key}
+def order_create(
+    *,
+    email: str,
+    lines: list[OrderLineInfo],
+    customer_tier: str = "standard",
+    idempotency_key: str | None = None,
+) -> OrderInfo:
+    """Store a pending order; ``customer_tier`` is the caller's word for the customer's tier
+    (``free``, ``standard`` or ``premium``), recorded on the order as a value."""
+    body = {
+        "email": email,
+        "lines": [line.__dict__ for line in lines],
+        "customer_tier": customer_tier,
+        "idempotency_key": idempotency_key,
+    }
     return _info(call("POST", _url(""), json=body, errors=ERRORS))
 
 
@@ -62,6 +76,7 @@ def _info(body: dict) -> OrderInfo:
         status=body["status"],
         reason=body["reason"],
         email=body["email"],
+        customer_tier=body["customer_tier"],
         total_cents=body["total_cents"],
         currency=body["currency"],
         trace_id=body["trace_id"],

@@ -14,12 +14,23 @@ class Order(models.Model):
         FAILING = "failing"  # claimed by compensation, being undone: never confirmed any more
         FAILED = "failed"  # undone: payment voided or refunded, stock released
 
+    class CustomerTier(models.TextChoices):
+        """The shop's customer tiers, mirrored: the tier arrives as a value (orders imports
+        no shop), recorded as the customer's level when the order was made."""
+
+        FREE = "free"
+        STANDARD = "standard"
+        PREMIUM = "premium"
+
     TERMINAL = (Status.CONFIRMED, Status.FAILED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     reason = models.TextField(blank=True, default="", help_text="why the order failed")
+    customer_tier = models.CharField(
+        max_length=10, choices=CustomerTier.choices, default=CustomerTier.STANDARD, db_index=True
+    )
     total_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3, default="EUR")
     trace_id = models.CharField(max_length=32, blank=True, default="", db_index=True)

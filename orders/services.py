@@ -28,7 +28,13 @@ from faults.checkpoints import checkpoint
 from faults.database import guarded_update
 from faults.services import fault_fires
 from instrumentation import attributes, names
-from instrumentation.context import capture_context, current_span, current_trace_id, get_tracer
+from instrumentation.context import (
+    capture_context,
+    current_span,
+    current_trace_id,
+    get_tracer,
+    order_baggage,
+)
 from inventory import client as inventory_client
 from orders.errors import IdempotencyKeyReused, OrderNotFound, OrderStateConflict
 from orders.models import Order, OrderEvent, OrderLine
@@ -48,24 +54,35 @@ class LineInput:
     unit_price_cents: int
 
 
-def order_create(*, email: str, lines: list[LineInput], idempotency_key: str | None = None) -> Order:
+def order_create(
+    *,
+    email: str,
+    lines: list[LineInput],
+    customer_tier: str = Order.CustomerTier.STANDARD.value,
+    idempotency_key: str | None = None,
+) -> Order:
     """Store a pending order. Durable first: from here on it can fail, never vanish.
 
-    The same idempotency key with the same basket returns the first order; with a
-    different basket it is refused."""
+    The order records the customer's tier as the caller gave it, and stores the trace
+    context later work resumes (``orders.reconcile``) with the order's baggage in it: its
+    tier and its id, known only now. The same idempotency key with the same basket returns
+    the first order; with a different basket it is refused."""
     if idempotency_key:
         existing = Order.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return _same_request(existing, email, lines)
+    order = Order(
+        email=email,
+        customer_tier=customer_tier,
+        total_cents=sum(line.quantity * line.unit_price_cents for line in lines),
+        trace_id=current_trace_id(),
+        idempotency_key=idempotency_key or None,
+    )
+    with order_baggage(tier=customer_tier, order_id=str(order.id)):
+        order.trace_context = capture_context()
     try:
         with transaction.atomic():
-            order = Order.objects.create(
-                email=email,
-                total_cents=sum(line.quantity * line.unit_price_cents for line in lines),
-                trace_id=current_trace_id(),
-                trace_context=capture_context(),
-                idempotency_key=idempotency_key or None,
-            )
+            order.save(force_insert=True)
             OrderLine.objects.bulk_create(OrderLine(order=order, **line.__dict__) for line in lines)
             _event(order, "created", f"{len(lines)} lines, {order.total_cents} cents")
     except IntegrityError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from inventory import client as inventory_client
-from shop.models import Product
+from shop.models import Customer, Product, normalise_email
 
 
 @dataclass(frozen=True)
@@ -33,3 +33,12 @@ def product_listings() -> list[ProductListing]:
 
 def products_by_sku(skus: list[str]) -> dict[str, Product]:
     return {product.sku: product for product in Product.objects.filter(sku__in=skus, active=True)}
+
+
+def customer_tier(email: str) -> str:
+    """The tier the shop owes the customer with this email; an email it does not know is
+    standard (a first-time buyer is neither penalised nor promoted)."""
+    tier = (
+        Customer.objects.filter(email__iexact=normalise_email(email)).values_list("tier", flat=True).first()
+    )
+    return tier or Customer.Tier.STANDARD.value

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 from core.api import ApplicationError, ServiceUnavailable
 from instrumentation import attributes
-from instrumentation.context import get_tracer
+from instrumentation.context import baggage_cleared, get_tracer, order_baggage
 from inventory import client as inventory_client
 from orders import client as orders_client
 from orders.errors import OrderStateConflict
 from payments import client as payments_client
 from shop.errors import CheckoutFailed, EmptyCart, UnknownProduct
-from shop.selectors import products_by_sku
+from shop.selectors import customer_tier, products_by_sku
 
 logger = logging.getLogger(__name__)
 tracer = get_tracer(__name__)
@@ -35,32 +35,47 @@ class CheckoutItem:
 def checkout(
     *, items: list[CheckoutItem], email: str, payment_token: str, idempotency_key: str | None = None
 ) -> orders_client.OrderInfo:
-    """Run the checkout; return the placed order or raise the refusal's error."""
-    with tracer.start_as_current_span("checkout") as span:
+    """Run the checkout; return the placed order or raise the refusal's error.
+
+    The customer's tier is the shop's own lookup, never the caller's baggage (a client could
+    claim premium): it is recorded on the order and carried as baggage through every step."""
+    with baggage_cleared():
+        tier = customer_tier(email)
+    with order_baggage(tier=tier), tracer.start_as_current_span("checkout") as span:
         lines = _order_lines(items)
         span.set_attribute(attributes.ORDER_LINE_COUNT, len(lines))
         span.set_attribute(attributes.ORDER_ITEM_COUNT, sum(line.quantity for line in lines))
-        order = orders_client.order_create(email=email, lines=lines, idempotency_key=idempotency_key)
+        order = orders_client.order_create(
+            email=email, lines=lines, customer_tier=tier, idempotency_key=idempotency_key
+        )
         span.set_attribute(attributes.ORDER_ID, order.order_id)
         span.set_attribute(attributes.ORDER_TOTAL_CENTS, order.total_cents)
-        if order.status in ("failing", "failed"):  # the same checkout again, after it failed
-            raise CheckoutFailed(
-                f"This checkout already failed ({order.reason}); start a new one with a new key.",
-                extra={"order_id": order.order_id, "reason": order.reason},
-            )
-        if order.status != "pending":  # the same checkout again: answer what the first got
-            return order
-        try:
-            inventory_client.reservation_create(
-                order_id=order.order_id, items=[(line.sku, line.quantity) for line in lines]
-            )
-            payments_client.payment_authorize(
-                order_id=order.order_id, amount_cents=order.total_cents, token=payment_token
-            )
-        except ApplicationError as refusal:
-            _fail(order.order_id, refusal)
-            raise
-        return _place(order.order_id)
+        with order_baggage(tier=tier, order_id=order.order_id):
+            return _reserve_authorise_place(order, lines, payment_token)
+
+
+def _reserve_authorise_place(
+    order: orders_client.OrderInfo, lines: list[orders_client.OrderLineInfo], payment_token: str
+) -> orders_client.OrderInfo:
+    """The steps after the order exists: hold the stock, authorise the money, place it."""
+    if order.status in ("failing", "failed"):  # the same checkout again, after it failed
+        raise CheckoutFailed(
+            f"This checkout already failed ({order.reason}); start a new one with a new key.",
+            extra={"order_id": order.order_id, "reason": order.reason},
+        )
+    if order.status != "pending":  # the same checkout again: answer what the first got
+        return order
+    try:
+        inventory_client.reservation_create(
+            order_id=order.order_id, items=[(line.sku, line.quantity) for line in lines]
+        )
+        payments_client.payment_authorize(
+            order_id=order.order_id, amount_cents=order.total_cents, token=payment_token
+        )
+    except ApplicationError as refusal:
+        _fail(order.order_id, refusal)
+        raise
+    return _place(order.order_id)
 
 
 def _place(order_id: str) -> orders_client.OrderInfo:

@@ -10,7 +10,9 @@
   ``slow_gateway``, ``n_plus_one`` (rows), ``failed_order`` and ``confirmed_order``
   (recorded). Their times are what the tests' expected numbers are worked out from.
 - ``add_span`` and ``call`` write spans straight into the store (with its index) a known
-  time before ``NOW``, for the dashboard's and alerts' numbers.
+  time before ``NOW``, with their metric rows (``metric_row``), for the dashboard's and
+  alerts' numbers; ``sampled=False`` writes the metric row alone, as for a request whose
+  trace the head sampler did not keep.
 - ``checkout_trace`` draws one random order's whole trace for ``generate_traces``.
 
 Names, kinds and attributes follow the instrumentors' (Django, requests, Celery, sqlite3,
@@ -29,10 +31,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from instrumentation import names
-from telemetry.models import LogRecord, Span
+from telemetry.models import LogRecord, Span, SpanMetric
 from telemetry.store.exporter import StoreSpanExporter, span_to_row
 from telemetry.store.index import save_spans
 
@@ -131,6 +134,19 @@ def service_of(span: Span | otel_trace.Span) -> str:
     # what it hands out is the SDK's own span, a ``ReadableSpan``.
     assert isinstance(span, ReadableSpan), f"not an SDK span: {span!r}"
     return str((span.attributes or {})["threadline.service"])
+
+
+class RecordOnly(Sampler):
+    """Records every span and samples none: what the head sampler does with the requests
+    and task runs of a trace it does not keep (processors see them, no exporter does)."""
+
+    def should_sample(
+        self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None
+    ) -> SamplingResult:
+        return SamplingResult(Decision.RECORD_ONLY, attributes)
+
+    def get_description(self) -> str:
+        return "RecordOnly"
 
 
 # --- one trace, as rows or recorded --------------------------------------------------------
@@ -688,9 +704,11 @@ def add_span(
     ago_s: float = 60,
     ms: float = 10,
     status: str = "UNSET",
+    sampled: bool = True,
 ) -> Span:
     """Stores a span of ``ms`` milliseconds that started ``ago_s`` seconds before ``NOW``
-    (read at each call, so a test may move it); ``trace`` is a name for ``trace_id``."""
+    (read at each call, so a test may move it) and, unless it is an inner step, its metric
+    row; ``trace`` is a name for ``trace_id``. Unsampled: the metric row only."""
     start = NOW - int(ago_s * S)
     span = span_row(
         trace_id(trace),
@@ -703,8 +721,34 @@ def add_span(
         end_ns=start + int(ms * MS),
         status=status,
     )
-    save_spans([span])
+    if metered(span):
+        metric_row(span, sampled=sampled).save()
+    if sampled:
+        save_spans([span])
     return span
+
+
+def metered(span: Span) -> bool:
+    """Whether the server would have written a metric row for this span (as
+    ``instrumentation.processors.is_metered`` decides): not for inner steps, nor for
+    database and Redis calls."""
+    return span.kind != "INTERNAL" and not (span.kind == "CLIENT" and "db.system" in span.attributes)
+
+
+def metric_row(span: Span, *, sampled: bool = True) -> SpanMetric:
+    """The unsaved metric row of a span row, as ``StoreMetricsExporter`` writes it."""
+    return SpanMetric(
+        trace_id=span.trace_id,
+        span_id=span.span_id,
+        parent_span_id=span.parent_span_id,
+        service=span.service,
+        name=span.name,
+        kind=span.kind,
+        start_time_ns=span.start_time_ns,
+        duration_ns=span.duration_ns,
+        status=span.status,
+        sampled=sampled,
+    )
 
 
 def call(
@@ -717,11 +761,16 @@ def call(
     status: str = "UNSET",
     ago_s: float = 60,
     kind: str = "SERVER",
+    sampled: bool = True,
 ) -> Span:
     """Stores a call from ``caller``'s service to ``service``: a client span under
     ``caller`` and the callee's server span under it, as the instrumentors record an HTTP hop."""
-    client = add_span(trace, caller.service, "POST", kind="CLIENT", parent=caller, ago_s=ago_s, ms=ms + 1)
-    return add_span(trace, service, name, kind=kind, parent=client, ago_s=ago_s, ms=ms, status=status)
+    client = add_span(
+        trace, caller.service, "POST", kind="CLIENT", parent=caller, ago_s=ago_s, ms=ms + 1, sampled=sampled
+    )
+    return add_span(
+        trace, service, name, kind=kind, parent=client, ago_s=ago_s, ms=ms, status=status, sampled=sampled
+    )
 
 
 # --- random orders, for generate_traces ----------------------------------------------------

@@ -57,11 +57,35 @@ class Trace(models.Model):
     # time; any other span by its start time plus ROOT_RANK_CHILD, so a child only names a
     # trace until (if ever) its root arrives. One integer, so the upsert compares one column.
     root_rank = models.BigIntegerField()
+    # Tail retention (``telemetry.store.tail``). Written by raw SQL too (the index's upsert),
+    # hence the database defaults. ``last_stored_ns``: wall clock of the last batch that
+    # stored spans of the trace, for "quiet"; ``tier``: the first ``customer.tier`` seen.
+    last_stored_ns = models.BigIntegerField(default=0, db_default=0)
+    tier = models.CharField(max_length=20, blank=True, default="", db_default="")
+    decision = models.CharField(max_length=4, blank=True, default="", db_default="")  # Decision
+    decision_reason = models.CharField(max_length=20, blank=True, default="", db_default="")  # Reason
+    decision_share = models.FloatField(null=True, blank=True)  # the effective share drawn against
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # Kept after a drop because an error arrived late: the spans stored before are gone.
+    incomplete = models.BooleanField(default=False, db_default=False)
 
     ROOT_RANK_CHILD = 2**62  # above any start time in nanoseconds until the year 2116
 
+    class Decision(models.TextChoices):
+        PENDING = "", "not decided yet"
+        KEEP = "keep", "kept"
+        DROP = "drop", "dropped"
+
+    class Reason(models.TextChoices):
+        ERROR = "error", "it has an error"
+        SLOW = "slow", "slow, drawn at the slow share"
+        BASE = "base", "drawn at the base share"
+        LATE_ERROR = "late_error", "an error arrived after it was dropped"
+
     class Meta:
         indexes = [
+            # The decision's read: pending traces, the longest quiet first.
+            models.Index(fields=["decision", "last_stored_ns"], name="trace_pending"),
             models.Index(fields=["start_ns"], name="trace_start"),
             models.Index(fields=["duration_ns", "start_ns"], name="trace_duration"),
             models.Index(fields=["span_count", "start_ns"], name="trace_span_count"),
@@ -177,3 +201,42 @@ class AlertState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} ({'firing' if self.firing else 'ok'})"
+
+
+class SpanMetric(models.Model):
+    """One narrow row per request and task run that ended (sampled or not), and per HTTP
+    call or task publish (what a request's or a task's parent is): what the metrics page,
+    the services graph and the alerts count, so their figures stay exact whatever sampling
+    keeps. Written by ``telemetry.store.exporter.StoreMetricsExporter``; removed by age only
+    (``telemetry.store.retention``), never with a trace that tail retention drops."""
+
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True, default="")
+    service = models.CharField(max_length=100)
+    name = models.CharField(max_length=300)
+    kind = models.CharField(max_length=20)
+    start_time_ns = models.BigIntegerField()
+    duration_ns = models.BigIntegerField()
+    status = models.CharField(max_length=10)  # UNSET, OK or ERROR
+    sampled = models.BooleanField()  # exported: its trace went to the store (unless tail-dropped)
+
+    class Meta:
+        constraints = [
+            # The parent lookup of the services graph; a batch exported twice stores once.
+            models.UniqueConstraint(fields=["trace_id", "span_id"], name="spanmetric_unique_in_trace"),
+        ]
+        indexes = [
+            # Covers the window read, as span_kind_start_cover does for spans.
+            models.Index(
+                fields=[
+                    *("kind", "start_time_ns", "service", "name"),
+                    *("duration_ns", "status", "trace_id", "sampled"),
+                ],
+                name="spanmetric_kind_start_cover",
+            ),
+            models.Index(fields=["start_time_ns"], name="spanmetric_start"),  # pruning by age
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.name} ({self.span_id})"

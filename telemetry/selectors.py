@@ -1,11 +1,14 @@
 """Every read of the span store: trace search, trace summaries, a trace's spans and log
-records, an order's trace, and the rows the dashboard's metrics are computed from.
+records, an order's trace, the rows the dashboard's metrics are computed from, and what
+sampling did (a trace's head rule and tail decision; tail retention's counts per window).
 
 Plain functions over the span store; every query runs inside ``untraced()`` so the
 viewer never traces its own reads. A trace is the group of spans sharing a ``trace_id``:
 its start is its earliest span's start, its duration runs to its latest span's end.
 Search reads the index (``telemetry.store.index``): the ``Trace`` summary rows, filtered by
 ``TraceAttribute`` entries, so its cost follows the matching traces, not the stored spans.
+The dashboard's requests and task runs are read from the metric rows (``SpanMetric``: one
+per request or task run, sampled or not), not from the spans sampling keeps.
 Works the same on SQLite and PostgreSQL (no raw SQL).
 """
 
@@ -18,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
 
-from instrumentation.attributes import ORDER_ID
+from instrumentation.attributes import ORDER_ID, SAMPLING_PROBABILITY, SAMPLING_RULE
 from instrumentation.context import untraced
-from telemetry.models import LogRecord, Operation, Span, Trace, TraceAttribute
+from telemetry.models import LogRecord, Operation, Span, SpanMetric, Trace, TraceAttribute
 from telemetry.store.index import attribute_text, is_indexed, operation_value
 
 SORTS = {
@@ -139,9 +142,15 @@ def _trace_conditions(query: TraceQuery) -> list[Q]:
     return conditions
 
 
+def stored_traces() -> QuerySet[Trace]:
+    """The summary rows of the traces whose spans are stored: all but the dropped ones."""
+    return Trace.objects.exclude(decision=Trace.Decision.DROP)
+
+
 def trace_search(query: TraceQuery) -> QuerySet[Trace]:
-    """The matching traces' summary rows, sorted; lazy, so evaluate it inside ``untraced()``."""
-    return Trace.objects.filter(*_trace_conditions(query)).order_by(*SORTS.get(query.sort, SORTS["newest"]))
+    """The matching traces' summary rows, sorted; lazy, so evaluate it inside ``untraced()``.
+    A trace tail retention dropped has a row but no spans: not a result."""
+    return stored_traces().filter(*_trace_conditions(query)).order_by(*SORTS.get(query.sort, SORTS["newest"]))
 
 
 def trace_search_page(
@@ -204,7 +213,7 @@ def trace_order_ids(spans: list[Span]) -> list[str]:
 def similar_traces(root_name: str, exclude: str, limit: int = 20) -> list[TraceSummary]:
     """Recent other traces with the same root operation: candidates to compare with."""
     with untraced():
-        others = Trace.objects.filter(root_name=root_name).exclude(trace_id=exclude)
+        others = stored_traces().filter(root_name=root_name).exclude(trace_id=exclude)
         traces = list(others.order_by(*SORTS["newest"])[:limit])
     return trace_summaries(traces)
 
@@ -251,21 +260,28 @@ def span_to_dict(span: Span) -> dict:
 # status, start_time_ns, trace_id) of the spans of a window ---------------------------------
 
 
+# Kinds whose every span, sampled or not, has a metric row (``SpanMetric``); the other kinds
+# are counted from the stored spans, which sampling thins.
+METERED_KINDS = ("SERVER", "CONSUMER")
+
+
 def edge_rows(
     *, start_ns: int | None, end_ns: int, kinds: Sequence[str], max_rows: int
 ) -> tuple[list[tuple], bool]:
-    """``(parent's service, service, …)`` of every span of ``kinds`` in the window whose
-    parent is of another service (where a call enters a service), and whether that is all
-    of them. A span whose parent was never stored makes no row."""
-    parent_service = Span.objects.filter(
+    """``(parent's service, service, …)`` of every request and task run of ``kinds`` in the
+    window whose parent (the HTTP call or publish that made it, or a local parent) is of
+    another service, and whether that is all of them. Read from the metric rows, so every
+    call counts, sampled or not; a row whose parent has no metric row makes none."""
+    parent_service = SpanMetric.objects.filter(
         trace_id=OuterRef("trace_id"), span_id=OuterRef("parent_span_id")
     ).values("service")[:1]
+    metered = SpanMetric.objects.filter(kind__in=[kind for kind in kinds if kind in METERED_KINDS])
     query = (
-        _in_window(Span.objects.filter(kind__in=list(kinds)).exclude(parent_span_id=""), start_ns, end_ns)
-        .annotate(parent_service=Subquery(parent_service))
+        _in_window(metered.exclude(parent_span_id=""), start_ns, end_ns)
+        .annotate(parent_service=Subquery(parent_service), example=_example())
         .filter(parent_service__isnull=False)
         .exclude(parent_service=F("service"))
-        .values_list("parent_service", "service", "duration_ns", "status", "start_time_ns", "trace_id")
+        .values_list("parent_service", "service", "duration_ns", "status", "start_time_ns", "example")
     )
     return _newest_rows(query, max_rows)
 
@@ -280,17 +296,45 @@ def operation_rows(
     operation: str | None = None,
 ) -> tuple[list[tuple], bool]:
     """``(service, name, …)`` of the window's spans of ``kinds`` (one service's, one
-    operation's), and whether that is all of them. Answered from the covering index
-    ``span_kind_start_cover``."""
-    spans = Span.objects.filter(kind__in=list(kinds))
+    operation's), and whether that is all of them. Requests and task runs come from the
+    metric rows (every one, sampled or not; covering index ``spanmetric_kind_start_cover``),
+    other kinds from the stored spans (``span_kind_start_cover``). The last column is the
+    trace id, blank where the trace was not sampled: no trace to show as an example."""
+    metered = [kind for kind in kinds if kind in METERED_KINDS]
+    stored = [kind for kind in kinds if kind not in METERED_KINDS]
+    parts = []
+    if metered:
+        metrics = _of(SpanMetric.objects.filter(kind__in=metered), service, operation)
+        parts.append(
+            _in_window(metrics, start_ns, end_ns)
+            .annotate(example=_example())
+            .values_list("service", "name", "duration_ns", "status", "start_time_ns", "example")
+        )
+    if stored:
+        spans = _of(Span.objects.filter(kind__in=stored), service, operation)
+        parts.append(
+            _in_window(spans, start_ns, end_ns).values_list(
+                "service", "name", "duration_ns", "status", "start_time_ns", "trace_id"
+            )
+        )
+    read = [_newest_rows(query, max_rows) for query in parts]
+    rows = [row for part, _ in read for row in part]
+    if len(rows) > max_rows:  # each part fits but both together do not: the newest of both
+        return sorted(rows, key=lambda row: row[4], reverse=True)[:max_rows], False
+    return rows, all(complete for _, complete in read)
+
+
+def _of(rows: QuerySet, service: str | None, operation: str | None) -> QuerySet:
     if service:
-        spans = spans.filter(service=service)  # the (service, start_time_ns) index
+        rows = rows.filter(service=service)
     if operation:
-        spans = spans.filter(name=operation)
-    query = _in_window(spans, start_ns, end_ns).values_list(
-        "service", "name", "duration_ns", "status", "start_time_ns", "trace_id"
-    )
-    return _newest_rows(query, max_rows)
+        rows = rows.filter(name=operation)
+    return rows
+
+
+def _example() -> Case:
+    """A metric row's trace id where its trace was sampled (stored), else blank."""
+    return Case(When(sampled=True, then=F("trace_id")), default=Value(""))
 
 
 def _in_window(spans: QuerySet, start_ns: int | None, end_ns: int) -> QuerySet:
@@ -309,3 +353,96 @@ def _newest_rows(query: QuerySet, max_rows: int) -> tuple[list[tuple], bool]:
         if len(rows) <= max_rows:
             return rows, True
         return list(query.order_by("-start_time_ns")[:max_rows]), False
+
+
+# --- sampling: why a trace was kept, and what tail retention did over a window ---------------
+
+
+@dataclass(frozen=True)
+class TraceSampling:
+    """Why a stored trace is here: the head sampler's rule (on its root span) and tail
+    retention's decision (on its summary row)."""
+
+    head_rule: str
+    head_probability: float | None
+    decision: str  # Trace.Decision: "" while pending
+    reason: str  # Trace.Reason
+    share: float | None
+    tier: str
+    incomplete: bool
+    decided_at: dt.datetime | None
+
+
+def trace_sampling(trace_id: str, spans: Sequence[Span]) -> TraceSampling:
+    """``spans`` are the trace's (for the root's head attributes); the row is read here."""
+    roots = [span for span in spans if not span.parent_span_id] or list(spans)
+    head = min(roots, key=lambda span: span.start_time_ns).attributes if roots else {}
+    probability = head.get(SAMPLING_PROBABILITY)
+    with untraced():
+        row = Trace.objects.filter(trace_id=trace_id).first()
+    return TraceSampling(
+        head_rule=str(head.get(SAMPLING_RULE, "")),
+        head_probability=float(probability) if isinstance(probability, int | float) else None,
+        decision=row.decision if row else "",
+        reason=row.decision_reason if row else "",
+        share=row.decision_share if row else None,
+        tier=row.tier if row else "",
+        incomplete=row.incomplete if row else False,
+        decided_at=row.decided_at if row else None,
+    )
+
+
+@dataclass(frozen=True)
+class TierCounts:
+    tier: str  # "" for traces that name none
+    seen: int
+    kept: int
+    dropped: int
+
+
+@dataclass(frozen=True)
+class SamplingCounts:
+    """Tail retention over the traces that started in a window."""
+
+    seen: int
+    kept: dict[str, int]  # by reason
+    dropped: dict[str, int]  # by reason
+    pending: int
+    tiers: list[TierCounts]
+
+    @property
+    def kept_total(self) -> int:
+        return sum(self.kept.values())
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+def sampling_counts(start_ns: int | None, end_ns: int) -> SamplingCounts:
+    """One grouped read of the summary rows (dropped traces keep theirs) of the traces that
+    started in [start_ns, end_ns]; ``start_ns`` None: from the first."""
+    traces = Trace.objects.filter(start_ns__lte=end_ns)
+    if start_ns is not None:
+        traces = traces.filter(start_ns__gte=start_ns)
+    with untraced():
+        groups = list(
+            traces.order_by().values_list("decision", "decision_reason", "tier").annotate(n=Count("trace_id"))
+        )
+    kept: dict[str, int] = dict.fromkeys(Trace.Reason.values, 0)
+    dropped = dict.fromkeys(Trace.Reason.values, 0)
+    tiers: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for decision, reason, tier, n in groups:
+        outcome = {Trace.Decision.KEEP: kept, Trace.Decision.DROP: dropped}.get(decision)
+        if outcome is not None:
+            outcome[reason] = outcome.get(reason, 0) + n
+        tiers[tier][0] += n
+        tiers[tier][1] += n * (decision == Trace.Decision.KEEP)
+        tiers[tier][2] += n * (decision == Trace.Decision.DROP)
+    return SamplingCounts(
+        seen=sum(n for *_, n in groups),
+        kept=kept,
+        dropped={reason: n for reason, n in dropped.items() if reason != Trace.Reason.LATE_ERROR},
+        pending=sum(n for decision, *_, n in groups if decision == Trace.Decision.PENDING),
+        tiers=[TierCounts(tier, *counts) for tier, counts in sorted(tiers.items())],
+    )

@@ -1,14 +1,17 @@
-"""Service-level numbers read from the span store over a trailing window: which service
-calls which (edges between parent and child spans of different services) and, per
-service and operation, rate, errors and latency percentiles with a time series.
+"""Service-level numbers over a trailing window: which service calls which (edges from a
+caller's call to the callee's request or task run) and, per service and operation, rate,
+errors and latency percentiles with a time series.
 
 The dashboard pages and alert evaluation both read these functions, so an alert fires on
 the numbers the metrics page shows. The rows come from ``telemetry.selectors`` (untraced).
-Percentiles are nearest-rank, computed in Python from the durations of the window's spans:
-exact, not bucketed. The per-operation read is answered from one covering index
-(``span_kind_start_cover``: kind, start time and the columns read), so a day of a million
-spans costs an index range scan, not a million table rows. A window holding more than
-``MAX_ROWS`` matching spans is computed over its newest ``MAX_ROWS``, and says so
+Requests and task runs (server and consumer spans) are counted from the metric rows
+(``SpanMetric``), one per request and task run whether its trace was sampled or not, so
+sampling never changes a figure; other kinds, on request, from the stored spans. An
+example trace is always a sampled one. Percentiles are nearest-rank, computed in Python
+from the durations of the window's rows: exact, not bucketed. The reads are answered from
+covering indexes (kind, start time and the columns read), so a day of a million requests
+costs an index range scan, not a million table rows. A window holding more than
+``MAX_ROWS`` matching rows is computed over its newest ``MAX_ROWS``, and says so
 (``partial``).
 """
 
@@ -131,7 +134,9 @@ def summarise(rows: list[tuple], *, partial: bool = False) -> Stats:
 def _top_traces(rows: list[tuple], *, key, limit: int = EXAMPLES) -> tuple[str, ...]:
     """The trace ids of the ``limit`` distinct traces with the highest ``key`` (slowest,
     newest). A partial sort: one trace can hold many of the top rows, so widen until
-    enough distinct ones are found or every row was looked at."""
+    enough distinct ones are found or every row was looked at. A row of an unsampled
+    trace (blank id) is no example: there is no trace to show."""
+    rows = [row for row in rows if row[TRACE]]
     wanted = limit
     while True:
         found: list[str] = []
@@ -147,11 +152,8 @@ def _top_traces(rows: list[tuple], *, key, limit: int = EXAMPLES) -> tuple[str, 
 
 
 def service_edges(win: Window) -> list[Edge]:
-    """A→B for every child span of service B in the window whose parent is of service A.
-
-    Only server and consumer spans are looked at: a call reaches another service as a
-    request or a task run, and their parent lookups are a small share of the window's spans.
-    """
+    """A→B for every request or task run of service B in the window whose parent (the HTTP
+    call or task publish that made it) is of service A, sampled or not."""
     rows, complete = selectors.edge_rows(
         start_ns=win.start_ns, end_ns=win.end_ns, kinds=DEFAULT_KINDS, max_rows=MAX_ROWS
     )

@@ -1,18 +1,25 @@
-"""The service dashboard (staff only): the service graph with per-edge numbers, and
-per-operation metrics with sparklines. Numbers come from ``telemetry.dashboard.metrics``; SVG
-geometry from ``telemetry.dashboard.charts``; nothing is drawn in the browser."""
+"""The service dashboard (staff only): the service graph with per-edge numbers,
+per-operation metrics with sparklines, and what sampling kept and dropped. Numbers come from
+``telemetry.dashboard.metrics`` and ``telemetry.selectors``; SVG geometry from
+``telemetry.dashboard.charts``; nothing is drawn in the browser. Every page answers
+``?format=json`` with the same numbers (``telemetry.dashboard.serializers``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from telemetry.dashboard import charts
+from telemetry.dashboard import charts, serializers
 from telemetry.dashboard import metrics as span_metrics
-from telemetry.selectors import service_names
+from telemetry.models import Trace
+from telemetry.selectors import SamplingCounts, sampling_counts, service_names
+from telemetry.store import tail
+from telemetry.viewer.serializers import wants_json
 
 
 def _window(request: HttpRequest) -> span_metrics.Window:
@@ -33,6 +40,8 @@ def services(request: HttpRequest) -> HttpResponse:
     win = _window(request)
     edges = span_metrics.service_edges(win)
     layout = charts.graph_layout([(edge.source, edge.target) for edge in edges])
+    if wants_json(request):
+        return JsonResponse(serializers.services_page(win, edges, layout.nodes))
     failing = {edge.target for edge in edges if edge.stats.errors}
     context = {
         "window": win,
@@ -52,6 +61,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
     kinds = kinds or list(span_metrics.DEFAULT_KINDS)
     service = request.GET.get("service", "")
     operations = span_metrics.operation_metrics(win, kinds=kinds, service=service or None)
+    if wants_json(request):
+        return JsonResponse(serializers.metrics_page(win, kinds, service, operations))
     rows = [
         {
             "op": op,
@@ -74,3 +85,69 @@ def metrics(request: HttpRequest) -> HttpResponse:
         **_partial(op.stats for op in operations),
     }
     return render(request, "telemetry/metrics.html", context)
+
+
+def sampling_settings() -> dict[str, object]:
+    """The sampling settings in force, and the effective tail shares per tier."""
+    policy = tail.Policy.from_settings()
+    tiers = sorted({tail.STANDARD, *policy.multipliers})
+    return {
+        "head": {"sample_rate": settings.TELEMETRY_SAMPLE_RATE, "rules": settings.TELEMETRY_SAMPLING_RULES},
+        "tail": {
+            "enabled": settings.TELEMETRY_TAIL_SAMPLING,
+            "decision_wait_s": policy.wait_s,
+            "slow_ms": policy.slow_ms,
+            "slow_share": policy.slow_share,
+            "base_share": policy.base_share,
+            "tier_multipliers": policy.multipliers,
+            "shares": [
+                {
+                    "tier": tier,
+                    "multiplier": policy.multiplier(tier),
+                    "slow": policy.share(Trace.Reason.SLOW, tier),
+                    "base": policy.share(Trace.Reason.BASE, tier),
+                }
+                for tier in tiers
+            ],
+        },
+    }
+
+
+def sampling_figures(counts: SamplingCounts) -> dict[str, object]:
+    return {
+        "seen": counts.seen,
+        "kept": counts.kept_total,
+        "dropped": counts.dropped_total,
+        "pending": counts.pending,
+        "kept_by_reason": counts.kept,
+        "dropped_by_reason": counts.dropped,
+        "tiers": [dataclasses.asdict(row) for row in counts.tiers],
+    }
+
+
+@staff_member_required
+def sampling(request: HttpRequest) -> HttpResponse:
+    """Tail retention over the traces that started in the window: seen, kept and dropped by
+    reason, pending; and the settings in force. ``?format=json``: the same figures."""
+    win = _window(request)
+    counts = sampling_counts(win.start_ns, win.end_ns)
+    figures = sampling_figures(counts)
+    in_force = sampling_settings()
+    if wants_json(request):
+        return JsonResponse({"window": win.key, **figures, "settings": in_force})
+    context = {
+        "window": win,
+        "windows": _windows(),
+        "figures": figures,
+        "in_force": in_force,
+        "reasons": [
+            {
+                "reason": reason.value,
+                "label": reason.label,
+                "kept": counts.kept[reason.value],
+                "dropped": counts.dropped.get(reason.value),  # none for late_error: never a drop
+            }
+            for reason in Trace.Reason
+        ],
+    }
+    return render(request, "telemetry/sampling.html", context)

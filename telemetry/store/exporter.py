@@ -1,9 +1,11 @@
-"""The store's write path: span and log-record exporters that the instrumentation loads by
-dotted path (``TELEMETRY_SPAN_EXPORTER``, ``TELEMETRY_LOG_EXPORTER``), and the upload of
-spans read from elsewhere.
+"""The store's write path: span, metric and log-record exporters that the instrumentation
+loads by dotted path (``TELEMETRY_SPAN_EXPORTER``, ``TELEMETRY_METRICS_EXPORTER``,
+``TELEMETRY_LOG_EXPORTER``), and the upload of spans read from elsewhere.
 
 The exporters run in the batch processors' threads; the SDK suppresses instrumentation
-while they export, so storing spans creates no spans.
+while they export, so storing spans creates no spans. Both follow tail retention's
+decisions (``telemetry.store.tail``): spans and log records of a dropped trace are
+discarded on the way in (an error span revives the trace instead), one lookup per batch.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from opentelemetry.trace import TraceFlags
 
 from instrumentation import attributes
 from instrumentation.context import untraced
-from telemetry.models import LogRecord, Span
+from telemetry.models import LogRecord, Span, SpanMetric
+from telemetry.store import tail
 from telemetry.store.index import save_spans
 
 logger = logging.getLogger(__name__)
@@ -86,6 +89,45 @@ class StoreSpanExporter(SpanExporter):
         pass
 
 
+def span_to_metric(span: ReadableSpan) -> SpanMetric:
+    """The narrow metric row of a span, sampled or not."""
+    context = span.get_span_context()
+    assert context is not None  # every span the SDK ends has one; the type allows None
+    service = (span.attributes or {}).get(attributes.SERVICE) or span.resource.attributes.get("service.name")
+    return SpanMetric(
+        trace_id=_hex(context.trace_id, 32),
+        span_id=_hex(context.span_id, 16),
+        parent_span_id=_hex(span.parent.span_id, 16) if span.parent else "",
+        service=str(service or "unknown")[:100],
+        name=span.name[:300],
+        kind=span.kind.name,
+        start_time_ns=span.start_time or 0,
+        duration_ns=(span.end_time or 0) - (span.start_time or 0),
+        status=span.status.status_code.name,
+        sampled=context.trace_flags.sampled,
+    )
+
+
+class StoreMetricsExporter(SpanExporter):
+    """Stores the metric rows of the spans the instrumentation's ``RequestMetrics`` hands
+    over (every request and task run, sampled or not), in bulk, in the ``telemetry``
+    database, without tracing the writes."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            with untraced():
+                rows = [span_to_metric(span) for span in spans]
+                SpanMetric.objects.bulk_create(rows, ignore_conflicts=True)
+        except Exception:  # never let telemetry take the process down
+            logger.exception("could not store %d span metrics", len(spans))
+            connections[SpanMetric.objects.db].close()  # reconnect on the next batch
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
 def in_stored_span(record: ReadableLogRecord) -> bool:
     """Whether a log record was written inside a sampled span, whose trace the store keeps."""
     log = record.log_record
@@ -117,7 +159,8 @@ def _json_safe(values: dict) -> dict:
 
 class StoreLogExporter(LogRecordExporter):
     """Bulk-inserts the log records written inside a span into the ``telemetry`` database;
-    records written outside any span (startup, broker polling) are not kept."""
+    records written outside any span (startup, broker polling) are not kept, nor those of a
+    trace that tail retention dropped."""
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         rows = [log_to_row(record) for record in batch if in_stored_span(record)]
@@ -125,7 +168,8 @@ class StoreLogExporter(LogRecordExporter):
             return LogRecordExportResult.SUCCESS
         try:
             with untraced():
-                LogRecord.objects.bulk_create(rows)
+                gone = tail.dropped({row.trace_id for row in rows}, using=LogRecord.objects.db)
+                LogRecord.objects.bulk_create([row for row in rows if row.trace_id not in gone])
         except Exception:  # never let telemetry take the process down
             logger.exception("could not store %d log records", len(rows))
             connections[LogRecord.objects.db].close()  # reconnect on the next batch

@@ -17,18 +17,27 @@ of the same trace at once take their locks in the same order and cannot deadlock
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 
 from django.db import connections, router, transaction
 
+from instrumentation.attributes import CUSTOMER_TIER
 from telemetry.models import Operation, Span, Trace, TraceAttribute
+from telemetry.store import tail
 
 
-def save_spans(rows: Sequence[Span]) -> int:
+def save_spans(rows: Sequence[Span], *, now_ns: int | None = None) -> int:
     """Stores the spans not stored yet and indexes them, all in one transaction; spans
-    already stored (a trace loaded twice) are left as they are. Returns how many were new."""
+    already stored (a trace loaded twice) are left as they are, and so are the spans of a
+    trace tail retention dropped, unless one is an error (``telemetry.store.tail``).
+    ``now_ns`` (default the wall clock) is when the batch was stored, for "quiet".
+    Returns how many were new."""
     db = router.db_for_write(Span)
+    now_ns = time.time_ns() if now_ns is None else now_ns
     with transaction.atomic(using=db):
+        trace_ids = {row.trace_id for row in rows}
+        rows, revived = tail.late_spans(rows, tail.decisions(trace_ids, using=db))
         stored = set(
             Span.objects.using(db)
             .filter(trace_id__in={row.trace_id for row in rows})
@@ -40,7 +49,8 @@ def save_spans(rows: Sequence[Span]) -> int:
         fresh = [row for key, row in new.items() if key not in stored]
         if fresh:
             Span.objects.using(db).bulk_create(fresh, ignore_conflicts=True)
-            index_spans(fresh, using=db)
+            index_spans(fresh, using=db, now_ns=now_ns)
+        tail.revive(revived, using=db, now_ns=now_ns)
     return len(fresh)
 
 
@@ -51,10 +61,14 @@ def index_spans(
     trace_model=Trace,
     attribute_model=TraceAttribute,
     operation_model=Operation,
+    now_ns: int = 0,
 ) -> None:
     """Adds newly stored spans to the index. ``rows`` need only the ``Span`` fields; the
-    models are parameters so that a migration can pass its historical ones."""
-    _add_to_traces(rows, using=using, table=trace_model._meta.db_table)
+    models are parameters so that a migration can pass its historical ones (a ``Trace``
+    from before tail retention has no ``last_stored_ns`` nor ``tier`` to write)."""
+    tail_fields = {"last_stored_ns", "tier"} <= {f.name for f in trace_model._meta.get_fields()}
+    table = trace_model._meta.db_table
+    _add_to_traces(rows, using=using, table=table, now_ns=now_ns if tail_fields else None)
     attribute_model.objects.using(using).bulk_create(
         [
             attribute_model(trace_id=trace_id, key=key, value=value)
@@ -123,22 +137,26 @@ def trace_totals(rows: Iterable) -> dict[str, dict]:
                 "root_rank": rank,
                 "root_name": row.name,
                 "root_service": row.service,
+                "tier": "",
             }
         total["start_ns"] = min(total["start_ns"], row.start_time_ns)
         total["end_ns"] = max(total["end_ns"], row.end_time_ns)
         total["span_count"] += 1
         total["error_count"] += row.status == "ERROR"
+        total["tier"] = total["tier"] or str((row.attributes or {}).get(CUSTOMER_TIER, ""))[:20]
         if rank < total["root_rank"]:
             total.update(root_rank=rank, root_name=row.name, root_service=row.service)
     return totals
 
 
 # The earlier start, the later end, the counts added, the better-ranked root: the new
-# values are ``excluded.…`` (the row that conflicted), the stored ones ``t.…``.
+# values are ``excluded.…`` (the row that conflicted), the stored ones ``t.…``. With tail
+# retention's columns (``TAIL_*``), also the latest store time and the first tier seen.
 UPSERT = """
 INSERT INTO {table} AS t
-    (trace_id, start_ns, end_ns, duration_ns, span_count, error_count, root_rank, root_name, root_service)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    (trace_id, start_ns, end_ns, duration_ns, span_count, error_count, root_rank, root_name,
+     root_service{columns})
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s{values})
 ON CONFLICT (trace_id) DO UPDATE SET
     start_ns = CASE WHEN excluded.start_ns < t.start_ns THEN excluded.start_ns ELSE t.start_ns END,
     end_ns = CASE WHEN excluded.end_ns > t.end_ns THEN excluded.end_ns ELSE t.end_ns END,
@@ -149,11 +167,18 @@ ON CONFLICT (trace_id) DO UPDATE SET
     root_name = CASE WHEN excluded.root_rank < t.root_rank THEN excluded.root_name ELSE t.root_name END,
     root_service = CASE WHEN excluded.root_rank < t.root_rank
         THEN excluded.root_service ELSE t.root_service END,
-    root_rank = CASE WHEN excluded.root_rank < t.root_rank THEN excluded.root_rank ELSE t.root_rank END
+    root_rank = CASE WHEN excluded.root_rank < t.root_rank
+        THEN excluded.root_rank ELSE t.root_rank END{updates}
 """
+TAIL_COLUMNS = ", last_stored_ns, tier"
+TAIL_UPDATES = """,
+    last_stored_ns = CASE WHEN excluded.last_stored_ns > t.last_stored_ns
+        THEN excluded.last_stored_ns ELSE t.last_stored_ns END,
+    tier = CASE WHEN t.tier = '' THEN excluded.tier ELSE t.tier END"""
 
 
-def _add_to_traces(rows: Iterable, *, using: str, table: str) -> None:
+def _add_to_traces(rows: Iterable, *, using: str, table: str, now_ns: int | None) -> None:
+    """Upserts the summary rows; ``now_ns`` None: a table without tail retention's columns."""
     connection = connections[using]
     params = [
         (
@@ -166,8 +191,14 @@ def _add_to_traces(rows: Iterable, *, using: str, table: str) -> None:
             total["root_rank"],
             total["root_name"],
             total["root_service"],
+            *(() if now_ns is None else (now_ns, total["tier"])),
         )
         for trace_id, total in sorted(trace_totals(rows).items())
     ]
+    tail_sql = {"columns": TAIL_COLUMNS, "values": ", %s, %s", "updates": TAIL_UPDATES}
+    sql = UPSERT.format(
+        table=connection.ops.quote_name(table),
+        **(tail_sql if now_ns is not None else dict.fromkeys(tail_sql, "")),
+    )
     with connection.cursor() as cursor:
-        cursor.executemany(UPSERT.format(table=connection.ops.quote_name(table)), params)
+        cursor.executemany(sql, params)

@@ -4,9 +4,12 @@ and a trace downloaded or loaded as OTLP JSON."""
 from __future__ import annotations
 
 import json
+from typing import cast
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.forms.utils import ErrorDict
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -19,6 +22,7 @@ from telemetry.selectors import (
     similar_traces,
     trace_logs,
     trace_order_ids,
+    trace_sampling,
     trace_search_page,
     trace_spans,
 )
@@ -26,6 +30,7 @@ from telemetry.store.exporter import store_spans
 from telemetry.viewer.compare import compare_traces
 from telemetry.viewer.forms import TraceSearchForm, TraceUploadForm
 from telemetry.viewer.otlp import OtlpError, from_otlp, to_otlp
+from telemetry.viewer.serializers import search_page, wants_json
 from telemetry.viewer.waterfall import root_cause, service_colour, waterfall
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -39,9 +44,16 @@ def order_admin_url(order_id: str) -> str:
 
 @staff_member_required
 def trace_list(request: HttpRequest) -> HttpResponse:
-    """Search: filters in the query string, one page of matching traces."""
+    """Search: filters in the query string, one page of matching traces; ``?format=json``
+    gives the page's results as JSON (an invalid filter: 400 with the form's errors)."""
     form = TraceSearchForm(request.GET)
     page = trace_search_page(form.to_query(), request.GET.get("page"), PER_PAGE) if form.is_valid() else None
+    if wants_json(request):
+        if page is None:
+            # Form.errors (the form's declared "errors" field shadows it for the type checker only).
+            errors = cast(ErrorDict, form.errors)
+            return JsonResponse({"errors": errors.get_json_data()}, status=400)
+        return JsonResponse(search_page(page))
     context = {
         "form": form,
         "page": page,
@@ -55,7 +67,8 @@ def trace_list(request: HttpRequest) -> HttpResponse:
 
 @staff_member_required
 def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
-    """One trace: header, root cause, waterfall with each span's details and logs."""
+    """One trace: header, why it was kept (sampling), root cause, waterfall with each span's
+    details and logs."""
     trace_id = trace_id.lower()
     spans = _spans_or_404(trace_id)
     view = waterfall(spans, trace_logs(trace_id))
@@ -67,6 +80,8 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         "diagnosis_text": diagnosis_text(diagnosis),
         "orders": [(order_id, order_admin_url(order_id)) for order_id in trace_order_ids(spans)],
         "similar": similar_traces(view.rows[0].span.name, exclude=trace_id) if view.rows else [],
+        "sampling": trace_sampling(trace_id, spans),
+        "tail_enabled": settings.TELEMETRY_TAIL_SAMPLING,
     }
     return render(request, "telemetry/trace_detail.html", context)
 

@@ -8,6 +8,7 @@ The shop database is a fresh SQLite file, or a fresh PostgreSQL database when
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,7 +17,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -208,13 +208,14 @@ def _fresh_postgres(url: str) -> tuple[str, Callable[[], None]]:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Iterator[Stack]:
-    with running_stack(tmp_path_factory.mktemp("stack")) as stack:
-        yield stack
+    with running_stack(tmp_path_factory.mktemp("stack")) as started:
+        yield started
 
 
-@contextmanager
-def running_stack(var: Path) -> Iterator[Stack]:
-    """Fresh databases, a Redis, the server, a worker and beat, their files in ``var``."""
+@contextlib.contextmanager
+def running_stack(var: Path, **extra_env: str) -> Iterator[Stack]:
+    """Databases, Redis, server, worker and beat in ``var``; ``extra_env`` adds to or
+    overrides their environment (a test module that needs other settings starts its own)."""
     drops = []  # fresh PostgreSQL databases, dropped at the end
 
     def database(base: str, sqlite_file: str) -> str:
@@ -253,6 +254,7 @@ def running_stack(var: Path) -> Iterator[Stack]:
         "TELEMETRY_SAMPLING_RULES": "",
         "TELEMETRY_SAMPLE_RATE": "1.0",
         "OTEL_TRACES_SAMPLER": "",
+        **extra_env,
     }
     stack = Stack(env, url, redis)
     try:

@@ -97,3 +97,12 @@ def test_a_failed_order_whose_trace_store_cannot_be_read_still_shows_its_page(se
     settings.TELEMETRY_ORDER_DIAGNOSIS = f"{__name__}.failing_store"
     order = Order(status=Order.Status.FAILED, total_cents=100, trace_id="f" * 32)
     assert OrderAdmin(Order, admin.site).root_cause(order) == "the trace store could not be read"
+
+
+def test_the_order_list_shows_and_filters_by_customer_tier(admin_client):
+    """The list has a tier column and a tier filter: premium orders only, when asked."""
+    Order.objects.create(email="vip@example.com", customer_tier="premium", total_cents=100)
+    Order.objects.create(email="trial@example.com", customer_tier="free", total_cents=100)
+    assert "customer_tier" in OrderAdmin.list_display and "customer_tier" in OrderAdmin.list_filter
+    page = admin_client.get("/admin/orders/order/", {"customer_tier__exact": "premium"}).content.decode()
+    assert "vip@example.com" in page and "trial@example.com" not in page

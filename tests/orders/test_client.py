@@ -36,6 +36,21 @@ def test_create_returns_the_pending_order_with_its_lines_and_total(services_url)
     assert Order.objects.get().id == uuid.UUID(order.order_id)
 
 
+def test_create_sends_the_customer_tier_and_answers_it(services_url):
+    """The tier the caller names is recorded on the order and comes back in its answer."""
+    order = client.order_create(email="ada@example.com", lines=LINES, customer_tier="premium")
+    assert order.customer_tier == "premium"
+    assert Order.objects.get().customer_tier == "premium"
+
+
+def test_an_unknown_tier_is_refused(services_url):
+    """Orders records only the tiers it knows: anything else is invalid input."""
+    with pytest.raises(ApplicationError) as refused:
+        client.order_create(email="ada@example.com", lines=LINES, customer_tier="platinum")
+    assert refused.value.extra == {"code": "invalid_request", "status": 400}
+    assert not Order.objects.exists()
+
+
 def test_create_with_the_same_key_and_basket_returns_the_same_order(services_url):
     """A retried create with the same idempotency key answers the first order."""
     assert create("key-1").order_id == create("key-1").order_id

@@ -80,6 +80,30 @@ def test_create_records_the_current_trace_id():
 
 
 @pytest.mark.django_db
+def test_create_records_the_customer_tier_it_is_given():
+    """The tier arrives as a value from the caller (the shop's lookup) and is stored."""
+    order = services.order_create(email="vip@example.com", lines=[MOUSE], customer_tier="premium")
+    order.refresh_from_db()
+    assert order.customer_tier == Order.CustomerTier.PREMIUM
+
+
+@pytest.mark.django_db
+def test_create_without_a_tier_records_standard():
+    """A caller that names no tier (the simulator, an old client) gets a standard order."""
+    assert create().customer_tier == Order.CustomerTier.STANDARD
+
+
+@pytest.mark.django_db
+def test_the_stored_trace_context_carries_the_orders_tier_and_id_as_baggage():
+    """Later work resumed from ``Order.trace_context`` (reconcile) carries the order's own
+    tier and id, known here, whatever baggage the request that created it brought."""
+    with trace.get_tracer(__name__).start_as_current_span("create request"):
+        order = services.order_create(email="ada@example.com", lines=[MOUSE], customer_tier="free")
+    assert set(order.trace_context["baggage"].split(",")) == {"customer.tier=free", f"order.id={order.id}"}
+    assert order.trace_context["traceparent"].split("-")[1] == order.trace_id
+
+
+@pytest.mark.django_db
 def test_same_idempotency_key_and_basket_returns_the_first_order():
     """A retried create with the same key and basket (in any order) returns the first order."""
     first = create(key="checkout-1")

@@ -6,9 +6,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from opentelemetry import baggage
+from opentelemetry import context as otel_context
 
 from core.api import ServiceUnavailable
 from instrumentation import attributes
+from instrumentation.context import get_tracer
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation, StockItem
 from orders.models import Order
@@ -16,7 +19,7 @@ from payments.errors import PaymentDeclined
 from payments.models import Payment
 from shop import services
 from shop.errors import CheckoutFailed, EmptyCart, UnknownProduct
-from shop.models import Product
+from shop.models import Customer, Product
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -65,6 +68,57 @@ def test_checkout_span_carries_the_order(services_url, catalogue, spans):
         2,
         3,
     )
+
+
+def test_checkout_records_the_customers_tier_on_the_order(services_url, catalogue):
+    """The shop looks the tier up by email and the order records it; unknown is standard."""
+    Customer.objects.create(email="ada@example.com", tier=Customer.Tier.PREMIUM)
+    order = checkout(Item("MOUSE-WIRELESS", 1))
+    assert order.customer_tier == "premium"
+    assert Order.objects.get(pk=order.order_id).customer_tier == "premium"
+    stranger = services.checkout(
+        items=[Item("MOUSE-WIRELESS", 1)], email="new@example.com", payment_token="tok_ok"
+    )
+    assert stranger.customer_tier == "standard"
+
+
+def test_every_span_of_the_checkout_carries_the_tier_and_the_steps_the_order_id(
+    services_url, catalogue, spans
+):
+    """The tier rides as baggage from the start, the order id from its creation on, through
+    every REST hop (the apps' server spans and their statements included)."""
+    Customer.objects.create(email="ada@example.com", tier=Customer.Tier.PREMIUM)
+    with get_tracer(__name__).start_as_current_span("request"):
+        order = checkout(Item("MOUSE-WIRELESS", 1))
+    finished = spans.get_finished_spans()
+    untagged = [span for span in finished if attributes.CUSTOMER_TIER not in span.attributes]
+    # Only the tier lookup itself, which runs before the shop knows the tier.
+    assert untagged and all("shop_customer" in str(span.attributes.get("db.statement")) for span in untagged)
+    assert {span.attributes.get(attributes.CUSTOMER_TIER) for span in finished} == {"premium", None}
+    servers = [span for span in finished if span.kind.name == "SERVER"]
+    assert {span.attributes[attributes.CUSTOMER_TIER] for span in servers} == {"premium"}
+    after_create = [
+        s for s in servers if "reservations" in s.name or "payments" in s.name or "place" in s.name
+    ]
+    assert after_create and {s.attributes[attributes.ORDER_ID] for s in after_create} == {order.order_id}
+
+
+def test_a_claimed_tier_in_the_callers_baggage_is_overridden_by_the_shops_lookup(
+    services_url, catalogue, spans
+):
+    """A caller claiming ``customer.tier=premium`` for a free customer: the order and every
+    span of the checkout say free, the span already running included."""
+    Customer.objects.create(email="ada@example.com", tier=Customer.Tier.FREE)
+    claimed = baggage.set_baggage(attributes.CUSTOMER_TIER, "premium")
+    token = otel_context.attach(claimed)
+    try:
+        with get_tracer(__name__).start_as_current_span("request"):
+            order = checkout(Item("MOUSE-WIRELESS", 1))
+    finally:
+        otel_context.detach(token)
+    assert order.customer_tier == "free"
+    tiers = {span.attributes.get(attributes.CUSTOMER_TIER) for span in spans.get_finished_spans()}
+    assert tiers <= {"free", None} and "free" in tiers
 
 
 def test_an_empty_basket_is_refused_before_any_order(services_url, catalogue):

@@ -13,7 +13,7 @@ from django.db.models import Sum
 
 from synthetic.builders import checkout_trace
 from telemetry.diagnosis.analysis import analyze
-from telemetry.models import LogRecord, Span, Trace, TraceAttribute
+from telemetry.models import LogRecord, Span, SpanMetric, Trace, TraceAttribute
 from telemetry.selectors import TraceQuery, span_to_dict, trace_search, trace_spans
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -35,6 +35,16 @@ def test_it_writes_at_least_the_spans_asked_for_with_their_index(generated):
     assert Trace.objects.filter(root_name="POST api/shop/checkout/").count() == traces
     assert TraceAttribute.objects.filter(key="threadline.synthetic", value="true").count() == traces
     assert LogRecord.objects.exists()
+
+
+def test_the_dashboard_counts_the_generated_checkouts(generated):
+    """Every generated request and task run has its metric row, database calls none: the
+    metrics page counts each checkout once."""
+    checkouts = SpanMetric.objects.filter(name="POST api/shop/checkout/").count()
+    assert checkouts == Trace.objects.count()
+    assert not SpanMetric.objects.filter(kind="INTERNAL").exists()
+    assert not SpanMetric.objects.filter(name__in=["SELECT", "INSERT", "UPDATE"]).exists()
+    assert SpanMetric.objects.filter(kind="CONSUMER").exists()
 
 
 def test_the_outcomes_are_mixed_and_a_failed_one_reads_like_a_real_one(generated):

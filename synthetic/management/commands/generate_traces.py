@@ -1,6 +1,7 @@
 """``manage.py generate_traces``: fill the span store with synthetic checkout traces
 (``synthetic.builders.checkout_trace``), through the same write path as the exporter, so the viewer
-can be tried, and timed, on a store of a realistic size."""
+can be tried, and timed, on a store of a realistic size; with the metric rows the dashboard
+counts (``synthetic.builders.metric_row``), as if every request had been sampled."""
 
 import random
 import time
@@ -10,8 +11,8 @@ from django.db import connections
 from tqdm import tqdm
 
 from instrumentation.context import untraced
-from synthetic.builders import checkout_trace
-from telemetry.models import LogRecord, Span, Trace, TraceAttribute
+from synthetic.builders import checkout_trace, metered, metric_row
+from telemetry.models import LogRecord, Span, SpanMetric, Trace, TraceAttribute
 from telemetry.store.index import save_spans
 from telemetry.store.routers import STORE_DB
 
@@ -84,7 +85,8 @@ class Command(BaseCommand):
         connection = connections[STORE_DB]
         if connection.vendor != "postgresql":
             return  # SQLite picks the same plans with or without statistics here
-        tables = ", ".join(model._meta.db_table for model in (Span, Trace, TraceAttribute, LogRecord))
+        models = (Span, Trace, TraceAttribute, LogRecord, SpanMetric)
+        tables = ", ".join(model._meta.db_table for model in models)
         started = time.perf_counter()
         with connection.cursor() as cursor:
             if connection.in_atomic_block:  # VACUUM cannot run in a transaction (a test's)
@@ -96,5 +98,7 @@ class Command(BaseCommand):
     def flush(self, spans, logs, bar) -> int:
         stored = save_spans(spans)
         LogRecord.objects.bulk_create(logs)
+        rows = [metric_row(span) for span in spans if metered(span)]
+        SpanMetric.objects.bulk_create(rows, ignore_conflicts=True)
         bar.update(stored)
         return stored

@@ -12,6 +12,7 @@ from django.urls import resolve, reverse
 
 from synthetic import builders as span_rows
 from synthetic.builders import add_span, call, trace_id
+from telemetry.dashboard import metrics
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 PAGES = ["telemetry:services", "telemetry:metrics"]
@@ -89,6 +90,7 @@ def test_the_metrics_page_lists_operations_with_sparklines_and_example_traces(ad
     assert html.count("<polyline") == 2 * len(rows)
     failed = reverse("telemetry:trace-detail", args=[trace_id("v1")])
     assert f'<a href="{failed}" style="color:#b91c1c">failed</a>' in html
+    assert "count every request and task, sampled or not" in html
 
 
 def test_the_metrics_page_filters_by_kind_and_service(admin_client, recent):
@@ -109,3 +111,89 @@ def test_a_page_computed_over_part_of_its_window_says_so(admin_client, recent, m
     assert notice not in admin_client.get(reverse(page), {"window": "15m"}).content.decode()
     monkeypatch.setattr(metrics, "MAX_ROWS", 1)
     assert notice in admin_client.get(reverse(page), {"window": "15m"}).content.decode()
+
+
+FIGURES = ("calls", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms", "partial")
+
+
+def figures(stats: metrics.Stats) -> dict:
+    """The numbers the HTML's context holds for an edge or an operation."""
+    found = {name: getattr(stats, name) for name in FIGURES}
+    return {**found, "slowest": list(stats.slowest_trace_ids), "failed": list(stats.failed_trace_ids)}
+
+
+def figures_of(row: dict) -> dict:
+    """The same numbers from a JSON edge or operation."""
+    found = {name: row[name] for name in FIGURES}
+    return {**found, "slowest": row["slowest_trace_ids"], "failed": row["failed_trace_ids"]}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_pages_as_json_are_for_staff_only(client, page):
+    """``?format=json`` is behind the same login as the HTML."""
+    response = client.get(reverse(page), {"format": "json"})
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_the_services_page_as_json_gives_the_graph_the_page_draws(admin_client, recent):
+    """Nodes (failing when a call to them failed) and edges with the numbers of the HTML's
+    context: calls, errors, error rate, percentiles, example traces."""
+    html = admin_client.get(reverse("telemetry:services"), {"window": "15m"})
+    response = admin_client.get(reverse("telemetry:services"), {"window": "15m", "format": "json"})
+    assert response.status_code == 200
+    found = response.json()
+    assert found["window"]["key"] == "15m" and found["partial"] is False
+    assert {node["name"]: node["failing"] for node in found["nodes"]} == {
+        item["node"].name: item["failing"] for item in html.context["nodes"]
+    }
+    shown = {(row["edge"].source, row["edge"].target): row["edge"].stats for row in html.context["edges"]}
+    assert {(edge["source"], edge["target"]) for edge in found["edges"]} == set(shown)
+    for edge in found["edges"]:
+        stats = shown[(edge["source"], edge["target"])]
+        assert (edge["calls"], edge["errors"], edge["error_rate"]) == (
+            stats.calls,
+            stats.errors,
+            stats.error_rate,
+        )
+        assert (edge["p50_ms"], edge["p95_ms"], edge["p99_ms"]) == (stats.p50_ms, stats.p95_ms, stats.p99_ms)
+        assert edge["slowest_trace_ids"] == list(stats.slowest_trace_ids)
+        assert edge["failed_trace_ids"] == list(stats.failed_trace_ids)
+    [payments] = [edge for edge in found["edges"] if edge["target"] == "payments"]
+    assert payments["error_rate"] == 1.0 and payments["failed_trace_ids"] == [trace_id("v1")]
+
+
+def test_the_metrics_page_as_json_gives_each_operations_row(admin_client, recent):
+    """Per service and operation: rate, errors, percentiles, example traces and the
+    buckets behind the sparklines, as in the HTML's context; the filters apply."""
+    query = {"window": "1h", "kind": ["SERVER", "CONSUMER"]}
+    html = admin_client.get(reverse("telemetry:metrics"), query)
+    found = admin_client.get(reverse("telemetry:metrics"), {**query, "format": "json"}).json()
+    assert found["kinds"] == ["SERVER", "CONSUMER"] and found["service"] is None
+    shown = [row["op"] for row in html.context["rows"]]
+    assert [(row["service"], row["operation"]) for row in found["operations"]] == [
+        (op.service, op.operation) for op in shown
+    ]
+    for row, op in zip(found["operations"], shown, strict=True):
+        assert row["rate_per_s"] == op.rate_per_s
+        assert (row["calls"], row["errors"], row["error_rate"]) == (
+            op.stats.calls,
+            op.stats.errors,
+            op.stats.error_rate,
+        )
+        assert (row["p50_ms"], row["p95_ms"], row["p99_ms"]) == (
+            op.stats.p50_ms,
+            op.stats.p95_ms,
+            op.stats.p99_ms,
+        )
+        assert row["partial"] is op.stats.partial is False
+        assert (row["slowest_trace_ids"], row["failed_trace_ids"]) == (
+            list(op.stats.slowest_trace_ids),
+            list(op.stats.failed_trace_ids),
+        )
+        assert [bucket["calls"] for bucket in row["buckets"]] == [bucket.calls for bucket in op.buckets]
+    filtered = admin_client.get(
+        reverse("telemetry:metrics"), {"kind": "CLIENT", "service": "shop", "format": "json"}
+    )
+    [client_calls] = filtered.json()["operations"]
+    assert (client_calls["service"], client_calls["operation"], client_calls["calls"]) == ("shop", "POST", 2)

@@ -1,5 +1,7 @@
-"""Service edges and per-operation metrics on spans with known durations and statuses;
-every expected number is worked out by hand (nearest-rank percentiles)."""
+"""Service edges and per-operation metrics on requests and task runs (their metric rows, as
+``synthetic.builders.add_span`` writes them with the spans) and other spans with known
+durations and statuses; every expected number is worked out by hand (nearest-rank
+percentiles)."""
 
 from __future__ import annotations
 
@@ -138,6 +140,12 @@ def test_each_bucket_counts_the_spans_that_started_in_it(payments_calls):
 def test_kinds_service_and_window_filters(payments_calls):
     """Other kinds on request; one service; a longer window takes in the 500 ms call."""
     assert list(operations("15m", kinds=("CLIENT",))) == [("payments", "POST gateway")]
+    both = operations("15m", kinds=("SERVER", "CLIENT"))  # metric rows and stored spans together
+    assert {key: op.stats.calls for key, op in both.items() if key[0] == "payments"} == {
+        ("payments", "POST authorize"): 4,
+        ("payments", "POST capture"): 1,
+        ("payments", "POST gateway"): 1,
+    }
     assert list(operations("15m", service="orders-worker")) == [
         ("orders-worker", "run/orders.finalize_order")
     ]
@@ -215,3 +223,29 @@ def test_the_examples_are_distinct_traces_even_when_one_trace_holds_the_slowest_
         add_span(name, "payments", "POST authorize", ms=ms)
     stats = metrics.summary(metrics.window("15m", now_ns=NOW), service="payments")
     assert stats.slowest_trace_ids == (trace_id("a"), trace_id("b"), trace_id("c"))
+
+
+def test_requests_whose_traces_were_not_kept_count_but_are_never_examples():
+    """Two stored authorisations and three the head sampler dropped (metric rows only, the
+    slowest and a failed one among them): five calls, the percentiles over all five, and
+    the examples only traces that can be shown."""
+    add_span("kept-1", "payments", "POST authorize", ms=10)
+    add_span("kept-2", "payments", "POST authorize", ms=20, status="ERROR")
+    add_span("dropped-1", "payments", "POST authorize", ms=30, sampled=False)
+    add_span("dropped-2", "payments", "POST authorize", ms=40, status="ERROR", sampled=False)
+    add_span("dropped-3", "payments", "POST authorize", ms=50, sampled=False)
+    stats = operations("15m")[("payments", "POST authorize")].stats
+    assert (stats.calls, stats.errors, stats.p50_ms, stats.p95_ms) == (5, 2, 30, 50)
+    assert stats.slowest_trace_ids == (trace_id("kept-2"), trace_id("kept-1"))
+    assert stats.failed_trace_ids == (trace_id("kept-2"),)
+
+
+def test_calls_of_traces_not_kept_are_edges_too():
+    """A checkout the head sampler dropped still draws shop → orders, from the metric rows
+    of the call and the request it made."""
+    root = add_span("kept", "shop", "POST api/shop/checkout/", ms=100)
+    call("kept", root, "orders", "POST api/orders/", ms=10)
+    dropped = add_span("dropped", "shop", "POST api/shop/checkout/", ms=100, sampled=False)
+    call("dropped", dropped, "orders", "POST api/orders/", ms=30, sampled=False)
+    orders = edges_by_pair("1h")[("shop", "orders")]
+    assert (orders.calls, orders.p95_ms, orders.slowest_trace_ids) == (2, 30, (trace_id("kept"),))

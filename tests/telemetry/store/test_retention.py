@@ -12,7 +12,7 @@ from django.core.management import call_command
 
 from instrumentation.sampling import UNTRACED_ROOTS
 from synthetic.builders import NOW, add_span, trace_id
-from telemetry.models import LogRecord, Span, Trace, TraceAttribute
+from telemetry.models import LogRecord, Span, SpanMetric, Trace, TraceAttribute
 from telemetry.store import retention
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -59,11 +59,41 @@ def test_old_traces_go_whole_and_failed_ones_are_kept_longer():
 
     removed = retention.prune(retention.Policy(days=7, error_days=30), now_ns=NOW)
 
-    assert removed == {"traces": 2, "spans": 4}
+    assert removed == {"traces": 2, "spans": 4, "metrics": 6}
     for gone in (old, ancient_failure):
         assert stored(gone) == {"Span": 0, "LogRecord": 0, "TraceAttribute": 0, "Trace": 0}
     assert stored(fresh) == kept_before
     assert stored(old_failure)["Span"] == 2 and stored(old_failure)["Trace"] == 1
+
+
+def test_metric_rows_go_by_age_alone_and_outlive_their_trace():
+    """The dashboard's metric rows older than the retention go, a failed trace's too (its
+    spans stay for the error retention); a young trace's rows stay when its spans are
+    removed otherwise (tail retention): the figures count what sampling dropped."""
+    a_trace("old-failure", days_ago=10, error=True)
+    fresh = a_trace("fresh", days_ago=1)
+    add_span("unsampled", "shop", "POST api/shop/checkout/", ago_s=DAY_S, sampled=False)
+    Span.objects.filter(trace_id=fresh).delete()  # as tail retention drops a trace
+
+    assert retention.prune_metrics(retention.Policy(days=7, error_days=30), now_ns=NOW) == 2
+
+    assert Span.objects.filter(trace_id=trace_id("old-failure")).count() == 2
+    assert sorted(SpanMetric.objects.values_list("trace_id", flat=True)) == sorted(
+        [fresh, fresh, trace_id("unsampled")]
+    )
+
+
+def test_a_trace_dropped_early_keeps_counting_but_is_no_example():
+    """Tail retention drops a young trace's spans and unsamples its metric rows: the rows
+    stay, marked so the dashboard offers no example trace that is gone."""
+    dropped = a_trace("dropped", days_ago=1)
+    kept = a_trace("kept", days_ago=1)
+    Span.objects.filter(trace_id=dropped).delete()
+
+    assert retention.unsample_metrics([dropped]) == 2
+
+    sampled = dict(SpanMetric.objects.values_list("trace_id", "sampled").distinct())
+    assert sampled == {dropped: False, kept: True}
 
 
 def test_an_error_retention_shorter_than_the_normal_one_keeps_failures_as_long():

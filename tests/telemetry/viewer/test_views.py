@@ -13,7 +13,7 @@ from django.test import Client
 from opentelemetry.sdk.trace import ReadableSpan
 
 from synthetic.builders import UPDATE_CONFIRMATION, Recorder, confirmed_order, failed_order
-from telemetry.models import LogRecord, Span
+from telemetry.models import LogRecord, Span, Trace
 from telemetry.viewer.otlp import from_otlp, to_otlp
 from telemetry.viewer.waterfall import service_colour
 
@@ -340,3 +340,98 @@ def test_the_trace_page_shows_the_diagnosis_of_its_spans(admin_client, failed):
     html = admin_client.get(f"/traces/{failed.trace_id}/").content.decode()
     assert escape(summary_line(diagnosis)) in html
     assert "Self time by service" in html and "How the error propagated" in html
+
+
+def test_search_as_json_gives_the_rows_the_page_shows(admin_client, failed, confirmed):
+    """``?format=json``: the same traces in the same order, with the figures of each row
+    and the page's counts."""
+    html = admin_client.get("/traces/", {"sort": "slowest"})
+    response = admin_client.get("/traces/", {"sort": "slowest", "format": "json"})
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    found = response.json()
+    page = html.context["page"]
+    assert [row["trace_id"] for row in found["traces"]] == [trace.trace_id for trace in page.object_list]
+    assert (found["page"], found["pages"], found["total"]) == (1, 1, 2)
+    shown = {trace.trace_id: trace for trace in page.object_list}
+    for row in found["traces"]:
+        trace = shown[row["trace_id"]]
+        assert row["root_operation"] == trace.root_name
+        assert row["duration_ms"] == trace.duration_ms
+        assert (row["spans"], row["errors"]) == (trace.span_count, trace.error_count)
+        assert row["services"] == list(trace.services)
+        assert row["start"] == trace.started_at.isoformat()
+    [failed_row] = [row for row in found["traces"] if row["trace_id"] == failed.trace_id]
+    assert failed_row["order_ids"] == [FAILED_ORDER] and failed_row["errors"] == 6
+
+
+def test_search_as_json_keeps_the_filters_and_pages(admin_client, failed):
+    """Filters and ``page`` apply as on the HTML page; the counts say how many in all."""
+    for minutes in range(30):
+        rec = Recorder()
+        rec.span("GET api/shop/products/", service="shop", start=minutes, ms=3)
+        rec.store()
+    found = admin_client.get("/traces/", {"service": "shop", "page": 2, "format": "json"}).json()
+    assert (found["page"], found["pages"], found["per_page"], found["total"]) == (2, 2, 25, 31)
+    assert len(found["traces"]) == 6
+
+
+def test_search_as_json_answers_an_invalid_filter_with_400_and_the_errors(admin_client, failed):
+    """An invalid filter is a client error, named field by field as Django's form errors."""
+    response = admin_client.get(
+        "/traces/", {"attr": "order.id", "min_ms": "5", "max_ms": "1", "format": "json"}
+    )
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert errors["max_ms"][0]["message"] == "The maximum is below the minimum."
+    assert "Attribute filters are key=value" in errors["__all__"][0]["message"]
+
+
+def test_search_as_json_is_for_staff_only(client, failed):
+    """An anonymous script gets the login redirect, not the traces."""
+    response = client.get("/traces/", {"format": "json"})
+    assert response.status_code == 302 and response.url.startswith("/admin/login/")
+
+
+def sampling_box(html: str) -> str:
+    box = html[html.index('id="sampling"') :]
+    return " ".join(box[: box.index("</section>")].split())
+
+
+def test_the_trace_page_says_which_sampling_rules_kept_the_trace(admin_client, failed, settings):
+    """The head rule and probability on the root span, and tail retention's reason."""
+    root = Span.objects.get(trace_id=failed.trace_id, parent_span_id="")
+    root.attributes |= {"sampling.rule": "api/shop/checkout/", "sampling.probability": 1.0}
+    root.save()
+    settings.TELEMETRY_TAIL_SAMPLING = True
+    assert "not decided yet" in sampling_box(admin_client.get(f"/traces/{failed.trace_id}/").content.decode())
+
+    Trace.objects.filter(trace_id=failed.trace_id).update(decision="keep", decision_reason="error")
+    box = sampling_box(admin_client.get(f"/traces/{failed.trace_id}/").content.decode())
+
+    assert "head: rule <code>api/shop/checkout/</code> at 100.0%" in box
+    assert "tail: kept, <code>error</code> (every trace with an error is kept)" in box
+
+
+def test_the_trace_page_names_the_share_and_tier_of_a_sampled_trace(admin_client, confirmed):
+    """A trace kept by the base share shows the share it was drawn at and the tier."""
+    Trace.objects.filter(trace_id=confirmed.trace_id).update(
+        decision="keep", decision_reason="base", decision_share=0.15, tier="premium"
+    )
+    box = sampling_box(admin_client.get(f"/traces/{confirmed.trace_id}/").content.decode())
+    assert "kept, <code>base</code> (drawn at 15.0%, tier <code>premium</code>)" in box
+
+
+def test_the_trace_page_says_an_incomplete_trace_lost_its_early_spans(admin_client, failed):
+    """Kept by a late error after a drop: the page says the earlier spans are gone."""
+    Trace.objects.filter(trace_id=failed.trace_id).update(
+        decision="keep", decision_reason="late_error", incomplete=True
+    )
+    box = sampling_box(admin_client.get(f"/traces/{failed.trace_id}/").content.decode())
+    assert "an error arrived after the trace was dropped" in box
+    assert "Incomplete:</strong> spans that arrived before the drop are gone" in box
+
+
+def test_with_tail_retention_off_the_trace_page_says_it_is_kept(admin_client, confirmed):
+    """Off (the default), an undecided trace is simply kept."""
+    box = sampling_box(admin_client.get(f"/traces/{confirmed.trace_id}/").content.decode())
+    assert "tail retention is off: kept" in box and "recorded in full" in box

@@ -1,0 +1,91 @@
+"""The customer's tier travels with the order as W3C baggage across the real processes: the
+web server's REST hops, the broker to the Celery worker, and the worker's own REST hops, so
+every span of the order's trace says its tier and its order. A tier claimed by the caller
+is not believed: the shop's own lookup wins."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.flow
+
+TIER, ORDER_ID = "customer.tier", "order.id"
+EMAIL_RUN = "run/orders.send_order_email"
+
+
+def make_customer(stack, email: str, tier: str) -> None:
+    """A customer of the given tier in the stack's shop database (as the admin would)."""
+    stack.manage(
+        "shell",
+        "-c",
+        "from shop.models import Customer; "
+        f"Customer.objects.update_or_create(email={email!r}, defaults={{'tier': {tier!r}}})",
+    )
+
+
+def checkout_as(stack, email: str, headers: dict[str, str] | None = None) -> dict:
+    body = {
+        "items": [{"sku": "MOUSE-WIRELESS", "quantity": 1}],
+        "email": email,
+        "payment": {"method": "card", "token": "tok_ok"},
+    }
+    response = requests.post(f"{stack.url}/api/shop/checkout/", json=body, headers=headers or {}, timeout=30)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def confirmed_trace(stack, answer: dict) -> list[dict]:
+    """The stored spans of a confirmed order's trace, once the email task's run is in."""
+    order = stack.wait_for_status(answer["order_id"], {"confirmed", "failed"})
+    assert order["status"] == "confirmed", order
+
+    def complete(spans: list[dict]) -> bool:
+        return any(span["name"] == EMAIL_RUN for span in spans)
+
+    spans = stack.trace(answer["order_id"], until=complete)
+    assert complete(spans), [span["name"] for span in spans]
+    return spans
+
+
+def is_tier_lookup(span: dict) -> bool:
+    """The one statement that runs before the shop knows the tier: the lookup itself."""
+    return "shop_customer" in str(span["attributes"].get("db.statement", ""))
+
+
+def test_every_span_of_a_premium_order_carries_its_tier_and_id_in_the_worker_too(calm):
+    """A premium customer's checkout: the finalize run in the worker, its REST hops to
+    inventory and payments, their statements and the email task all say premium and name
+    the order; so does every other span of the trace but the tier lookup."""
+    make_customer(calm, "vip@example.com", "premium")
+    answer = checkout_as(calm, "vip@example.com")
+    spans = confirmed_trace(calm, answer)
+
+    worker = [span for span in spans if span["service"] == "orders-worker"]
+    [run] = [span for span in worker if span["name"] == "run/orders.finalize_order"]
+    servers = [span for span in spans if span["kind"] == "SERVER"]
+    hops = [span for span in servers if span["service"] in ("inventory", "payments")]
+    from_worker = [span for span in hops if span["parent_span_id"] in {s["span_id"] for s in worker}]
+    assert {span["service"] for span in from_worker} == {"inventory", "payments"}
+    for span in [run, *worker, *from_worker]:
+        assert span["attributes"].get(TIER) == "premium", span["name"]
+        assert span["attributes"].get(ORDER_ID) == answer["order_id"], span["name"]
+
+    untagged = [span["name"] for span in spans if TIER not in span["attributes"] and not is_tier_lookup(span)]
+    assert untagged == []
+    assert {span["attributes"].get(TIER) for span in spans if not is_tier_lookup(span)} == {"premium"}
+
+
+def test_a_free_customer_claiming_premium_in_baggage_gets_free_on_every_span(calm):
+    """A client sending ``baggage: customer.tier=premium`` for a free customer: the order
+    records free and every span of its trace, the shop's own server span included, says free."""
+    make_customer(calm, "trial@example.com", "free")
+    answer = checkout_as(calm, "trial@example.com", headers={"baggage": "customer.tier=premium"})
+    spans = confirmed_trace(calm, answer)
+
+    order = calm.internal("GET", f"/api/orders/{answer['order_id']}/").json()
+    assert order["customer_tier"] == "free"
+    tiers = {span["name"]: span["attributes"].get(TIER) for span in spans if not is_tier_lookup(span)}
+    assert set(tiers.values()) == {"free"}, json.dumps(tiers, indent=1)
