@@ -234,7 +234,9 @@ FAULTS_CACHE_SECONDS = _env_float("FAULTS_CACHE_SECONDS", 2.0)
 FAULTS_REFUSING_URL = os.environ.get("FAULTS_REFUSING_URL", "http://127.0.0.1:9")
 
 # --- Telemetry --------------------------------------------------------------------------
-TELEMETRY_ENABLED = _env_bool("TELEMETRY_ENABLED", True)
+# OpenTelemetry's own switch turns tracing off too.
+OTEL_SDK_DISABLED = _env_bool("OTEL_SDK_DISABLED", False)
+TELEMETRY_ENABLED = _env_bool("TELEMETRY_ENABLED", True) and not OTEL_SDK_DISABLED
 # The service a process's own spans belong to when no request path says otherwise.
 OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "shop")
 # Server spans are attributed to the app whose URL prefix they hit.
@@ -277,10 +279,38 @@ TELEMETRY_ORDER_DIAGNOSIS = os.environ.get(
 )
 
 # --- Sampling (README "Sampling") -------------------------------------------------------
-# Head sampling, in every process: the default rate, and rules (pattern=rate, comma-separated,
-# first match wins) by route or span name. Owned by instrumentation/sampling.py.
+# Head sampling, in every process (instrumentation/sampling.py): a trace's root is kept at the
+# rate of the first rule that matches it, else at TELEMETRY_SAMPLE_RATE; every other span
+# follows its parent. Rules are pattern=rate pairs, comma-separated; a pattern is an fnmatch
+# glob matched against the span name (run/orders.reconcile), the request path without its
+# leading slash (api/payments/*) and the method with that path (GET api/shop/orders/*).
+# The default rules: the checkout whole, the noise at low rates. Static files (if not already
+# excluded from tracing) and the admin's own pages; the public order-status poll and the
+# storefront order page, which refreshes every 2 s while an order is in progress; beat's runs
+# of reconcile (every 30 s) and the hourly purges. (The shop has no health-check route; beat's
+# telemetry runs are never traced, see UNTRACED_ROOTS.) Setting TELEMETRY_SAMPLING_RULES
+# replaces the whole list: copy the rules to keep.
+_DEFAULT_SAMPLING_RULES = ",".join(
+    [
+        "api/shop/checkout/*=1.0",
+        "static/*=0.0",
+        "admin/*=0.05",
+        "GET api/shop/orders/*=0.01",
+        "GET orders/*=0.01",
+        "run/orders.reconcile=0.01",
+        "run/*.purge_idempotency_keys=0.01",
+    ]
+)
+# The standard variables, for when no Threadline rule is set. Precedence: the rules and
+# TELEMETRY_SAMPLE_RATE decide when either is set (a rule, or a rate other than 1.0); else
+# OTEL_TRACES_SAMPLER decides when set; else every trace is kept. Setting OTEL_TRACES_SAMPLER
+# therefore leaves out the default rules (TELEMETRY_SAMPLING_RULES set as well still wins).
+OTEL_TRACES_SAMPLER = os.environ.get("OTEL_TRACES_SAMPLER", "")
+OTEL_TRACES_SAMPLER_ARG = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "")
 TELEMETRY_SAMPLE_RATE = _env_float("TELEMETRY_SAMPLE_RATE", 1.0)
-TELEMETRY_SAMPLING_RULES = os.environ.get("TELEMETRY_SAMPLING_RULES", "")
+TELEMETRY_SAMPLING_RULES = os.environ.get(
+    "TELEMETRY_SAMPLING_RULES", "" if OTEL_TRACES_SAMPLER.strip() else _DEFAULT_SAMPLING_RULES
+)
 # A customer tier multiplies every sampling share it is known for (capped at 1).
 TELEMETRY_TIER_MULTIPLIERS = os.environ.get("TELEMETRY_TIER_MULTIPLIERS", "premium=1.5,standard=1.0,free=0.5")
 # Tail retention, in the store: a trace quiet for TELEMETRY_TAIL_DECISION_WAIT seconds is kept

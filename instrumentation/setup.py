@@ -35,7 +35,6 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased
 
 from instrumentation.processors import (
     BaggageAttributes,
@@ -46,7 +45,7 @@ from instrumentation.processors import (
     RequestMetrics,
     ServiceAttribution,
 )
-from instrumentation.sampling import DropBackgroundRoots
+from instrumentation.sampling import build_sampler
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -71,11 +70,19 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
 
         django.setup(set_prefix=False)  # the exporters (Django models) need the app registry
         service = service or settings.OTEL_SERVICE_NAME
+        # Head sampling (instrumentation/sampling.py): Threadline's rules, or else the
+        # standard OTEL_TRACES_SAMPLER, read from the settings; a bad value stops here.
+        sampler = build_sampler(
+            rules=settings.TELEMETRY_SAMPLING_RULES,
+            rate=settings.TELEMETRY_SAMPLE_RATE,
+            standard=settings.OTEL_TRACES_SAMPLER,
+            standard_arg=settings.OTEL_TRACES_SAMPLER_ARG,
+        )
         provider = TracerProvider(
             resource=Resource.create(
                 {"service.name": service, "service.namespace": "threadline", "process.pid": os.getpid()}
             ),
-            sampler=ParentBased(root=DropBackgroundRoots()),
+            sampler=sampler,
         )
         provider.add_span_processor(ServiceAttribution(service, settings.TELEMETRY_SERVICE_BY_PATH))
         provider.add_span_processor(BaggageAttributes())

@@ -4,6 +4,7 @@ apps' base URLs pointed at a live server so clients call their real callee API."
 from __future__ import annotations
 
 import pytest
+from django.test import override_settings
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from instrumentation.setup import configure
@@ -13,8 +14,13 @@ SPANS = InMemorySpanExporter()
 
 @pytest.fixture(scope="session", autouse=True)
 def _test_process() -> None:
-    # set_tracer_provider works once per process: one provider for the whole session.
-    configure(exporter=SPANS)
+    # set_tracer_provider works once per process: one provider for the whole session. It
+    # keeps every trace: tests assert on the spans of any route, admin pages and order-status
+    # polls included, which the default sampling rules would mostly drop (and the developer's
+    # OTEL_TRACES_SAMPLER must not decide either). tests/instrumentation/test_sampling.py
+    # tests the rules on samplers of its own.
+    with override_settings(TELEMETRY_SAMPLING_RULES="", TELEMETRY_SAMPLE_RATE=1.0, OTEL_TRACES_SAMPLER=""):
+        configure(exporter=SPANS)
     # Unit tests publish tasks into an in-memory broker nobody consumes; the flow tests
     # (tests/flows) run a real worker on a real Redis in processes of their own.
     from config.celery import app

@@ -60,6 +60,39 @@ class Stack:
         self.processes[name] = process
         return process
 
+    def start_web(self) -> subprocess.Popen:
+        # gunicorn, threaded: the concurrency tests need a server that queues connections
+        # (runserver's backlog of 10 resets a burst of 30 buyers).
+        return self.start(
+            "web",
+            str(BIN / "gunicorn"),
+            "config.wsgi",
+            "-k",
+            "gthread",
+            "-w",
+            "2",
+            "--threads",
+            "32",
+            "-b",
+            urlsplit(self.url).netloc,
+            "--keep-alive",  # longer than a client keeps an idle connection: no reset on reuse
+            "30",
+            "--graceful-timeout",
+            "5",
+        )
+
+    def restart(self, **env: str) -> None:
+        """Stop the server and the worker (flushing their spans), and start them again with
+        ``env`` on top of the environment they had."""
+        for name in ("web", "worker"):
+            process = self.processes.pop(name)
+            process.terminate()
+            process.wait(timeout=30)
+        self.env.update(env)
+        self.start_web()
+        self.start_worker()
+        _wait_until_up(self)
+
     def log_path(self, name: str) -> Path:
         return Path(self.env["THREADLINE_VAR_DIR"]) / f"{name}.log"
 
@@ -95,9 +128,10 @@ class Stack:
                 process.kill()
 
     def send_task(self, name: str, **kwargs) -> None:
-        """Publish a task straight to the stack's broker, as a duplicate delivery would."""
+        """Publish a task straight to the stack's broker, as a duplicate delivery would, on
+        the queue the worker takes from (a bare app would publish to Celery's "celery")."""
         with Celery(broker=self.redis.url) as app:
-            app.send_task(name, kwargs=kwargs)
+            app.send_task(name, kwargs=kwargs, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
     def internal(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call an internal API with the service token."""
@@ -215,6 +249,11 @@ def running_stack(var: Path, **extra_env: str) -> Iterator[Stack]:
         "FAULTS_CACHE_SECONDS": "0.2",
         "DJANGO_DEBUG": "false",
         "PYTHONUNBUFFERED": "1",
+        # Every trace kept, whatever the environment says: the flow tests read whole traces
+        # (test_sampling_flow.py restarts processes of its own with rules).
+        "TELEMETRY_SAMPLING_RULES": "",
+        "TELEMETRY_SAMPLE_RATE": "1.0",
+        "OTEL_TRACES_SAMPLER": "",
         **extra_env,
     }
     stack = Stack(env, url, redis)
@@ -222,25 +261,7 @@ def running_stack(var: Path, **extra_env: str) -> Iterator[Stack]:
         stack.manage("migrate", "--no-input")
         stack.manage("migrate", "--database", "telemetry", "--no-input")
         stack.manage("seed_demo")
-        # gunicorn, threaded: the concurrency tests need a server that queues connections
-        # (runserver's backlog of 10 resets a burst of 30 buyers).
-        stack.start(
-            "web",
-            str(BIN / "gunicorn"),
-            "config.wsgi",
-            "-k",
-            "gthread",
-            "-w",
-            "2",
-            "--threads",
-            "32",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--keep-alive",  # longer than a client keeps an idle connection: no reset on reuse
-            "30",
-            "--graceful-timeout",
-            "5",
-        )
+        stack.start_web()
         stack.start_worker()
         stack.start(
             "beat",
