@@ -10,11 +10,12 @@ process that sees a trace decides alike. Every other span follows its parent
 (``ParentBased``) across REST hops, Celery tasks, retries and the outbox, so a trace is
 kept or dropped whole.
 
-The shared decision for a trace that is not kept: its server and consumer spans are still
-recorded (``RECORD_ONLY``: recording, sampled flag off), so span processors see every
-request and task, while exporters see none (they skip unsampled spans) and the
-``traceparent`` passed on says "not sampled" (the sampled flag off). Its other spans are
-dropped.
+The shared decision for a trace that is not kept: its server and consumer spans, and the
+HTTP calls and task publishes that lead to them, are still recorded (``RECORD_ONLY``:
+recording, sampled flag off), so span processors see every request and task and who called
+it (the metrics and the services graph stay exact), while exporters see none (they skip
+unsampled spans) and the ``traceparent`` passed on says "not sampled". Its other spans
+(database statements, inner steps) are dropped.
 
 When no Threadline rule is set (no rules and the default rate at 1.0) and
 ``OTEL_TRACES_SAMPLER`` names one of the SDK's samplers, that sampler decides instead,
@@ -56,8 +57,9 @@ UNTRACED_ROOTS = frozenset(
 )
 # The rule a root span names when no pattern matched it.
 DEFAULT_RULE = "default"
-# Spans that a trace not kept still records (RECORD_ONLY): one per request, one per task run.
-_RECORDED_KINDS = frozenset({SpanKind.SERVER, SpanKind.CONSUMER})
+# Spans that a trace not kept still records (RECORD_ONLY): one per request, one per task run,
+# and one per task publish (what leads to a run); HTTP client calls are recorded too.
+_RECORDED_KINDS = frozenset({SpanKind.SERVER, SpanKind.CONSUMER, SpanKind.PRODUCER})
 # Where an HTTP span's start attributes hold the request path, in order of preference.
 _PATH_KEYS = ("url.path", "http.target", "http.url")
 # OTEL_TRACES_SAMPLER's values, as the SDK maps them (sampling._get_from_env_or_default,
@@ -147,14 +149,18 @@ def is_background_root(name: str, kind: SpanKind | None, span_attributes: Mappin
     a parent (a script driving the shop) is no background: it starts a trace."""
     if name in UNTRACED_ROOTS:
         return True
-    is_http = "http.method" in span_attributes or "http.request.method" in span_attributes
-    return kind == SpanKind.CLIENT and not is_http
+    return kind == SpanKind.CLIENT and not _is_http(span_attributes)
+
+
+def _is_http(span_attributes: Mapping) -> bool:
+    return "http.method" in span_attributes or "http.request.method" in span_attributes
 
 
 def not_kept(kind: SpanKind | None, span_attributes: Attributes, trace_state=None) -> SamplingResult:
-    """The shared decision for a span of a trace not kept: a server or consumer span is
-    recorded with its attributes but not sampled (``RECORD_ONLY``), anything else dropped."""
-    if kind in _RECORDED_KINDS:
+    """The shared decision for a span of a trace not kept: a request, a task run, a task
+    publish or an HTTP call is recorded with its attributes but not sampled (``RECORD_ONLY``:
+    the metrics count it and draw the edge from its caller); anything else is dropped."""
+    if kind in _RECORDED_KINDS or (kind == SpanKind.CLIENT and _is_http(span_attributes or {})):
         return SamplingResult(Decision.RECORD_ONLY, span_attributes, trace_state)
     return SamplingResult(Decision.DROP, None, trace_state)
 

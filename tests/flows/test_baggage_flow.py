@@ -51,8 +51,10 @@ def confirmed_trace(stack, answer: dict) -> list[dict]:
 
 
 def is_tier_lookup(span: dict) -> bool:
-    """The one statement that runs before the shop knows the tier: the lookup itself."""
-    return "shop_customer" in str(span["attributes"].get("db.statement", ""))
+    """What runs before the shop knows the tier: the lookup itself, and on PostgreSQL the
+    session setup Django sends when the lookup opens a connection (``set_config('TimeZone'…``)."""
+    statement = str(span["attributes"].get("db.statement", ""))
+    return "shop_customer" in statement or statement.startswith("SELECT set_config('TimeZone'")
 
 
 def test_every_span_of_a_premium_order_carries_its_tier_and_id_in_the_worker_too(calm):

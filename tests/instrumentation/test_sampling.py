@@ -263,8 +263,10 @@ def test_a_kept_root_says_which_rule_kept_it_and_at_what_probability():
     )
 
 
-@pytest.mark.parametrize("kind", [SpanKind.SERVER, SpanKind.CONSUMER])
+@pytest.mark.parametrize("kind", [SpanKind.SERVER, SpanKind.CONSUMER, SpanKind.PRODUCER, SpanKind.CLIENT])
 def test_a_request_or_task_not_kept_is_recorded_unsampled_with_its_attributes(kind):
+    """Requests, task runs and what leads to them (task publishes, HTTP calls) are recorded
+    unsampled, so the metrics count them and draw the caller's edge."""
     sampler = build_sampler(rules="", rate=0.0)
     result = decide(sampler, "GET cart/", server("cart/"), kind)
     assert result.decision is Decision.RECORD_ONLY
@@ -272,10 +274,16 @@ def test_a_request_or_task_not_kept_is_recorded_unsampled_with_its_attributes(ki
     assert (result.attributes[SAMPLING_RULE], result.attributes[SAMPLING_PROBABILITY]) == ("default", 0.0)
 
 
-@pytest.mark.parametrize("kind", [SpanKind.INTERNAL, SpanKind.CLIENT, SpanKind.PRODUCER])
-def test_any_other_span_of_a_trace_not_kept_is_dropped(kind):
+@pytest.mark.parametrize(
+    ("kind", "span_attributes"),
+    [(SpanKind.INTERNAL, {}), (SpanKind.CLIENT, {"db.system": "sqlite", "db.statement": "SELECT 1"})],
+)
+def test_any_other_span_of_a_trace_not_kept_is_dropped(kind, span_attributes):
+    """Inner steps and database statements of a trace not kept are not even recorded."""
     sampler = build_sampler(rules="", rate=0.0)
-    assert decide(sampler, "GET", server("api/orders/"), kind).decision is Decision.DROP
+    assert decide(sampler, "step", span_attributes, kind).decision is Decision.DROP
+    below = decide(sampler, "step", span_attributes, kind, parent=remote_parent(sampled=False))
+    assert below.decision is Decision.DROP
 
 
 def test_background_roots_are_dropped_whatever_the_rate():
@@ -374,8 +382,8 @@ def not_sampled_traceparent(carrier: dict[str, str], trace_id: str) -> bool:
 
 
 def test_a_recorded_span_passes_on_a_not_sampled_traceparent():
-    """A RECORD_ONLY server span, and the dropped client span under it, propagate the trace
-    id with the sampled flag off: the next process drops the trace too. (The flags are 02,
+    """A RECORD_ONLY server span, and the HTTP call under it (recorded too, for the edge),
+    propagate the trace id with the sampled flag off: the next process drops the trace too. (The flags are 02,
     not 00: SDK 1.45 also sets W3C level 2's random-trace-id flag on the ids it makes.)"""
     tracer = provider(build_sampler(rules="", rate=0.0)).get_tracer(__name__)
     with tracer.start_as_current_span("GET cart/", kind=SpanKind.SERVER, attributes=server("cart/")) as root:
@@ -385,7 +393,7 @@ def test_a_recorded_span_passes_on_a_not_sampled_traceparent():
         with tracer.start_as_current_span(
             "GET", kind=SpanKind.CLIENT, attributes=server("api/orders/")
         ) as call:
-            assert not call.is_recording()
+            assert call.is_recording() and not call.get_span_context().trace_flags.sampled
             downstream: dict[str, str] = {}
             propagate.inject(downstream)
     assert not_sampled_traceparent(carrier, trace_id) and not_sampled_traceparent(downstream, trace_id)
