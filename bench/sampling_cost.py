@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from subprocess import CalledProcessError
 
+import psycopg
 import requests
 
 # bench/stack.py puts the project on sys.path (a script's path holds only bench/), so it is
@@ -365,7 +366,7 @@ def main() -> int:
         counts = {p.name: stored(stacks[p.name], p) for p in PROFILES}
         print(report(args, first, results, counts))
         return 0
-    except (StackError, CalledProcessError) as exc:
+    except (StackError, CalledProcessError, psycopg.Error) as exc:
         print(f"a stack did not start: {exc}", file=sys.stderr)
         return 2
     finally:
