@@ -15,7 +15,7 @@ register = template.Library()
 @register.filter
 def get_item(mapping, key):
     """Look up a key with dots in it (span attributes such as ``db.statement``)."""
-    return (mapping or {}).get(key, "")
+    return mapping.get(key, "") if isinstance(mapping, dict) else ""
 
 
 @register.filter

@@ -102,5 +102,15 @@ def _ns(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1_000_000) * 1000
 
 
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
 class TraceUploadForm(forms.Form):
     file = forms.FileField(label="OTLP JSON file")
+
+    def clean_file(self):
+        """The file, refused before it is read when over the size limit."""
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(f"The file is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+        return upload

@@ -29,11 +29,10 @@ from telemetry.selectors import (
 from telemetry.store.exporter import store_spans
 from telemetry.viewer.compare import compare_traces
 from telemetry.viewer.forms import TraceSearchForm, TraceUploadForm
-from telemetry.viewer.otlp import OtlpError, from_otlp, to_otlp
+from telemetry.viewer.otlp import OtlpError, read_otlp, to_otlp
 from telemetry.viewer.serializers import search_page, wants_json
 from telemetry.viewer.waterfall import root_cause, service_colour, waterfall
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 PER_PAGE = 25
 
 
@@ -149,19 +148,33 @@ def trace_otlp(request: HttpRequest, trace_id: str) -> HttpResponse:
 @require_POST
 @staff_member_required
 def trace_load(request: HttpRequest) -> HttpResponse:
-    """Stores the spans of an uploaded OTLP JSON file, then shows (the first of) its traces."""
+    """Stores the valid spans of an uploaded OTLP JSON file, says how many were stored and
+    how many refused (and why), then shows (the first of) its traces."""
     form = TraceUploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        messages.error(request, "Choose an OTLP JSON file to load.")
+        problems = " ".join(str(error) for field in form.errors.values() for error in field)
+        messages.error(request, f"Choose an OTLP JSON file to load. {problems}".strip())
         return redirect("telemetry:trace-list")
     upload = form.cleaned_data["file"]
     try:
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise OtlpError(f"the file is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-        rows = from_otlp(json.loads(upload.read()))
+        loaded = read_otlp(json.loads(upload.read()))
     except (OtlpError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         messages.error(request, f"Could not load {upload.name}: {exc}")
         return redirect("telemetry:trace-list")
+    except RecursionError:  # the JSON parser's own depth limit, far beyond what a span may hold
+        messages.error(request, f"Could not load {upload.name}: the JSON is nested too deeply")
+        return redirect("telemetry:trace-list")
+    if loaded.refused:
+        messages.warning(
+            request,
+            f"Refused {loaded.refused} of {loaded.refused + len(loaded.rows)} spans in {upload.name}: "
+            + "; ".join(loaded.reasons)
+            + (" …" if loaded.refused > len(loaded.reasons) else ""),
+        )
+    if not loaded.rows:
+        messages.error(request, f"Could not load {upload.name}: no span could be stored")
+        return redirect("telemetry:trace-list")
+    rows = loaded.rows
     added = store_spans(rows)
     trace_ids = list(dict.fromkeys(row.trace_id for row in sorted(rows, key=lambda row: row.start_time_ns)))
     messages.success(

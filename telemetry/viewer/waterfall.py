@@ -7,6 +7,7 @@ Pure functions over ``Span`` and ``LogRecord`` rows; no database access.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ PALETTE = (
 )
 
 
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
 def service_colour(service: str) -> str:
     """The same colour for a service on every page and in every process."""
     digest = hashlib.sha1(service.encode(), usedforsecurity=False).hexdigest()
@@ -45,16 +49,73 @@ def exception_of(span: Span) -> dict | None:
     exception = exception_event(span)
     if exception is None:
         return None
+    if not isinstance(exception, dict):
+        return None
     return {
-        "type": exception.get("exception.type", ""),
-        "message": exception.get("exception.message", ""),
-        "stacktrace": exception.get("exception.stacktrace", ""),
+        "type": shown(exception.get("exception.type", "")),
+        "message": shown(exception.get("exception.message", "")),
+        "stacktrace": shown(exception.get("exception.stacktrace", "")),
+    }
+
+
+def shown(value: object) -> str:
+    """A stored value as the page prints it. Never raises: a value nested too deep for
+    ``repr`` (possible in a stored span) is named rather than printed."""
+    if isinstance(value, str):
+        return value
+    try:
+        return str(value)
+    except RecursionError:
+        return "(nested too deeply to show)"
+
+
+def items(mapping: object) -> list[tuple[str, str]]:
+    """A stored mapping's (key, value) pairs, sorted, ready to print. Prepared here because
+    a template's ``mapping.items`` finds a key named ``items`` (or ``keys``…) before the
+    method, and because a stored span is not trusted to hold a mapping at all."""
+    if not isinstance(mapping, dict):
+        return []
+    return sorted((str(key), shown(value)) for key, value in mapping.items())
+
+
+def _event_view(event: object, start: int) -> dict:
+    """An event as the details show it: name, offset from the trace's start, exception
+    fields and attribute pairs."""
+    event = event if isinstance(event, dict) else {}
+    attributes = event.get("attributes")
+    attributes = attributes if isinstance(attributes, dict) else {}
+    time_ns = event.get("time_ns")
+    time_ns = time_ns if isinstance(time_ns, int) and not isinstance(time_ns, bool) and time_ns else start
+    return {
+        "name": shown(event.get("name", "")),
+        "offset_ms": (time_ns - start) / 1e6,
+        "exception": {
+            key: shown(attributes.get(f"exception.{key}", "")) for key in ("type", "message", "stacktrace")
+        },
+        "attribute_items": items(attributes),
+    }
+
+
+def _link_view(link: object) -> dict:
+    """A link as the details show it, ``addressable`` when its trace id can name a trace
+    page (a stored link may hold an empty or malformed id, which ``{% url %}`` refuses)."""
+    link = link if isinstance(link, dict) else {}
+    trace_id, span_id = shown(link.get("trace_id", "")), shown(link.get("span_id", ""))
+    return {
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "addressable": _HEX32.fullmatch(trace_id) is not None,
+        "attribute_items": items(link.get("attributes")),
     }
 
 
 def root_cause(spans: list[Span]) -> Span | None:
     """Where the first error started (the diagnosis's definition, see telemetry.diagnosis.analysis)."""
     return first_error(SpanTree(spans))
+
+
+def _stored_list(value: object) -> list:
+    return value if isinstance(value, list) else []
 
 
 @dataclass
@@ -116,12 +177,16 @@ class Row:
         return note(self.span)
 
     @property
-    def attribute_items(self) -> list[tuple[str, object]]:
-        return sorted((self.span.attributes or {}).items())
+    def attribute_items(self) -> list[tuple[str, str]]:
+        return items(self.span.attributes)
 
     @property
-    def resource_items(self) -> list[tuple[str, object]]:
-        return sorted((self.span.resource or {}).items())
+    def resource_items(self) -> list[tuple[str, str]]:
+        return items(self.span.resource)
+
+    @property
+    def links(self) -> list[dict]:
+        return [_link_view(link) for link in _stored_list(self.span.links)]
 
 
 @dataclass
@@ -159,10 +224,7 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = ()) -> Waterfall:
             root_cause=cause is not None and span.span_id == cause.span_id,
             exception=exception_of(span),
             logs=logs_by_span.pop(span.span_id, []),
-            events=[
-                {**event, "offset_ms": ((event.get("time_ns") or start) - start) / 1e6}
-                for event in span.events or []
-            ],
+            events=[_event_view(event, start) for event in _stored_list(span.events)],
         )
         for depth, span in tree.walk()
     ]

@@ -12,7 +12,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from synthetic.builders import UPDATE_CONFIRMATION, Recorder, failed_order
-from telemetry.viewer.otlp import OtlpError, from_otlp, to_otlp
+from telemetry.viewer.otlp import OtlpError, from_otlp, read_otlp, to_otlp
 
 FIELDS = [
     "trace_id",
@@ -146,7 +146,7 @@ def test_service_and_order_are_named_as_the_store_names_them():
         ({}, "resourceSpans"),
         ([], "resourceSpans"),
         ({"resourceSpans": []}, "no spans"),
-        ({"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}, "malformed"),
+        ({"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}, "refused"),
         (
             {
                 "resourceSpans": [
@@ -174,3 +174,33 @@ def test_a_document_that_is_not_an_otlp_trace_is_refused_with_the_reason(documen
     """``OtlpError`` names what is wrong, so the upload page can say it."""
     with pytest.raises(OtlpError, match=complaint):
         from_otlp(document)
+
+
+def test_reading_keeps_the_valid_spans_and_counts_the_refused_with_their_reasons():
+    """Each span is checked on its own: a NaN, an all-zero id and a negative time are
+    refused and named; the valid span is kept."""
+    spans = [
+        {"traceId": "a" * 32, "spanId": "b" * 16, "startTimeUnixNano": "1", "endTimeUnixNano": "2"},
+        {"traceId": "a" * 32, "spanId": "c" * 16, "startTimeUnixNano": "1", "endTimeUnixNano": "2",
+         "attributes": [{"key": "x", "value": {"doubleValue": "NaN"}}]},
+        {"traceId": "0" * 32, "spanId": "d" * 16, "startTimeUnixNano": "1", "endTimeUnixNano": "2"},
+        {"traceId": "a" * 32, "spanId": "e" * 16, "startTimeUnixNano": "-1", "endTimeUnixNano": "2"},
+    ]  # fmt: skip
+    loaded = read_otlp({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})
+    assert [row.span_id for row in loaded.rows] == ["b" * 16]
+    assert loaded.refused == 3
+    assert loaded.reasons == [
+        f"span {'c' * 16}: a double value is not a finite number",
+        f"span {'d' * 16}: an all-zero id: '{'0' * 32}'",
+        f"span {'e' * 16}: the start time is negative",
+    ]
+
+
+def test_every_span_the_store_writes_passes_the_upload_checks():
+    """A downloaded trace (attributes of every type, exception events, links) loads back
+    with nothing refused."""
+    rows = recorded_failed_order()
+    rows[0].attributes.update({"list": ["a", "b"], "ratio": 0.25, "nested": {"k": [1, {"deep": True}]}})
+    rows[1].links = [{"trace_id": "ab" * 16, "span_id": "cd" * 8, "attributes": {"items": "x"}}]
+    loaded = read_otlp(json.loads(json.dumps(to_otlp(rows))))
+    assert (loaded.refused, len(loaded.rows)) == (0, len(rows))

@@ -8,6 +8,7 @@ import re
 from html import unescape
 
 import pytest
+from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from opentelemetry.sdk.trace import ReadableSpan
@@ -435,3 +436,254 @@ def test_with_tail_retention_off_the_trace_page_says_it_is_kept(admin_client, co
     """Off (the default), an undecided trace is simply kept."""
     box = sampling_box(admin_client.get(f"/traces/{confirmed.trace_id}/").content.decode())
     assert "tail retention is off: kept" in box and "recorded in full" in box
+
+
+# --- hostile uploads (issue 10): refused with a reason, or stored and shown --------------
+
+GOOD_TRACE, HOSTILE_TRACE = "1" * 32, "2" * 32
+
+
+def otlp_span(span_hex: str, trace_id: str = GOOD_TRACE, **fields) -> dict:
+    """An OTLP JSON span (ids hex, times strings) with ``fields`` replacing its defaults."""
+    return {
+        "traceId": trace_id,
+        "spanId": span_hex * (16 // len(span_hex)),
+        "name": "work",
+        "startTimeUnixNano": "1000000",
+        "endTimeUnixNano": "3000000",
+        **fields,
+    }
+
+
+def otlp_file(*spans: dict) -> bytes:
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": list(spans)}]}]}).encode()
+
+
+def upload(client, content: bytes, name: str = "hostile.json"):
+    """Posts the file; returns the (unfollowed) response and the messages it set."""
+    response = client.post("/traces/load/", {"file": SimpleUploadedFile(name, content)})
+    assert response.status_code == 302
+    return response, [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def assert_every_stored_page_renders(client) -> None:
+    """Every stored trace's page and every span's details answer 200."""
+    for trace_id, span in Span.objects.values_list("trace_id", "span_id"):
+        assert client.get(f"/traces/{trace_id}/").status_code == 200
+        assert client.get(f"/traces/{trace_id}/spans/{span}/").status_code == 200
+
+
+def attr(key: str, value: dict) -> dict:
+    return {"key": key, "value": value}
+
+
+def assert_one_refused(client, hostile: dict, reason: str) -> None:
+    """A file of one good span and ``hostile``: the good one stored, the hostile one
+    refused with ``reason`` in the message, and every stored page renders."""
+    response, said = upload(client, otlp_file(otlp_span("a"), hostile))
+    assert response.url == f"/traces/{GOOD_TRACE}/"
+    assert "Loaded hostile.json: 1 spans in 1 trace(s), 1 new." in said
+    [refusal] = [text for text in said if text.startswith("Refused 1 of 2 spans in hostile.json")]
+    assert reason in refusal
+    assert list(Span.objects.values_list("trace_id", flat=True)) == [GOOD_TRACE]
+    assert_every_stored_page_renders(client)
+
+
+@pytest.mark.parametrize("key", ["items", "keys", "values", "get", "update"])
+def test_attributes_named_like_dict_methods_are_stored_and_every_page_shows_them(admin_client, key):
+    """An event's, a link's, a span's and a resource's attribute named ``items`` (a dict
+    method the template language would call) is shown like any other."""
+    hostile = otlp_span(
+        "b",
+        attributes=[attr(key, {"intValue": "7"})],
+        events=[{"name": "retry", "timeUnixNano": "2000", "attributes": [attr(key, {"stringValue": "e"})]}],
+        links=[{"traceId": GOOD_TRACE, "spanId": "a" * 16, "attributes": [attr(key, {"boolValue": True})]}],
+    )
+    response, said = upload(admin_client, otlp_file(otlp_span("a"), hostile))
+    assert "Loaded hostile.json: 2 spans in 1 trace(s), 2 new." in said
+    assert_every_stored_page_renders(admin_client)
+    details = admin_client.get(f"/traces/{GOOD_TRACE}/spans/{'b' * 16}/").content.decode()
+    assert f'<td>{key}</td><td class="mono">e</td>' in details and f"{key}=True" in details
+
+
+def test_an_empty_link_trace_id_is_refused(admin_client):
+    """A link needs both ids (the OTLP spec); an empty one is refused, not stored."""
+    assert_one_refused(
+        admin_client, otlp_span("b", links=[{"traceId": "", "spanId": "a" * 16}]), "not a 32-digit hex id"
+    )
+
+
+def test_a_stored_link_without_a_trace_id_still_renders(admin_client):
+    """A span stored before the upload checked links (an empty, a malformed link id, an
+    event and attributes that are not mappings) still has its pages."""
+    rec = Recorder()
+    rec.span("request", service="shop", start=0, ms=5)
+    [row] = rec.rows()
+    row.links = [{"trace_id": "", "span_id": ""}, {"trace_id": "a/b", "span_id": "x", "attributes": [1]}, 2]
+    row.events = [{"name": "exception", "time_ns": "soon", "attributes": {"exception.message": 5}}, 3]
+    row.save()
+    assert_every_stored_page_renders(admin_client)
+    details = admin_client.get(f"/traces/{row.trace_id}/spans/{row.span_id}/").content.decode()
+    assert "(no trace id)" in details and "a/b / x" in details
+
+
+def test_a_number_past_64_bits_is_refused(admin_client):
+    """An integer attribute of 2**64 cannot be stored as OTLP's int64: refused."""
+    hostile = otlp_span("b", attributes=[attr("n", {"intValue": str(2**64)})])
+    assert_one_refused(admin_client, hostile, "does not fit in 64 bits")
+
+
+def test_a_time_past_64_bits_is_refused_not_a_server_error(admin_client):
+    """A start time of 2**64 ns used to fail the whole upload with a 500."""
+    hostile = otlp_span("b", startTimeUnixNano=str(2**64), endTimeUnixNano=str(2**64 + 1))
+    assert_one_refused(admin_client, hostile, "does not fit in 64 bits")
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", float("nan"), float("inf")])
+def test_a_nan_or_infinity_is_refused_and_the_report_is_honest(admin_client, value):
+    """A NaN used to vanish in the store while the upload said it was stored; now the span
+    is refused and the message counts it (as a string or a bare JSON constant)."""
+    hostile = otlp_span("b", attributes=[attr("ratio", {"doubleValue": value})])
+    assert_one_refused(admin_client, hostile, "not a finite number")
+
+
+def test_nesting_ten_thousand_levels_deep_is_a_form_error(admin_client):
+    """Deeper than the JSON parser goes: the file is refused with a reason, never a 500."""
+    content = b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"key": "n", "value": '
+    content += b'{"arrayValue": {"values": [' * 10_000 + b"{}" + b"]}}" * 10_000 + b"}]}]}]}]}"
+    response, said = upload(admin_client, content)
+    assert response.url == "/traces/"
+    assert said == ["Could not load hostile.json: the JSON is nested too deeply"]
+    assert not Span.objects.exists()
+
+
+def test_a_value_nested_deeper_than_the_bound_is_refused(admin_client):
+    """A list inside a list, twenty levels: the span is refused, the others stored."""
+    value: dict = {"stringValue": "x"}
+    for _ in range(20):
+        value = {"arrayValue": {"values": [value]}}
+    assert_one_refused(admin_client, otlp_span("b", attributes=[attr("n", value)]), "nested more than 8")
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"traceId": "0" * 32}, "all-zero id"),
+        ({"spanId": "0" * 16}, "all-zero id"),
+        ({"spanId": "abc"}, "not a 16-digit hex id"),
+        ({"traceId": "z" * 32}, "not a 32-digit hex id"),
+        ({"traceId": 12}, "not a 32-digit hex id"),
+        ({"parentSpanId": "xyz"}, "not a 16-digit hex id"),
+        ({"links": [{"traceId": "1" * 32, "spanId": "0" * 16}]}, "all-zero id"),
+    ],
+)
+def test_bad_ids_are_refused(admin_client, fields, reason):
+    """Trace ids are 32 hex digits, span ids 16, neither all zero; parent ids empty or valid."""
+    assert_one_refused(admin_client, otlp_span("b", trace_id=HOSTILE_TRACE, **fields), reason)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"startTimeUnixNano": "5000000", "endTimeUnixNano": "1000000"}, "ends before it starts"),
+        ({"startTimeUnixNano": "-5"}, "start time is negative"),
+        ({"endTimeUnixNano": "soon"}, "end time is not an integer"),
+    ],
+)
+def test_bad_times_are_refused(admin_client, fields, reason):
+    """Times are non-negative 64-bit nanoseconds and a span ends after it starts."""
+    assert_one_refused(admin_client, otlp_span("b", **fields), reason)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"attributes": [attr("k" * 256, {"stringValue": "v"})]}, "attribute key"),
+        ({"attributes": [attr("k", {"stringValue": "v" * (64 * 1024 + 1)})]}, "longer than"),
+        ({"attributes": [attr("k", {"arrayValue": {"values": [{"intValue": "1"}] * 129}})]}, "more than 128"),
+        ({"attributes": [attr("k", {"stringValue": "a\u0000b"})]}, "NUL"),
+        ({"attributes": [attr("k", {"stringValue": "\ud800"})]}, "not valid Unicode"),
+        ({"name": "\ud800"}, "not valid Unicode"),
+        ({"attributes": [attr("k", {"stringValue": ["not", "a", "string"]})]}, "not a string"),
+        ({"attributes": [attr("k", {"mystery": 1})]}, "unknown type"),
+        ({"attributes": [attr("celery.attempt", {"stringValue": "x"})]}, "celery.attempt is not an integer"),
+        ({"attributes": "nope"}, "attributes is not a list"),
+        ({"events": [{"timeUnixNano": str(2**64)}]}, "event time does not fit"),
+        ({"status": {"code": 9}}, "status_code_value"),
+    ],
+)
+def test_attributes_the_store_cannot_keep_as_given_are_refused(admin_client, fields, reason):
+    """Keys are strings of up to 255 characters; values bounded strings (valid Unicode, no
+    NUL), lists of at most 128 items, known AnyValue types; the diagnosis's numbers are numbers."""
+    assert_one_refused(admin_client, otlp_span("b", **fields), reason)
+
+
+def test_an_exception_event_with_non_text_fields_is_shown(admin_client):
+    """An error span whose exception message is a number (valid OTLP) renders its pages."""
+    hostile = otlp_span(
+        "b",
+        status={"code": 2},
+        events=[{"name": "exception", "attributes": [attr("exception.message", {"intValue": "5"})]}],
+    )
+    response, said = upload(admin_client, otlp_file(otlp_span("a"), hostile))
+    assert "Loaded hostile.json: 2 spans in 1 trace(s), 2 new." in said
+    assert_every_stored_page_renders(admin_client)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"resourceSpans": ["x"]},
+        {"resourceSpans": [{"scopeSpans": {"spans": []}}]},
+        {"resourceSpans": [{"scopeSpans": [{"spans": "x"}]}]},
+        {"resourceSpans": [{"resource": [], "scopeSpans": []}]},
+        {"resourceSpans": [{"scopeSpans": [None, 3]}]},
+        "resourceSpans",
+        [1, 2],
+    ],
+)
+def test_a_malformed_shape_is_a_form_error_naming_the_problem(admin_client, document):
+    """Whatever the JSON's shape, the upload answers with a reason, never a 500."""
+    response, said = upload(admin_client, json.dumps(document).encode())
+    assert response.url == "/traces/"
+    [message] = said
+    assert message.startswith("Could not load hostile.json: not an OTLP JSON trace document")
+    assert not Span.objects.exists()
+
+
+def test_a_span_that_is_not_an_object_is_refused(admin_client):
+    """A span given as a string is refused like any other bad span; the rest is stored."""
+    assert_one_refused(admin_client, "not a span", "not an object")  # type: ignore[arg-type]
+
+
+def test_a_file_over_the_size_limit_is_a_form_error(admin_client):
+    """Over 20 MB: refused before it is read."""
+    response, said = upload(admin_client, b" " * (20 * 1024 * 1024 + 1))
+    assert response.url == "/traces/"
+    assert said == ["Choose an OTLP JSON file to load. The file is over 20 MB."]
+
+
+def test_a_file_of_too_many_spans_is_refused_whole(admin_client, monkeypatch):
+    """More spans than the per-file limit (100,000; three here): nothing stored."""
+    monkeypatch.setattr("telemetry.viewer.otlp.MAX_SPANS", 3)
+    response, said = upload(admin_client, otlp_file(*(otlp_span(digit) for digit in "abcd")))
+    assert said == ["Could not load hostile.json: the document holds more than 3 spans"]
+    assert not Span.objects.exists()
+
+
+def test_a_file_of_only_refused_spans_stores_nothing_and_says_why(admin_client):
+    """No valid span: back to the search, with the refusals and the reason nothing loaded."""
+    response, said = upload(admin_client, otlp_file(otlp_span("b", spanId="0" * 16)))
+    assert response.url == "/traces/"
+    assert said[0].startswith("Refused 1 of 1 spans in hostile.json: span 0000000000000000: an all-zero id")
+    assert said[1] == "Could not load hostile.json: no span could be stored"
+    assert not Span.objects.exists()
+
+
+def test_the_report_names_the_first_five_reasons_only(admin_client):
+    """Seven bad spans: all counted, five reasons given."""
+    bad = [otlp_span(digit, startTimeUnixNano="-1") for digit in "bcdef12"]
+    response, said = upload(admin_client, otlp_file(otlp_span("a"), *bad))
+    [refusal] = [text for text in said if text.startswith("Refused")]
+    assert refusal.startswith("Refused 7 of 8 spans") and refusal.count("negative") == 5
+    assert refusal.endswith(" …")
