@@ -3,10 +3,14 @@ request), so a trace can be downloaded, opened elsewhere, and loaded back.
 
 ``to_otlp`` groups spans by their resource under ``resourceSpans``/``scopeSpans``: ids are
 hex, times strings of unix nanoseconds, attributes ``AnyValue``s, kinds and status codes
-the protocol's integers. ``from_otlp`` reads such a document (the enum names and plain
+the protocol's integers. ``read_otlp`` reads such a document (the enum names and plain
 numbers are accepted as well) into unsaved ``Span`` rows, naming service and order as the
 store's exporter does. The store does not keep instrumentation scopes, so spans leave
 under one empty scope.
+
+An uploaded file is hostile until checked: each span is checked on its own (ids, 64-bit
+times and numbers, finite doubles, sizes, nesting) and refused whole when it breaks a limit,
+so that what is stored is what the file said and every stored span can be shown.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import binascii
 import json
 import math
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from instrumentation import attributes as attribute_names
 from telemetry.models import Span
+from telemetry.tree import SpanTree
 
 KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 STATUSES = ("UNSET", "OK", "ERROR")
@@ -167,7 +173,24 @@ def read_otlp(document: object) -> Loaded:
                     loaded.refuse(_where(span, count), str(exc))
     if not count:
         raise OtlpError("the document holds no spans")
+    _refuse_parent_loops(loaded)
     return loaded
+
+
+def _refuse_parent_loops(loaded: Loaded) -> None:
+    """Refuses the spans that no root of their trace reaches (a parent loop, or below
+    one): the trace page could draw them nowhere, and their details would not be found."""
+    traces: dict[str, list[Span]] = defaultdict(list)
+    for row in loaded.rows:
+        traces[row.trace_id].append(row)
+    reached = {(span.trace_id, span.span_id) for rows in traces.values() for _, span in SpanTree(rows).walk()}
+    kept = []
+    for row in loaded.rows:
+        if (row.trace_id, row.span_id) in reached:
+            kept.append(row)
+        else:
+            loaded.refuse(f"span {row.span_id}", "in a parent loop (no root of its trace reaches it)")
+    loaded.rows = kept
 
 
 def from_otlp(document: object) -> list[Span]:

@@ -687,3 +687,17 @@ def test_the_report_names_the_first_five_reasons_only(admin_client):
     [refusal] = [text for text in said if text.startswith("Refused")]
     assert refusal.startswith("Refused 7 of 8 spans") and refusal.count("negative") == 5
     assert refusal.endswith(" …")
+
+
+def test_spans_in_a_parent_loop_are_refused(admin_client):
+    """Two spans each the other's parent: no root reaches them, the page could not show
+    them, so both are refused; the trace's other span is stored."""
+    loop = [
+        otlp_span("b", trace_id=GOOD_TRACE, parentSpanId="c" * 16),
+        otlp_span("c", trace_id=GOOD_TRACE, parentSpanId="b" * 16),
+    ]
+    response, said = upload(admin_client, otlp_file(otlp_span("a"), *loop))
+    [refusal] = [text for text in said if text.startswith("Refused 2 of 3 spans")]
+    assert refusal.count("in a parent loop") == 2
+    assert list(Span.objects.values_list("span_id", flat=True)) == ["a" * 16]
+    assert_every_stored_page_renders(admin_client)
