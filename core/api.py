@@ -87,4 +87,7 @@ class IsInternalService(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         header = request.headers.get("Authorization", "")
-        return hmac.compare_digest(header, f"Bearer {settings.SERVICE_TOKEN}")
+        # As bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a
+        # 500); "surrogatepass" encodes whatever str the server decoded the header into.
+        sent = header.encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(sent, f"Bearer {settings.SERVICE_TOKEN}".encode())
