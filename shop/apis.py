@@ -1,10 +1,25 @@
-"""The shop's public API: products, checkout, order status. Thin: validate, call, serialize."""
+"""The shop's public API: products, checkout, order status. Thin: validate, call, serialize.
 
-from rest_framework import serializers, status
+The checkout is the one public write, so it takes hostile input as its normal case: JSON
+only (a cross-site HTML form cannot send it), at most ``SHOP_CHECKOUT_MAX_BYTES``, nested at
+most ``MAX_DEPTH`` deep, at most ``MAX_LINES`` lines, each SKU's quantity limited after
+repeated lines are added up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from django.conf import settings
+from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from core.api import InvalidRequest, RequestTooLarge
 from core.idempotency import idempotent
 from orders import client as orders_client
 from shop import selectors, services
@@ -22,19 +37,100 @@ class ProductListApi(APIView):
         return Response(self.OutputSerializer(selectors.product_listings(), many=True).data)
 
 
+MAX_DEPTH = 5  # the checkout's body is 3 deep: {"items": [{"sku": …}]}
+MAX_LINES = 50
+MAX_QUANTITY = 100  # per SKU, whatever the lines it is spread over
+
+
+class CheckoutJSONParser(JSONParser):
+    """JSON within the checkout's limits: the size before reading it all, the nesting
+    after parsing (checked without recursion), a too-deep body as a 400 and not the
+    ``RecursionError`` (a 500) Python's parser raises on a few thousand brackets."""
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        limit: int = settings.SHOP_CHECKOUT_MAX_BYTES
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        raw = b"" if _over(declared, limit) else stream.read(limit + 1)
+        if _over(declared, limit) or len(raw) > limit:
+            raise RequestTooLarge(f"The checkout takes a body of at most {limit} bytes.")
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        except RecursionError:
+            raise _too_deep() from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        if _depth(data) > MAX_DEPTH:
+            raise _too_deep()
+        return data
+
+
+def _over(declared: str | None, limit: int) -> bool:
+    try:
+        return int(declared or 0) > limit
+    except ValueError:
+        return False  # not a number: the stream's length decides
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _too_deep() -> InvalidRequest:
+    return InvalidRequest(f"Invalid request: the body is nested deeper than {MAX_DEPTH} levels.")
+
+
+def _depth(data: object) -> int:
+    """How deep objects and arrays nest in ``data`` (a scalar is 0), without recursion."""
+    deepest, pending = 0, [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:  # no need to walk further once over the limit
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 class CheckoutApi(APIView):
+    parser_classes = [CheckoutJSONParser]
+
     class InputSerializer(serializers.Serializer):
         class ItemSerializer(serializers.Serializer):
             sku = serializers.CharField(max_length=64)
-            quantity = serializers.IntegerField(min_value=1, max_value=100)
+            quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
 
         class PaymentSerializer(serializers.Serializer):
             method = serializers.ChoiceField(choices=["card"])
             token = serializers.CharField(max_length=100)
 
-        items = ItemSerializer(many=True, allow_empty=False)
+        # max_length is checked before any line is validated; the stubs do not know it yet.
+        items = ItemSerializer(many=True, allow_empty=False, max_length=MAX_LINES)  # type: ignore[call-arg]
         email = serializers.EmailField(max_length=254)  # what orders can store
         payment = PaymentSerializer()
+
+        def validate_items(self, items: list[dict]) -> list[dict]:
+            """Repeated SKUs as one line each, their quantities added up, then limited:
+            two lines of 60 are 120 of that SKU, over the limit like one line of 120."""
+            quantities: Counter[str] = Counter()
+            for item in items:
+                quantities[item["sku"]] += item["quantity"]
+            over = sorted(sku for sku, quantity in quantities.items() if quantity > MAX_QUANTITY)
+            if over:
+                limit = f"At most {MAX_QUANTITY} of each SKU in one checkout, its lines added up"
+                raise serializers.ValidationError(f"{limit}: {', '.join(over)}.")
+            return [{"sku": sku, "quantity": quantity} for sku, quantity in quantities.items()]
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # Before the body is read: a form post (or no Content-Type) is refused even empty.
+        if (
+            request.method == "POST"
+            and self.get_content_negotiator().select_parser(request, self.get_parsers()) is None
+        ):
+            raise exceptions.UnsupportedMediaType(request.content_type or "(none)")
 
     @idempotent(IdempotentRequest)  # a retry replays the first answer, 202 or refusal
     def post(self, request):
