@@ -8,7 +8,9 @@ repeated lines are added up.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -19,11 +21,12 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from core.api import InvalidRequest, RequestTooLarge
-from core.idempotency import idempotent
+from core.api import ApplicationError, InvalidRequest, RequestTooLarge
+from core.idempotency import HEADER, idempotent
 from orders import client as orders_client
 from shop import selectors, services
-from shop.models import IdempotentRequest
+from shop.errors import InvalidIdempotencyKey
+from shop.models import IdempotentRequest, normalise_email
 
 
 class ProductListApi(APIView):
@@ -40,6 +43,8 @@ class ProductListApi(APIView):
 MAX_DEPTH = 5  # the checkout's body is 3 deep: {"items": [{"sku": …}]}
 MAX_LINES = 50
 MAX_QUANTITY = 100  # per SKU, whatever the lines it is spread over
+# Printable ASCII without spaces (a UUID, a ULID, a base64 token fit), as payment APIs take.
+IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
 
 
 class CheckoutJSONParser(JSONParser):
@@ -94,6 +99,28 @@ def _depth(data: object) -> int:
     return deepest
 
 
+def checkout_key(request) -> str | None:
+    """The checkout's Idempotency-Key as stored: scoped to the customer, so that the same
+    key from two customers is two keys (neither learns of, nor blocks, the other's), and
+    hashed, so that any key up to 255 characters fits the 64 characters stored here and in
+    orders. None without the header; a header that is there must be a valid key."""
+    sent = request.headers.get(HEADER)
+    if sent is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(sent):
+        raise InvalidIdempotencyKey(
+            f"The {HEADER} header must be 1 to 255 printable ASCII characters without spaces "
+            "(a UUID will do); leave it out to send without one."
+        )
+    email = request.data.get("email") if isinstance(request.data, dict) else None
+    return scoped_key(email if isinstance(email, str) else "", sent)  # no email: refused later
+
+
+def scoped_key(email: str, key: str) -> str:
+    """What the shop (and orders) store for ``key`` sent by the customer ``email``."""
+    return hashlib.sha256(f"{normalise_email(email)}\n{key}".encode()).hexdigest()
+
+
 class CheckoutApi(APIView):
     parser_classes = [CheckoutJSONParser]
 
@@ -132,7 +159,7 @@ class CheckoutApi(APIView):
         ):
             raise exceptions.UnsupportedMediaType(request.content_type or "(none)")
 
-    @idempotent(IdempotentRequest)  # a retry replays the first answer, 202 or refusal
+    @idempotent(IdempotentRequest, key=checkout_key)  # a retry replays the first answer, 202 or refusal
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -140,7 +167,7 @@ class CheckoutApi(APIView):
             items=[services.CheckoutItem(**item) for item in data.validated_data["items"]],
             email=data.validated_data["email"],
             payment_token=data.validated_data["payment"]["token"],
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            idempotency_key=checkout_key(request),  # orders keys the order by the same
         )
         body = {
             "order_id": order.order_id,
@@ -153,7 +180,13 @@ class CheckoutApi(APIView):
 
 class OrderStatusApi(APIView):
     def get(self, request, order_id):
-        order = orders_client.order_get(order_id=order_id)
+        try:
+            order = orders_client.order_get(order_id=order_id)
+        except ApplicationError as error:
+            public = services.for_customer(error)  # orders unreachable: no internal URL shown
+            if public is error:
+                raise
+            raise public from error
         body = {
             "order_id": order.order_id,
             "status": order.status,
