@@ -216,6 +216,12 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Shop -------------------------------------------------------------------------------
+# The largest public checkout body, in bytes (413 request_too_large above). The checkout's
+# own limit, not Django's DATA_UPLOAD_MAX_MEMORY_SIZE: that one is global and would also
+# cap the viewer's OTLP upload; fifty lines of JSON are a few kilobytes.
+SHOP_CHECKOUT_MAX_BYTES = int(os.environ.get("SHOP_CHECKOUT_MAX_BYTES", 64 * 1024))
+
 # --- Inventory --------------------------------------------------------------------------
 # A held reservation is released after this many seconds (its order never finished).
 INVENTORY_RESERVATION_TTL = _env_float("INVENTORY_RESERVATION_TTL", 1800.0)

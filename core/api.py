@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
@@ -44,6 +45,13 @@ class InvalidRequest(ApplicationError):
     code = "invalid_request"
 
 
+class RequestTooLarge(ApplicationError):
+    """A body over the endpoint's size limit: refused before it is parsed."""
+
+    code = "request_too_large"
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
 def _first_message(detail) -> str:
     if isinstance(detail, dict):
         key, value = next(iter(detail.items()))
@@ -54,6 +62,8 @@ def _first_message(detail) -> str:
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE, on request.body
+        exc = RequestTooLarge(f"The body is larger than this API takes: {exc}")
     if isinstance(exc, ApplicationError):
         return Response(exc.as_dict(), status=exc.status_code)
     if isinstance(exc, exceptions.ParseError):
@@ -87,4 +97,7 @@ class IsInternalService(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         header = request.headers.get("Authorization", "")
-        return hmac.compare_digest(header, f"Bearer {settings.SERVICE_TOKEN}")
+        # As bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a
+        # 500); "surrogatepass" encodes whatever str the server decoded the header into.
+        sent = header.encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(sent, f"Bearer {settings.SERVICE_TOKEN}".encode())

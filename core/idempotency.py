@@ -8,7 +8,9 @@ A server-side failure (5xx, an exception) is not stored: the key stays retryable
 
 Each app owns its table: a concrete subclass of ``IdempotentRequestBase``, passed to
 ``@idempotent(Model)`` on the view's handler, and purged of old keys by its own periodic
-task (``purge_expired``). No header, no idempotency.
+task (``purge_expired``). No header, no idempotency. A view may pass its own ``key``
+function: the one that validates the header its way and decides what is stored, e.g. the
+key scoped to the customer, so that one customer's keys are not another's.
 """
 
 from __future__ import annotations
@@ -90,32 +92,47 @@ def purge_expired(model: Table) -> int:
     return deleted
 
 
-def idempotent(model: Table) -> Callable:
-    """Decorate an APIView handler (``post``) so that a keyed request runs once per key."""
+KeyFunction = Callable[[Request], str | None]
+
+
+def header_key(request: Request) -> str | None:
+    """The key as sent in the header, stored as it is; None (no idempotency) without one."""
+    key = request.headers.get(HEADER)
+    if not key:
+        return None
+    if len(key) > KEY_MAX_LENGTH:
+        raise InvalidRequest(
+            f"Invalid request: the {HEADER} header is longer than {KEY_MAX_LENGTH} characters."
+        )
+    return key
+
+
+def idempotent(model: Table, *, key: KeyFunction = header_key) -> Callable:
+    """Decorate an APIView handler (``post``) so that a keyed request runs once per key.
+    ``key(request)`` gives the key to store (at most KEY_MAX_LENGTH characters), None for
+    no idempotency, or raises the refusal of a bad header."""
 
     def decorate(handler: Callable) -> Callable:
         @functools.wraps(handler)
         def wrapper(view, request: Request, *args, **kwargs) -> Response:
-            return replay_or_run(model, request, lambda: handler(view, request, *args, **kwargs))
+            return replay_or_run(model, request, lambda: handler(view, request, *args, **kwargs), key=key)
 
         return wrapper
 
     return decorate
 
 
-def replay_or_run(model: Table, request: Request, run: Callable[[], Response]) -> Response:
+def replay_or_run(
+    model: Table, request: Request, run: Callable[[], Response], *, key: KeyFunction = header_key
+) -> Response:
     """Run ``run`` once for the request's Idempotency-Key; replay or refuse a repeat."""
-    key = request.headers.get(HEADER)
-    if not key:
+    stored = key(request)
+    if stored is None:
         return run()
-    if len(key) > KEY_MAX_LENGTH:
-        raise InvalidRequest(
-            f"Invalid request: the {HEADER} header is longer than {KEY_MAX_LENGTH} characters."
-        )
     fingerprint = request_fingerprint(request.method or "", request.path, request.data)
-    claimed = _claim(model, key, fingerprint)
+    claimed = _claim(model, stored, fingerprint)
     if claimed is None:
-        return _answer_held(model.objects.filter(key=key).first(), fingerprint)
+        return _answer_held(model.objects.filter(key=stored).first(), fingerprint)
     return _run_once(claimed, run)
 
 

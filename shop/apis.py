@@ -1,14 +1,32 @@
-"""The shop's public API: products, checkout, order status. Thin: validate, call, serialize."""
+"""The shop's public API: products, checkout, order status. Thin: validate, call, serialize.
 
-from rest_framework import serializers, status
+The checkout is the one public write, so it takes hostile input as its normal case: JSON
+only (a cross-site HTML form cannot send it), at most ``SHOP_CHECKOUT_MAX_BYTES``, nested at
+most ``MAX_DEPTH`` deep, at most ``MAX_LINES`` lines, each SKU's quantity limited after
+repeated lines are added up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from typing import Any
+
+from django.conf import settings
+from rest_framework import exceptions, serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from core.idempotency import idempotent
+from core.api import ApplicationError, InvalidRequest, RequestTooLarge
+from core.idempotency import HEADER, idempotent
 from orders import client as orders_client
 from shop import selectors, services
-from shop.models import IdempotentRequest
+from shop.errors import InvalidIdempotencyKey
+from shop.models import IdempotentRequest, normalise_email
 
 
 class ProductListApi(APIView):
@@ -22,21 +40,126 @@ class ProductListApi(APIView):
         return Response(self.OutputSerializer(selectors.product_listings(), many=True).data)
 
 
+MAX_DEPTH = 5  # the checkout's body is 3 deep: {"items": [{"sku": …}]}
+MAX_LINES = 50
+MAX_QUANTITY = 100  # per SKU, whatever the lines it is spread over
+# Printable ASCII without spaces (a UUID, a ULID, a base64 token fit), as payment APIs take.
+IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
+
+
+class CheckoutJSONParser(JSONParser):
+    """JSON within the checkout's limits: the size before reading it all, the nesting
+    after parsing (checked without recursion), a too-deep body as a 400 and not the
+    ``RecursionError`` (a 500) Python's parser raises on a few thousand brackets."""
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        limit: int = settings.SHOP_CHECKOUT_MAX_BYTES
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        raw = b"" if _over(declared, limit) else stream.read(limit + 1)
+        if _over(declared, limit) or len(raw) > limit:
+            raise RequestTooLarge(f"The checkout takes a body of at most {limit} bytes.")
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        except RecursionError:
+            raise _too_deep() from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        if _depth(data) > MAX_DEPTH:
+            raise _too_deep()
+        return data
+
+
+def _over(declared: str | None, limit: int) -> bool:
+    try:
+        return int(declared or 0) > limit
+    except ValueError:
+        return False  # not a number: the stream's length decides
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _too_deep() -> InvalidRequest:
+    return InvalidRequest(f"Invalid request: the body is nested deeper than {MAX_DEPTH} levels.")
+
+
+def _depth(data: object) -> int:
+    """How deep objects and arrays nest in ``data`` (a scalar is 0), without recursion."""
+    deepest, pending = 0, [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:  # no need to walk further once over the limit
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def checkout_key(request) -> str | None:
+    """The checkout's Idempotency-Key as stored: scoped to the customer, so that the same
+    key from two customers is two keys (neither learns of, nor blocks, the other's), and
+    hashed, so that any key up to 255 characters fits the 64 characters stored here and in
+    orders. None without the header; a header that is there must be a valid key."""
+    sent = request.headers.get(HEADER)
+    if sent is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(sent):
+        raise InvalidIdempotencyKey(
+            f"The {HEADER} header must be 1 to 255 printable ASCII characters without spaces "
+            "(a UUID will do); leave it out to send without one."
+        )
+    email = request.data.get("email") if isinstance(request.data, dict) else None
+    return scoped_key(email if isinstance(email, str) else "", sent)  # no email: refused later
+
+
+def scoped_key(email: str, key: str) -> str:
+    """What the shop (and orders) store for ``key`` sent by the customer ``email``."""
+    return hashlib.sha256(f"{normalise_email(email)}\n{key}".encode()).hexdigest()
+
+
 class CheckoutApi(APIView):
+    parser_classes = [CheckoutJSONParser]
+
     class InputSerializer(serializers.Serializer):
         class ItemSerializer(serializers.Serializer):
             sku = serializers.CharField(max_length=64)
-            quantity = serializers.IntegerField(min_value=1, max_value=100)
+            quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
 
         class PaymentSerializer(serializers.Serializer):
             method = serializers.ChoiceField(choices=["card"])
             token = serializers.CharField(max_length=100)
 
-        items = ItemSerializer(many=True, allow_empty=False)
+        # max_length is checked before any line is validated; the stubs do not know it yet.
+        items = ItemSerializer(many=True, allow_empty=False, max_length=MAX_LINES)  # type: ignore[call-arg]
         email = serializers.EmailField(max_length=254)  # what orders can store
         payment = PaymentSerializer()
 
-    @idempotent(IdempotentRequest)  # a retry replays the first answer, 202 or refusal
+        def validate_items(self, items: list[dict]) -> list[dict]:
+            """Repeated SKUs as one line each, their quantities added up, then limited:
+            two lines of 60 are 120 of that SKU, over the limit like one line of 120."""
+            quantities: Counter[str] = Counter()
+            for item in items:
+                quantities[item["sku"]] += item["quantity"]
+            over = sorted(sku for sku, quantity in quantities.items() if quantity > MAX_QUANTITY)
+            if over:
+                limit = f"At most {MAX_QUANTITY} of each SKU in one checkout, its lines added up"
+                raise serializers.ValidationError(f"{limit}: {', '.join(over)}.")
+            return [{"sku": sku, "quantity": quantity} for sku, quantity in quantities.items()]
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # Before the body is read: a form post (or no Content-Type) is refused even empty.
+        if (
+            request.method == "POST"
+            and self.get_content_negotiator().select_parser(request, self.get_parsers()) is None
+        ):
+            raise exceptions.UnsupportedMediaType(request.content_type or "(none)")
+
+    @idempotent(IdempotentRequest, key=checkout_key)  # a retry replays the first answer, 202 or refusal
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -44,7 +167,7 @@ class CheckoutApi(APIView):
             items=[services.CheckoutItem(**item) for item in data.validated_data["items"]],
             email=data.validated_data["email"],
             payment_token=data.validated_data["payment"]["token"],
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            idempotency_key=checkout_key(request),  # orders keys the order by the same
         )
         body = {
             "order_id": order.order_id,
@@ -57,7 +180,13 @@ class CheckoutApi(APIView):
 
 class OrderStatusApi(APIView):
     def get(self, request, order_id):
-        order = orders_client.order_get(order_id=order_id)
+        try:
+            order = orders_client.order_get(order_id=order_id)
+        except ApplicationError as error:
+            public = services.for_customer(error)  # orders unreachable: no internal URL shown
+            if public is error:
+                raise
+            raise public from error
         body = {
             "order_id": order.order_id,
             "status": order.status,

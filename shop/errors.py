@@ -20,3 +20,10 @@ class CheckoutFailed(ApplicationError):
 
     code = "order_failed"
     status_code = status.HTTP_409_CONFLICT
+
+
+class InvalidIdempotencyKey(ApplicationError):
+    """An Idempotency-Key header the checkout cannot take (empty, not printable ASCII, too long)."""
+
+    code = "invalid_idempotency_key"
+    status_code = status.HTTP_400_BAD_REQUEST

@@ -4,6 +4,11 @@ create the order (pending) → reserve stock → authorise payment → place it.
 The customer is answered only after ``place`` committed the order with its outbox row,
 so a 202 always means a durable order. A refusal (short stock, declined card) fails the
 order, and orders undoes what was done. No database transaction is held across a call.
+
+What the customer is told is a documented code: a refusal as its app worded it, and an
+app that cannot be reached or answers what the shop did not expect as
+``service_unavailable``, without the internal URL and status the error was raised with
+(those are logged; ``for_customer``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ logger = logging.getLogger(__name__)
 tracer = get_tracer(__name__)
 
 
+UNAVAILABLE = "The shop cannot complete this right now; please try again in a moment."
+
+
 @dataclass(frozen=True)
 class CheckoutItem:
     sku: str
@@ -39,6 +47,32 @@ def checkout(
 
     The customer's tier is the shop's own lookup, never the caller's baggage (a client could
     claim premium): it is recorded on the order and carried as baggage through every step."""
+    try:
+        return _checkout(
+            items=items, email=email, payment_token=payment_token, idempotency_key=idempotency_key
+        )
+    except ApplicationError as error:
+        public = for_customer(error)
+        if public is error:
+            raise
+        raise public from error
+
+
+def for_customer(error: ApplicationError) -> ApplicationError:
+    """``error`` as the customer may see it. A documented refusal (its own class, its own
+    code) is shown as it is; ``ServiceUnavailable`` and a bare ``ApplicationError`` (an
+    answer no client maps) carry the callee's URL and status in their message, so they
+    become ``service_unavailable`` with a message of the shop's, keeping only the order id."""
+    if type(error) not in (ApplicationError, ServiceUnavailable) or error.message == UNAVAILABLE:
+        return error
+    logger.warning("checkout answered service_unavailable for: %s (%s)", error.message, error.code)
+    order_id = error.extra.get("order_id")
+    return ServiceUnavailable(UNAVAILABLE, extra={"order_id": order_id} if order_id else {})
+
+
+def _checkout(
+    *, items: list[CheckoutItem], email: str, payment_token: str, idempotency_key: str | None
+) -> orders_client.OrderInfo:
     with baggage_cleared():
         tier = customer_tier(email)
     with order_baggage(tier=tier), tracer.start_as_current_span("checkout") as span:
@@ -73,8 +107,11 @@ def _reserve_authorise_place(
             order_id=order.order_id, amount_cents=order.total_cents, token=payment_token
         )
     except ApplicationError as refusal:
-        _fail(order.order_id, refusal)
-        raise
+        public = for_customer(refusal)  # the order's reason is shown to the customer too
+        _fail(order.order_id, public)
+        if public is refusal:
+            raise
+        raise public from refusal
     return _place(order.order_id)
 
 
@@ -87,8 +124,9 @@ def _place(order_id: str) -> orders_client.OrderInfo:
         order = orders_client.order_get(order_id=order_id)
         if order.status in ("placed", "confirmed"):
             return order
-        _fail(order_id, failure)
-        raise
+        public = for_customer(failure)
+        _fail(order_id, public)
+        raise public from failure
 
 
 def _fail(order_id: str, refusal: ApplicationError) -> None:

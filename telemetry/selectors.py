@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.fields.json import KeyTransform
 
 from instrumentation.attributes import ORDER_ID, SAMPLING_PROBABILITY, SAMPLING_RULE
 from instrumentation.context import untraced
@@ -75,14 +76,18 @@ class TraceSummary:
         return dt.datetime.fromtimestamp(self.start_ns / 1e9, tz=dt.UTC)
 
 
-def attribute_match(key: str, value: str) -> Q:
-    """Spans whose attribute ``key`` equals ``value`` as a string, or as the number or
-    boolean it spells (``http.status_code=500`` is stored as a number)."""
-    lookup = f"attributes__{key}"
-    condition = Q(**{lookup: value})
-    for typed in _typed_values(value):
-        condition |= Q(**{lookup: typed})
-    return condition
+def spans_with_attribute(key: str, values: list[str]) -> QuerySet[Span]:
+    """Spans whose attribute ``key`` equals one of ``values`` as a string, or as the number
+    or boolean it spells (``http.status_code=500`` is stored as a number).
+
+    The key is data: a JSON key transform under a fixed alias, never spliced into a lookup
+    string, where ``regex`` would run the value as a regular expression over every span,
+    ``a__b`` would read a nested path and ``isnull`` would raise."""
+    condition = Q(pk__in=[])
+    for value in values:
+        for candidate in [value, *_typed_values(value)]:
+            condition |= Q(searched_attribute=candidate)
+    return Span.objects.alias(searched_attribute=KeyTransform(key, "attributes")).filter(condition)
 
 
 def _typed_values(value: str) -> list[object]:
@@ -101,10 +106,7 @@ def _has(key: str, values: list[str]) -> Q:
         entries = TraceAttribute.objects.filter(key=key, value__in=values)
         return Q(trace_id__in=entries.values("trace_id"))
     # Too long to be in the index: read the spans (slow, and rare).
-    condition = Q(pk__in=[])
-    for value in values:
-        condition |= attribute_match(key, value)
-    return Q(trace_id__in=Span.objects.filter(condition).values("trace_id"))
+    return Q(trace_id__in=spans_with_attribute(key, values).values("trace_id"))
 
 
 def _operations(service: str, operation: str) -> list[str]:

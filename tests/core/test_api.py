@@ -105,3 +105,31 @@ def test_a_post_to_an_unknown_api_path_answers_404_not_a_csrf_page():
     response = client.post("/api/checkout/", data="{}", content_type="application/json")
     assert response.status_code == 404
     assert response.json() == {"code": "not_found", "message": "Nothing at /api/checkout/.", "extra": {}}
+
+
+HOSTILE_AUTHORIZATION = {
+    "non-ascii": "Bearer dév-sérvice-tökén",
+    "non-latin1": "Bearer \u2603\u2603\u2603",
+    "empty": "",
+    "bare-bearer": "Bearer",
+    "bearer-space": "Bearer ",
+    "very-long": "Bearer " + "x" * 100_000,
+}
+ONE_PER_APP = [
+    ("GET", "/api/inventory/stock/"),
+    ("POST", "/api/payments/authorizations/"),
+    ("GET", f"/api/orders/{ORDER}/"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ONE_PER_APP, ids=["inventory", "payments", "orders"])
+@pytest.mark.parametrize("authorization", HOSTILE_AUTHORIZATION.values(), ids=HOSTILE_AUTHORIZATION.keys())
+def test_any_authorization_header_is_refused_in_the_error_shape_never_a_500(method, path, authorization):
+    """The token is compared as bytes: a non-ASCII, empty, bare or very long header is a
+    403 permission_denied like any wrong token, never a 500 from the comparison."""
+    client = Client(raise_request_exception=False)
+    response = client.generic(method, path, b"{}", "application/json", HTTP_AUTHORIZATION=authorization)
+    assert response.status_code in (401, 403)
+    body = response.json()
+    assert body["code"] in ("not_authenticated", "permission_denied")
+    assert set(body) == {"code", "message", "extra"}

@@ -16,6 +16,7 @@ from core.idempotency import request_fingerprint
 from inventory.models import StockItem
 from orders.models import Order
 from payments.models import Payment
+from shop.apis import scoped_key
 from shop.demo import CATALOGUE
 from shop.models import IdempotentRequest
 
@@ -28,6 +29,7 @@ GOOD = {
     "email": "ada@example.com",
     "payment": {"method": "card", "token": "tok_ok"},
 }
+STORED = scoped_key("ada@example.com", KEY)  # the checkout stores the key scoped to its customer
 DECLINED = {**GOOD, "payment": {"method": "card", "token": "tok_decline"}}
 STOCK = {sku: units for sku, _, _, _, units in CATALOGUE}
 
@@ -44,7 +46,7 @@ def closed_port_url() -> str:
 
 def held_row(created_ago: timedelta = timedelta(0)) -> IdempotentRequest:
     """The row a first request holds while it runs (it began ``created_ago``)."""
-    row = IdempotentRequest.objects.create(key=KEY, fingerprint=request_fingerprint("POST", PATH, GOOD))
+    row = IdempotentRequest.objects.create(key=STORED, fingerprint=request_fingerprint("POST", PATH, GOOD))
     IdempotentRequest.objects.filter(pk=row.pk).update(created_at=timezone.now() - created_ago)
     return row
 
@@ -103,14 +105,14 @@ def test_an_abandoned_request_is_taken_over(services_url, catalogue, settings):
     response = checkout(services_url, GOOD)
     assert response.status_code == 202
     assert "Idempotent-Replayed" not in response.headers
-    row = IdempotentRequest.objects.get(key=KEY)
+    row = IdempotentRequest.objects.get(key=STORED)
     assert (row.state, row.status_code) == (IdempotentRequest.State.DONE, 202)
 
 
 def test_an_abandoned_key_is_not_taken_over_by_another_body(services_url, catalogue, settings):
     """Another body stays refused 422 even when the key's first request was abandoned."""
     held_row(created_ago=timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS + 1))
-    response = checkout(services_url, {**GOOD, "email": "bob@example.com"})
+    response = checkout(services_url, {**GOOD, "items": [{"sku": "MOUSE-WIRELESS", "quantity": 1}]})
     assert response.status_code == 422
     assert not Order.objects.exists()
 
@@ -120,7 +122,7 @@ def test_a_server_side_failure_is_not_stored(services_url, catalogue, settings):
     settings.ORDERS_BASE_URL = closed_port_url()
     failed = checkout(services_url, GOOD)
     assert failed.status_code == 503
-    assert not IdempotentRequest.objects.filter(key=KEY).exists()
+    assert not IdempotentRequest.objects.filter(key=STORED).exists()
     settings.ORDERS_BASE_URL = services_url
     retried = checkout(services_url, GOOD)
     assert retried.status_code == 202 and retried.json()["status"] == "placed"

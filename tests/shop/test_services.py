@@ -9,7 +9,7 @@ import pytest
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
-from core.api import ServiceUnavailable
+from core.api import ApplicationError, ServiceUnavailable
 from instrumentation import attributes
 from instrumentation.context import get_tracer
 from inventory.errors import InsufficientStock
@@ -208,6 +208,9 @@ def test_an_authorisation_that_outlives_the_checkout_is_voided_when_it_lands(
         checkout(Item("MOUSE-WIRELESS", 1))
     order = Order.objects.get(pk=gave_up.value.extra["order_id"])
     assert order.status == Order.Status.FAILED and available("MOUSE-WIRELESS") == 200
+    # What the customer sees (the error, the order's reason) names no internal URL.
+    assert gave_up.value.message == services.UNAVAILABLE
+    assert order.reason == f"service_unavailable: {services.UNAVAILABLE}"
 
     payments = Payment.objects.filter(order_id=order.id)
     deadline = time.monotonic() + 5  # the authorisation lands on the payments side
@@ -215,3 +218,28 @@ def test_an_authorisation_that_outlives_the_checkout_is_voided_when_it_lands(
         assert time.monotonic() < deadline, f"the payment stayed {status}"
         time.sleep(0.05)
     assert payments.get().amount_cents == order.total_cents
+
+
+def test_an_unreachable_app_is_service_unavailable_without_its_url(catalogue):
+    """With orders unreachable the checkout raises service_unavailable in the shop's words;
+    the callee's URL and the connection error are logged, not shown."""
+    with pytest.raises(ServiceUnavailable) as failed:
+        checkout(Item("MOUSE-WIRELESS", 1))
+    assert failed.value.message == services.UNAVAILABLE
+    assert "http" not in str(failed.value.as_dict()) and "127.0.0.1" not in str(failed.value.as_dict())
+
+
+def test_an_answer_no_client_maps_is_service_unavailable_without_its_url(catalogue, monkeypatch):
+    """A 4xx the shop did not expect (a bare ApplicationError naming the URL and status)
+    reaches the customer as service_unavailable, not as an undocumented code."""
+
+    def refused(**kwargs):
+        raise ApplicationError(
+            "POST http://orders.internal/api/orders/ answered 400: nope", extra={"code": "x", "status": 400}
+        )
+
+    monkeypatch.setattr("orders.client.order_create", refused)
+    with pytest.raises(ServiceUnavailable) as failed:
+        checkout(Item("MOUSE-WIRELESS", 1))
+    expected = {"code": "service_unavailable", "message": services.UNAVAILABLE, "extra": {}}
+    assert failed.value.as_dict() == expected

@@ -211,12 +211,44 @@ def test_the_search_form_turns_the_query_string_into_a_query():
     assert (bounds.start_to_ns - bounds.start_from_ns) == 90 * 60 * S
 
 
-@pytest.mark.parametrize("attr", ["order.id", "=x", "a__b=1", "key with space=1"])
+@pytest.mark.parametrize(
+    "attr",
+    ["order.id", "=x", "key with space=1", "k\u00e9y=1", "k" * 201 + "=1"],
+    ids=["no-equals", "no-key", "space", "non-ascii", "key-too-long"],
+)
 def test_the_search_form_refuses_attribute_filters_that_are_not_key_value(attr):
-    """A filter without ``=``, without a key, or with ``__`` (a nested lookup) is refused."""
+    """A filter without ``=``, without a key, or with a key outside the documented charset
+    (``[A-Za-z0-9_.:-]``, 1 to 200 characters: the index's key column) is refused."""
     form = TraceSearchForm(_query_dict(f"attr={attr}"))
     assert not form.is_valid()
     assert "key=value" in str(form.non_field_errors())
+
+
+LONG = "x" * 401  # longer than the index keeps: the search reads the spans' JSON instead
+# Keys that Django would read as lookups on the JSON column, or as a path into it.
+LOOKUP_KEYS = ["regex", "iregex", "contains", "isnull", "in", "gt", "a__b", "__class__", "has_key"]
+
+
+@pytest.mark.parametrize("key", LOOKUP_KEYS)
+def test_attribute_keys_are_data_never_a_lookup(traces, key):
+    """A key named like a lookup (``regex``, ``isnull``, ``a__b``) is compared as a key: it
+    matches no stored span, runs no user-supplied regular expression over every span and
+    raises nothing, whether the value is short (the index) or long (the spans)."""
+    pattern = ".*" + "(x|y)?" * 80  # matches any span's JSON, were it run as a regex
+    for value in ("1", LONG, pattern):
+        assert found(TraceQuery(attributes=((key, value),))) == []
+
+
+def test_a_key_with_double_underscores_is_found_as_it_is_written(traces):
+    """``a__b`` is an attribute named ``a__b`` (not ``a`` nested with ``b``), found by a
+    short value through the index and by a long one through the spans."""
+    rec = Recorder(base_ns=BASE_NS + 10 * 60 * S)
+    rec.span("work", service="shop", start=0, ms=1, attributes={"a__b": "1", "regex": LONG})
+    rec.store()
+    assert found(TraceQuery(attributes=(("a__b", "1"),))) == [rec.trace_id]
+    assert found(TraceQuery(attributes=(("regex", LONG),))) == [rec.trace_id]
+    form = TraceSearchForm(_query_dict("attr=a__b%3D1&attr=__class__%3Dx"))
+    assert form.is_valid(), form.errors
 
 
 def _query_dict(text: str):

@@ -133,6 +133,19 @@ def test_search_filters_from_the_query_string(admin_client, failed, confirmed):
     assert '<option value="payments" selected>' in html
 
 
+@pytest.mark.parametrize(
+    "attr",
+    ["regex=.*" + "(x|y)?" * 80, "isnull=" + "x" * 401, "a__b=1", "__class__=x", "in=" + "x" * 401],
+    ids=["regex", "isnull", "a__b", "__class__", "in"],
+)
+def test_an_attribute_key_named_like_a_lookup_matches_nothing_and_never_fails(admin_client, failed, attr):
+    """Keys are data: ``regex``, ``isnull`` or ``a__b`` is searched as a key no span has,
+    a page with no results (not every trace, not a 500), long values included."""
+    page = admin_client.get("/traces/", {"attr": attr})  # a 500 would raise here
+    assert page.status_code == 200
+    assert failed.trace_id not in page.content.decode()
+
+
 def test_search_says_what_is_wrong_with_a_filter(admin_client, failed):
     """An invalid filter is named on the page, and no results pretend to match it."""
     html = admin_client.get("/traces/", {"attr": "order.id", "min_ms": "5", "max_ms": "1"}).content.decode()
