@@ -1,12 +1,15 @@
 """The refusal to run in production with unsafe settings (called by settings.py when DEBUG
 is off): a missing, public or short secret, or no allowed host, stops the process with a
-message that says what to set and how to make a value."""
+message that says what to set and how to make a value. And the filter that keeps URLs
+(with their passwords) off error pages and error mails."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from django.core.exceptions import ImproperlyConfigured
+from django.views.debug import SafeExceptionReporterFilter
 
 MIN_SECRET_KEY_LENGTH = 50  # Django's own deploy check (security.W009) asks for 50
 MIN_SERVICE_TOKEN_LENGTH = 32
@@ -45,3 +48,12 @@ def refuse_unsafe(secret_key: str, service_token: str, allowed_hosts: Iterable[s
             "process of the shop), set DJANGO_ALLOWED_HOSTS to the comma-separated host names, "
             "or set DJANGO_DEBUG=true for development (make run does)."
         )
+
+
+class SettingsFilter(SafeExceptionReporterFilter):
+    """Django's filter of the settings shown on debug error pages and in error mails, with
+    URLs hidden too: a broker or database URL carries its password."""
+
+    hidden_settings = re.compile(
+        SafeExceptionReporterFilter.hidden_settings.pattern + "|URL|DSN|BROKER", flags=re.IGNORECASE
+    )

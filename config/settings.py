@@ -45,6 +45,9 @@ ALLOWED_HOSTS = [
     if host.strip()
 ]
 
+# Debug error pages and error mails list the settings: hide URLs too (they carry passwords).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.safety.SettingsFilter"
+
 # --- HTTPS (README "Production checklist") -----------------------------------------------
 # Safe with DEBUG off, each switchable for a plain-HTTP setup (DJANGO_SECURE_SSL_REDIRECT=false
 # and the cookie switches) or for TLS ended at a proxy (DJANGO_SECURE_PROXY_SSL_HEADER).

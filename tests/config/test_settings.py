@@ -261,3 +261,15 @@ def test_launcher_creates_no_dev_login_outside_debug_mode(tmp_path):
     done = _python(tmp_path, "-c", LAUNCHER, **SAFE, DJANGO_DEBUG="false")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"debug": False, "users": []}
+
+
+def test_error_reports_hide_urls_with_their_passwords(settings):
+    """The settings shown on a debug error page and in error mails hide the broker's and
+    the databases' URLs, which carry passwords."""
+    from django.views.debug import get_default_exception_reporter_filter
+
+    settings.CELERY_BROKER_URL = "redis://:broker-password@redis.internal:6379/0"
+    settings.DATABASE_URL = "postgres://shop:db-password@db.internal/shop"
+    shown = repr(get_default_exception_reporter_filter().get_safe_settings())
+    assert "broker-password" not in shown
+    assert "db-password" not in shown
