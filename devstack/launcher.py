@@ -173,7 +173,7 @@ Threadline is running (Ctrl-C stops everything):
   admin          {base_url}/admin/   {login}
   trace viewer   {base_url}/traces/
   API            {base_url}/api/shop/products/
-Next, in another terminal:
+Next, in another terminal (with the same settings{"; export DJANGO_DEBUG=true" if debug else ""}):
   .venv/bin/python manage.py faults set order_db_timeout=1    # every order confirmation times out
   .venv/bin/python manage.py trace --order ORDER_ID           # an order's trace as a tree
 """
