@@ -273,3 +273,14 @@ def test_error_reports_hide_urls_with_their_passwords(settings):
     shown = repr(get_default_exception_reporter_filter().get_safe_settings())
     assert "broker-password" not in shown
     assert "db-password" not in shown
+
+
+@pytest.mark.django_db
+def test_https_redirect_spares_the_internal_apis(client, settings):
+    """With the HTTPS redirect on, a browser's plain-HTTP request is redirected, but the
+    apps' own calls to the internal APIs (at their plain-HTTP base URLs) are not."""
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/cart/").status_code == 301
+    token = {"Authorization": f"Bearer {settings.SERVICE_TOKEN}"}
+    internal = client.get("/api/inventory/stock/", headers=token)
+    assert internal.status_code == 200
