@@ -136,7 +136,7 @@ class Stack:
 
     def internal(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call an internal API with the service token."""
-        headers = {"Authorization": "Bearer dev-service-token"}
+        headers = {"Authorization": f"Bearer {self.env['THREADLINE_SERVICE_TOKEN']}"}
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
     def stock_levels(self) -> dict[str, dict]:
