@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import platform
+import secrets
 import shutil
 import subprocess
 import sys
@@ -78,7 +79,15 @@ class Stack:
             "THREADLINE_VAR_DIR": str(self.var),
             "CELERY_BROKER_URL": broker_url,
             "THREADLINE_BASE_URL": self.url,
+            # Production-like: DEBUG off, secrets of this run's own, plain HTTP (no proxy).
+            "DJANGO_SETTINGS_MODULE": "config.settings",
             "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "THREADLINE_SERVICE_TOKEN": secrets.token_urlsafe(32),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DJANGO_SESSION_COOKIE_SECURE": "false",
+            "DJANGO_CSRF_COOKIE_SECURE": "false",
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }

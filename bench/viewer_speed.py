@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -125,12 +126,22 @@ class fresh_store:
         shutil.rmtree(self.var, ignore_errors=True)
 
 
+_SECRET_KEY = secrets.token_urlsafe(50)
+_SERVICE_TOKEN = secrets.token_urlsafe(32)
+
+
 def environment(store_url: str, var: Path) -> dict[str, str]:
     return {
         **os.environ,
         "TELEMETRY_DATABASE_URL": store_url,
         "THREADLINE_VAR_DIR": str(var),  # the shop's own database: a SQLite file in there
         "DJANGO_DEBUG": "false",
+        # Production refuses the public dev secrets: this run's own, one for all its processes.
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or _SECRET_KEY,
+        "THREADLINE_SERVICE_TOKEN": os.environ.get("THREADLINE_SERVICE_TOKEN") or _SERVICE_TOKEN,
+        "DJANGO_ALLOWED_HOSTS": "testserver",  # the measuring child's test client
+        "DJANGO_SECURE_SSL_REDIRECT": "false",  # which speaks plain HTTP
     }
 
 

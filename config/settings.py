@@ -14,7 +14,12 @@ from instrumentation import names
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("THREADLINE_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Sessions, mail and the SQLite databases live here: the owner's alone. The directory is
+# made private (also when it already existed with a wider mode), and so is what this process
+# creates anywhere: the umask removes group and other bits from every new file.
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+VAR_DIR.chmod(0o700)
+os.umask(0o077)
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -25,9 +30,44 @@ def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = _env_bool("DJANGO_DEBUG", True)
-ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+# Off unless switched on: `make run` (devstack) switches it on for itself and its children.
+# Its error pages show settings, and it lets the dev defaults below through.
+DEBUG = _env_bool("DJANGO_DEBUG", False)
+# The dev defaults are public (they are in this file): with DEBUG off they are refused below.
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+DEV_SERVICE_TOKEN = "dev-service-token"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or (DEV_SECRET_KEY if DEBUG else "")
+# With DEBUG off there is no default: the hosts the shop answers for must be named.
+_DEV_HOSTS = "127.0.0.1,localhost,testserver"
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in os.environ.get("DJANGO_ALLOWED_HOSTS", _DEV_HOSTS if DEBUG else "").split(",")
+    if host.strip()
+]
+
+# Debug error pages and error mails list the settings: hide URLs too (they carry passwords).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.safety.SettingsFilter"
+
+# --- HTTPS (README "Production checklist") -----------------------------------------------
+# Safe with DEBUG off, each switchable for a plain-HTTP setup (DJANGO_SECURE_SSL_REDIRECT=false
+# and the cookie switches) or for TLS ended at a proxy (DJANGO_SECURE_PROXY_SSL_HEADER).
+SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# The internal APIs are called by the apps themselves at their *_BASE_URL, often plain HTTP
+# on the host; a redirect would break them and protects nothing (the token is already sent).
+SECURE_REDIRECT_EXEMPT = [r"^api/(orders|inventory|payments)/"]
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading asks browsers' vendors to hard-code HTTPS for the whole domain, a decision for
+# its owner that is slow to undo: off unless asked for, and its deploy warning silenced.
+SECURE_HSTS_PRELOAD = _env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SESSION_COOKIE_SECURE = _env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = _env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
+# Behind a proxy that ends TLS: the header it sets, e.g. X-Forwarded-Proto (then a request
+# with "https" in it counts as secure). Only when the proxy always sets or strips it.
+_PROXY_SSL_HEADER = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
 
 INSTALLED_APPS = [
     # Before the admin, so telemetry/templates/admin/base_site.html (the alert banner)
@@ -52,6 +92,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -154,7 +195,7 @@ ORDERS_BASE_URL = os.environ.get("ORDERS_BASE_URL", THREADLINE_BASE_URL)
 INVENTORY_BASE_URL = os.environ.get("INVENTORY_BASE_URL", THREADLINE_BASE_URL)
 PAYMENTS_BASE_URL = os.environ.get("PAYMENTS_BASE_URL", THREADLINE_BASE_URL)
 # Internal APIs require this token (Authorization: Bearer ...); the public shop API does not.
-SERVICE_TOKEN = os.environ.get("THREADLINE_SERVICE_TOKEN", "dev-service-token")
+SERVICE_TOKEN = os.environ.get("THREADLINE_SERVICE_TOKEN", "") or (DEV_SERVICE_TOKEN if DEBUG else "")
 # (connect, read) timeouts for calls between apps, in seconds.
 SERVICE_TIMEOUT = (
     _env_float("THREADLINE_CONNECT_TIMEOUT", 2.0),
@@ -359,3 +400,13 @@ LOGGING = {
         "celery": {"level": "INFO"},
     },
 }
+
+# --- Production refuses to start unsafe ---------------------------------------------------
+# Checked here, when settings load, so every process refuses alike: gunicorn, Celery's worker
+# and beat, and every manage.py command (a build step's too: it gets the real values or its
+# own throwaway ones, never the public defaults). A system check would reach only the
+# commands that run checks, and neither gunicorn nor Celery runs them.
+if not DEBUG:
+    from config.safety import refuse_unsafe
+
+    refuse_unsafe(SECRET_KEY, SERVICE_TOKEN, ALLOWED_HOSTS, known={DEV_SECRET_KEY, DEV_SERVICE_TOKEN})

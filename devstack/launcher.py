@@ -1,9 +1,10 @@
 """``make run``: the whole shop for development in one command.
 
-Prepares both databases (migrations, the demo catalogue, a dev superuser), finds a Redis
-broker or starts a private one, then runs the dev server, one Celery worker and beat as
-child processes with their output prefixed by name. Ctrl-C stops them all; if one dies,
-the others are stopped too and the exit status is non-zero.
+Runs in debug mode (DJANGO_DEBUG=true unless set otherwise, for itself and its children).
+Prepares both databases (migrations, the demo catalogue, in debug mode only a dev superuser
+admin/admin), finds a Redis broker or starts a private one, then runs the dev server, one
+Celery worker and beat as child processes with their output prefixed by name. Ctrl-C stops
+them all; if one dies, the others are stopped too and the exit status is non-zero.
 
     .venv/bin/python -m devstack [--host HOST] [--port PORT]
 """
@@ -61,8 +62,16 @@ def port_in_use(host: str, port: int) -> bool:
         return False
 
 
-def prepare_databases() -> None:
-    """Bring both databases up to date; seed and add the admin on first start only."""
+def debug_by_default() -> None:
+    """A development stack: DEBUG on (the public dev secrets allowed) for this process and,
+    through the environment, its children. DJANGO_DEBUG=false set on purpose is kept."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DJANGO_DEBUG", "true")
+
+
+def prepare_databases(debug: bool) -> None:
+    """Bring both databases up to date; seed on first start only. In debug mode, also add
+    the dev superuser admin/admin on first start; never outside it."""
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connections
@@ -73,9 +82,11 @@ def prepare_databases() -> None:
     call_command("migrate", database="telemetry", verbosity=0)
     call_command("seed_demo", if_empty=True)
     User = get_user_model()
-    if not User.objects.exists():
+    if debug and not User.objects.exists():
         User.objects.create_superuser("admin", "admin@example.com", "admin")
-        say("created superuser admin / admin (a dev default: change it on any shared machine)")
+        say("created superuser admin / admin (dev login, debug mode only)")
+    elif not debug:
+        say("no dev superuser outside debug mode: create one with manage.py createsuperuser")
     # The children open their own connections; SQLite should not see this one linger.
     connections.close_all()
 
@@ -154,20 +165,21 @@ def answers(url: str) -> bool:
         return False
 
 
-def banner(base_url: str) -> str:
+def banner(base_url: str, debug: bool) -> str:
+    login = "(dev login admin / admin, debug mode only)" if debug else "(no dev login: DEBUG is off)"
     return f"""
 Threadline is running (Ctrl-C stops everything):
   storefront     {base_url}/
-  admin          {base_url}/admin/   (login admin / admin, the dev default)
+  admin          {base_url}/admin/   {login}
   trace viewer   {base_url}/traces/
   API            {base_url}/api/shop/products/
-Next, in another terminal:
+Next, in another terminal (with the same settings{"; export DJANGO_DEBUG=true" if debug else ""}):
   .venv/bin/python manage.py faults set order_db_timeout=1    # every order confirmation times out
   .venv/bin/python manage.py trace --order ORDER_ID           # an order's trace as a tree
 """
 
 
-def supervise(children: dict[str, subprocess.Popen], base_url: str) -> int:
+def supervise(children: dict[str, subprocess.Popen], base_url: str, debug: bool) -> int:
     """Print the banner once the server answers; return 1 as soon as a child exits."""
     announced = False
     while True:
@@ -176,7 +188,7 @@ def supervise(children: dict[str, subprocess.Popen], base_url: str) -> int:
                 say(f"{name} exited unexpectedly with code {process.returncode}; stopping the rest")
                 return 1
         if not announced and answers(f"{base_url}/"):
-            say(banner(base_url))
+            say(banner(base_url, debug))
             announced = True
         time.sleep(0.5)
 
@@ -212,12 +224,17 @@ def main() -> int:
     if port_in_use(args.host, args.port):
         sys.exit(f"port {args.port} is in use (another server?); choose another with --port")
     os.chdir(BASE_DIR)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    debug_by_default()
     import django
     from django.conf import settings
 
     django.setup()
-    prepare_databases()
+    say(
+        "debug mode (DJANGO_DEBUG=true): dev secrets and dev login admin/admin, never for production"
+        if settings.DEBUG
+        else "DJANGO_DEBUG is off: production settings, no dev login"
+    )
+    prepare_databases(settings.DEBUG)
     # SIGTERM (kill, systemd, timeout) ends the launcher the same way Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     children: dict[str, subprocess.Popen] = {}
@@ -229,7 +246,7 @@ def main() -> int:
             children[name] = start(name, argv, env)
         if redis is not None:
             children["redis"] = redis.process  # watched like the others; stopped last, below
-        return supervise(children, base_url)
+        return supervise(children, base_url, settings.DEBUG)
     except KeyboardInterrupt:
         say("stopping...")
         return 0

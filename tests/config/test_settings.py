@@ -103,3 +103,184 @@ def test_store_on_by_default_keeps_the_embedded_store(tmp_path):
     assert found["log_setting"] == "telemetry.store.exporter.StoreLogExporter"
     assert found["span_exporters"] == ["StoreSpanExporter"]
     assert "BatchLogRecordProcessor" in found["log_processors"]
+
+
+# --- Production refuses to start unsafe ---------------------------------------------------
+
+KEY = "k" * 10 + "-production-secret-key-of-fifty-or-more-characters"  # 60 characters
+TOKEN = "t" * 10 + "-service-token-of-32-plus-chars"  # 41 characters
+SAFE = {
+    "DJANGO_SECRET_KEY": KEY,
+    "THREADLINE_SERVICE_TOKEN": TOKEN,
+    "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+}
+
+SHOW = """
+import json
+from django.conf import settings
+print(json.dumps({name: getattr(settings, name, None) for name in (
+    "DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_PROXY_SSL_HEADER", "ALLOWED_HOSTS")}))
+"""
+
+
+def _clean_env(tmp_path: Path, **env: str) -> dict[str, str]:
+    """This process's environment without any Django or secret setting (the suite's own
+    test values included), SQLite files in ``tmp_path``, plus ``env``."""
+    dropped = ("DJANGO_", "THREADLINE_", "DATABASE_URL", "TELEMETRY_DATABASE_URL")
+    kept = {name: value for name, value in os.environ.items() if not name.startswith(dropped)}
+    return {**kept, "DJANGO_SETTINGS_MODULE": "config.settings", "THREADLINE_VAR_DIR": str(tmp_path), **env}
+
+
+def _python(tmp_path: Path, *argv: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *argv],
+        cwd=ROOT,
+        env=_clean_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _settings(tmp_path: Path, **env: str) -> dict:
+    done = _python(tmp_path, "-c", SHOW, **env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_debug_is_off_unless_switched_on(tmp_path):
+    """Without DJANGO_DEBUG, DEBUG is off (and its error pages with it)."""
+    assert _settings(tmp_path, **SAFE)["DEBUG"] is False
+    assert _settings(tmp_path, DJANGO_DEBUG="true")["DEBUG"] is True
+
+
+@pytest.mark.parametrize(
+    ("unsafe", "says"),
+    [
+        ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is not set"),
+        ({"DJANGO_SECRET_KEY": "dev-only-insecure-key-change-me"}, "DJANGO_SECRET_KEY is the public"),
+        ({"DJANGO_SECRET_KEY": "x" * 49}, "DJANGO_SECRET_KEY is 49 characters long"),
+        ({"THREADLINE_SERVICE_TOKEN": ""}, "THREADLINE_SERVICE_TOKEN is not set"),
+        ({"THREADLINE_SERVICE_TOKEN": "dev-service-token"}, "THREADLINE_SERVICE_TOKEN is the public"),
+        ({"THREADLINE_SERVICE_TOKEN": "y" * 31}, "THREADLINE_SERVICE_TOKEN is 31 characters long"),
+        ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS is empty"),
+    ],
+)
+def test_production_refuses_to_start_unsafe(tmp_path, unsafe, says):
+    """With DEBUG off, a missing, public-default or short secret key or service token, or no
+    allowed host, stops manage.py and the WSGI application (gunicorn's) with a message that
+    names the variable and says how to make a secret."""
+    env = {**SAFE, **unsafe}
+    for argv in (["manage.py", "check"], ["-c", "import config.wsgi"]):
+        done = _python(tmp_path, *argv, **env)
+        assert done.returncode != 0, argv
+        assert "Refusing to start with DJANGO_DEBUG off" in done.stderr
+        assert says in done.stderr
+        assert "secrets.token_urlsafe(50)" in done.stderr
+
+
+def test_debug_mode_allows_the_dev_defaults(tmp_path):
+    """With DJANGO_DEBUG=true nothing needs setting: the dev defaults serve development."""
+    done = _python(tmp_path, "manage.py", "check", DJANGO_DEBUG="true")
+    assert done.returncode == 0, done.stderr
+
+
+def test_safe_production_settings_pass_the_deploy_check(tmp_path):
+    """DEBUG off with the secret key, the service token and the allowed hosts, and nothing
+    else set: HTTPS redirect, HSTS and secure cookies are on, and Django's deploy check
+    finds nothing, not even a warning."""
+    found = _settings(tmp_path, **SAFE)
+    assert found["SECURE_SSL_REDIRECT"] is True
+    assert found["SECURE_HSTS_SECONDS"] >= 31536000
+    assert found["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+    assert found["SESSION_COOKIE_SECURE"] is found["CSRF_COOKIE_SECURE"] is True
+    assert found["SECURE_PROXY_SSL_HEADER"] is None
+    done = _python(tmp_path, "manage.py", "check", "--deploy", "--fail-level", "WARNING", **SAFE)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_security_settings_switch_off_for_plain_http_behind_a_proxy(tmp_path):
+    """Each HTTPS setting can be switched by environment, and the proxy's header opted into."""
+    found = _settings(
+        tmp_path,
+        **SAFE,
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_SECURE_HSTS_SECONDS="0",
+        DJANGO_SESSION_COOKIE_SECURE="false",
+        DJANGO_CSRF_COOKIE_SECURE="false",
+        DJANGO_SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
+    )
+    assert found["SECURE_SSL_REDIRECT"] is False
+    assert found["SESSION_COOKIE_SECURE"] is found["CSRF_COOKIE_SECURE"] is False
+    assert found["SECURE_HSTS_SECONDS"] == 0
+    assert found["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+
+
+def test_var_files_are_readable_by_their_owner_only(tmp_path):
+    """The var directory is made owner-only (even when it existed wider), and files the
+    process creates in it (databases, mail, sessions) are too."""
+    var = tmp_path / "var"
+    var.mkdir(mode=0o755)
+    var.chmod(0o755)
+    code = (
+        "from django.conf import settings\n"
+        "(settings.VAR_DIR / 'created').write_text('x')\n"
+        "for path in (settings.VAR_DIR, settings.VAR_DIR / 'created'):\n"
+        "    print(oct(path.stat().st_mode & 0o777))"
+    )
+    done = _python(tmp_path, "-c", code, **SAFE, THREADLINE_VAR_DIR=str(var))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0o700", "0o600"]
+
+
+LAUNCHER = """
+import json, django
+from devstack import launcher
+launcher.debug_by_default()
+django.setup()
+from django.conf import settings
+from django.contrib.auth import get_user_model
+launcher.prepare_databases(settings.DEBUG)
+users = list(get_user_model().objects.values_list("username", flat=True))
+print(json.dumps({"debug": settings.DEBUG, "users": users}))
+"""
+
+
+def test_launcher_runs_in_debug_mode_with_a_dev_login(tmp_path):
+    """`make run`'s launcher switches DEBUG on when the environment does not say, creates
+    the dev superuser admin/admin and says it is a debug-mode-only login."""
+    done = _python(tmp_path, "-c", LAUNCHER)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"debug": True, "users": ["admin"]}
+    assert "dev login, debug mode only" in done.stdout
+
+
+def test_launcher_creates_no_dev_login_outside_debug_mode(tmp_path):
+    """With DJANGO_DEBUG=false (and production's secrets), the launcher creates no user."""
+    done = _python(tmp_path, "-c", LAUNCHER, **SAFE, DJANGO_DEBUG="false")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"debug": False, "users": []}
+
+
+def test_error_reports_hide_urls_with_their_passwords(settings):
+    """The settings shown on a debug error page and in error mails hide the broker's and
+    the databases' URLs, which carry passwords."""
+    from django.views.debug import get_default_exception_reporter_filter
+
+    settings.CELERY_BROKER_URL = "redis://:broker-password@redis.internal:6379/0"
+    settings.DATABASE_URL = "postgres://shop:db-password@db.internal/shop"
+    shown = repr(get_default_exception_reporter_filter().get_safe_settings())
+    assert "broker-password" not in shown
+    assert "db-password" not in shown
+
+
+@pytest.mark.django_db
+def test_https_redirect_spares_the_internal_apis(client, settings):
+    """With the HTTPS redirect on, a browser's plain-HTTP request is redirected, but the
+    apps' own calls to the internal APIs (at their plain-HTTP base URLs) are not."""
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/cart/").status_code == 301
+    token = {"Authorization": f"Bearer {settings.SERVICE_TOKEN}"}
+    internal = client.get("/api/inventory/stock/", headers=token)
+    assert internal.status_code == 200

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -135,7 +136,7 @@ class Stack:
 
     def internal(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call an internal API with the service token."""
-        headers = {"Authorization": "Bearer dev-service-token"}
+        headers = {"Authorization": f"Bearer {self.env['THREADLINE_SERVICE_TOKEN']}"}
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
     def stock_levels(self) -> dict[str, dict]:
@@ -247,7 +248,16 @@ def running_stack(var: Path, **extra_env: str) -> Iterator[Stack]:
         "ORDERS_STUCK_AFTER": "8",
         "CELERY_VISIBILITY_TIMEOUT": "4",
         "FAULTS_CACHE_SECONDS": "0.2",
+        # Production-like: DEBUG off with secrets of this run's own, on plain HTTP (no TLS
+        # and no proxy here, so no HTTPS redirect and no Secure-only cookies).
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "THREADLINE_SERVICE_TOKEN": secrets.token_urlsafe(32),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_SESSION_COOKIE_SECURE": "false",
+        "DJANGO_CSRF_COOKIE_SECURE": "false",
         "PYTHONUNBUFFERED": "1",
         # Every trace kept, whatever the environment says: the flow tests read whole traces
         # (test_sampling_flow.py restarts processes of its own with rules).

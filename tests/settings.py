@@ -1,0 +1,21 @@
+"""Settings for the test suite and the type checker: the production settings, DEBUG off, with
+secrets made for this process (never the public dev defaults, which production refuses).
+
+The test client and the live server speak plain HTTP, so the HTTPS redirect is off, as in a
+plain-HTTP deployment. A variable already set in the environment wins; subprocesses that a
+test starts inherit these values, so they load the same settings.
+"""
+
+import os
+import secrets
+
+for _name, _value in {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "THREADLINE_SERVICE_TOKEN": secrets.token_urlsafe(32),
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+    "DJANGO_SECURE_SSL_REDIRECT": "false",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+from config.settings import *  # noqa: E402, F403
