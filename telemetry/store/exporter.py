@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
-from django.db import connections
+from django.db import connections, models, router
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
@@ -38,22 +39,30 @@ def _plain(values) -> dict:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in (values or {}).items()}
 
 
-def span_to_row(span: ReadableSpan) -> Span:
+def _identity(span: ReadableSpan) -> dict[str, object]:
+    """The columns a stored span and its metric row share: ids, app, name, kind, timing, status."""
     context = span.get_span_context()
     assert context is not None  # every span the SDK ends has one; the type allows None
-    resource = _plain(span.resource.attributes)
+    service = (span.attributes or {}).get(attributes.SERVICE) or span.resource.attributes.get("service.name")
+    start, end = span.start_time or 0, span.end_time or 0
+    return {
+        "trace_id": _hex(context.trace_id, 32),
+        "span_id": _hex(context.span_id, 16),
+        "parent_span_id": _hex(span.parent.span_id, 16) if span.parent else "",
+        "name": span.name[:300],
+        "service": str(service or "unknown")[:100],
+        "kind": span.kind.name,
+        "start_time_ns": start,
+        "duration_ns": end - start,
+        "status": span.status.status_code.name,
+    }
+
+
+def span_to_row(span: ReadableSpan) -> Span:
     span_attributes = _plain(span.attributes)
     return Span(
-        trace_id=_hex(context.trace_id, 32),
-        span_id=_hex(context.span_id, 16),
-        parent_span_id=_hex(span.parent.span_id, 16) if span.parent else "",
-        name=span.name[:300],
-        service=str(span_attributes.get(attributes.SERVICE) or resource.get("service.name", "unknown")),
-        kind=span.kind.name,
-        start_time_ns=span.start_time or 0,
+        **_identity(span),
         end_time_ns=span.end_time or 0,
-        duration_ns=(span.end_time or 0) - (span.start_time or 0),
-        status=span.status.status_code.name,
         status_message=span.status.description or "",
         attributes=span_attributes,
         events=[
@@ -68,22 +77,32 @@ def span_to_row(span: ReadableSpan) -> Span:
             }
             for link in span.links
         ],
-        resource=resource,
+        resource=_plain(span.resource.attributes),
         order_id=str(span_attributes.get(attributes.ORDER_ID, ""))[:36],
     )
+
+
+def _stored(what: str, count: int, model: type[models.Model], write: Callable[[], object]) -> bool:
+    """Runs one untraced write of the store; a failure is logged and the connection closed
+    (the next batch reconnects), never raised: telemetry must not take the process down."""
+    try:
+        with untraced():
+            write()
+    except Exception:
+        logger.exception("could not store %d %s", count, what)
+        connections[router.db_for_write(model)].close()
+        return False
+    return True
 
 
 class StoreSpanExporter(SpanExporter):
     """Stores finished spans, with their search index, in the ``telemetry`` database."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            save_spans([span_to_row(span) for span in spans])
-        except Exception:  # never let telemetry take the process down
-            logger.exception("could not store %d spans", len(spans))
-            connections[Span.objects.db].close()  # reconnect on the next batch
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+        rows = [span_to_row(span) for span in spans]
+        if _stored("spans", len(rows), Span, lambda: save_spans(rows)):
+            return SpanExportResult.SUCCESS
+        return SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         pass
@@ -93,19 +112,7 @@ def span_to_metric(span: ReadableSpan) -> SpanMetric:
     """The narrow metric row of a span, sampled or not."""
     context = span.get_span_context()
     assert context is not None  # every span the SDK ends has one; the type allows None
-    service = (span.attributes or {}).get(attributes.SERVICE) or span.resource.attributes.get("service.name")
-    return SpanMetric(
-        trace_id=_hex(context.trace_id, 32),
-        span_id=_hex(context.span_id, 16),
-        parent_span_id=_hex(span.parent.span_id, 16) if span.parent else "",
-        service=str(service or "unknown")[:100],
-        name=span.name[:300],
-        kind=span.kind.name,
-        start_time_ns=span.start_time or 0,
-        duration_ns=(span.end_time or 0) - (span.start_time or 0),
-        status=span.status.status_code.name,
-        sampled=context.trace_flags.sampled,
-    )
+    return SpanMetric(**_identity(span), sampled=context.trace_flags.sampled)
 
 
 class StoreMetricsExporter(SpanExporter):
@@ -114,15 +121,11 @@ class StoreMetricsExporter(SpanExporter):
     database, without tracing the writes."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            with untraced():
-                rows = [span_to_metric(span) for span in spans]
-                SpanMetric.objects.bulk_create(rows, ignore_conflicts=True)
-        except Exception:  # never let telemetry take the process down
-            logger.exception("could not store %d span metrics", len(spans))
-            connections[SpanMetric.objects.db].close()  # reconnect on the next batch
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+        rows = [span_to_metric(span) for span in spans]
+        write = partial(SpanMetric.objects.bulk_create, rows, ignore_conflicts=True)
+        if _stored("span metrics", len(rows), SpanMetric, write):
+            return SpanExportResult.SUCCESS
+        return SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         pass
@@ -166,15 +169,14 @@ class StoreLogExporter(LogRecordExporter):
         rows = [log_to_row(record) for record in batch if in_stored_span(record)]
         if not rows:
             return LogRecordExportResult.SUCCESS
-        try:
-            with untraced():
-                gone = tail.dropped({row.trace_id for row in rows}, using=LogRecord.objects.db)
-                LogRecord.objects.bulk_create([row for row in rows if row.trace_id not in gone])
-        except Exception:  # never let telemetry take the process down
-            logger.exception("could not store %d log records", len(rows))
-            connections[LogRecord.objects.db].close()  # reconnect on the next batch
-            return LogRecordExportResult.FAILURE
-        return LogRecordExportResult.SUCCESS
+        if _stored("log records", len(rows), LogRecord, lambda: self._write(rows)):
+            return LogRecordExportResult.SUCCESS
+        return LogRecordExportResult.FAILURE
+
+    @staticmethod
+    def _write(rows: list[LogRecord]) -> None:
+        gone = tail.dropped({row.trace_id for row in rows}, using=LogRecord.objects.db)
+        LogRecord.objects.bulk_create([row for row in rows if row.trace_id not in gone])
 
     def shutdown(self) -> None:
         pass
