@@ -1,6 +1,7 @@
 """Orders in the admin: filter by status or customer tier, search by id or email, the lines
 and the event history inline, a link from the order to its trace, and for a failed order
-the root cause the trace's diagnosis names.
+the root cause the trace's diagnosis names. Read-only: an order, its lines, events and
+outbox rows record what happened, and change only through the orders services.
 
 The diagnosis comes from the trace store through ``instrumentation.diagnosis`` (the store
 named by a setting), so this app imports no store."""
@@ -10,6 +11,7 @@ from django.db import DatabaseError
 from django.urls import reverse
 from django.utils.html import format_html
 
+from core.readonly_admin import ReadOnlyAdmin, ReadOnlyTabularInline
 from instrumentation.diagnosis import order_diagnosis
 from orders.models import Order, OrderEvent, OrderLine, OutboxMessage
 
@@ -20,10 +22,8 @@ def trace_link(trace_id: str) -> str:
     return format_html('<a href="{}">{}</a>', reverse("telemetry:trace-detail", args=[trace_id]), trace_id)
 
 
-class OrderLineInline(admin.TabularInline):
+class OrderLineInline(ReadOnlyTabularInline):
     model = OrderLine
-    extra = 0
-    can_delete = False
     fields = ("sku", "name", "quantity", "unit_price_cents", "line_total")
     readonly_fields = fields
 
@@ -31,14 +31,9 @@ class OrderLineInline(admin.TabularInline):
     def line_total(self, line: OrderLine) -> int:
         return line.total_cents
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class OrderEventInline(admin.TabularInline):
+class OrderEventInline(ReadOnlyTabularInline):
     model = OrderEvent
-    extra = 0
-    can_delete = False
     fields = ("created_at", "kind", "message", "trace")
     readonly_fields = fields
 
@@ -46,12 +41,9 @@ class OrderEventInline(admin.TabularInline):
     def trace(self, event: OrderEvent) -> str:
         return trace_link(event.trace_id)
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdmin):
     list_display = ("id", "email", "customer_tier", "status", "total", "reason", "created_at", "trace")
     list_filter = ("status", "customer_tier", "created_at")
     search_fields = ("=id", "email", "trace_id")
@@ -95,9 +87,6 @@ class OrderAdmin(admin.ModelAdmin):
             return "no stored trace for this order (yet)"
         return format_html("{} ({})", diagnosis.summary, trace_link(diagnosis.trace_id))
 
-    def has_add_permission(self, request):
-        return False
-
     def get_search_results(self, request, queryset, search_term):
         # "=id" on a UUID field fails on text that is not a UUID; fall back to the rest.
         try:
@@ -107,7 +96,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(ReadOnlyAdmin):
     list_display = ("id", "order", "task_name", "created_at", "delivered_at", "attempts", "last_error")
     list_filter = ("task_name", ("delivered_at", admin.EmptyFieldListFilter))
     search_fields = ("=order__id",)

@@ -106,3 +106,19 @@ def test_the_order_list_shows_and_filters_by_customer_tier(admin_client):
     assert "customer_tier" in OrderAdmin.list_display and "customer_tier" in OrderAdmin.list_filter
     page = admin_client.get("/admin/orders/order/", {"customer_tier__exact": "premium"}).content.decode()
     assert "vip@example.com" in page and "trial@example.com" not in page
+
+
+def test_orders_are_read_only_in_the_admin_even_for_a_superuser(admin_client, failed_order):
+    """No add, no save, no delete, and no bulk delete action on the list: an order changes
+    only through the orders services."""
+    page = change_page(admin_client, failed_order)
+    assert 'name="_save"' not in page and "/delete/" not in page
+    url = f"/admin/orders/order/{failed_order.id}/"
+    assert admin_client.post(url + "change/", {"email": "x@example.com"}).status_code == 403
+    assert admin_client.get(url + "delete/").status_code == 403
+    changelist = admin_client.get("/admin/orders/order/").content.decode()
+    assert "delete_selected" not in changelist
+    bulk = {"action": "delete_selected", "_selected_action": [str(failed_order.id)], "post": "yes"}
+    admin_client.post("/admin/orders/order/", bulk)
+    failed_order.refresh_from_db()
+    assert failed_order.email == "flow@example.com"
