@@ -1,7 +1,7 @@
-"""The service dashboard (staff only): the service graph with per-edge numbers,
-per-operation metrics with sparklines, and what sampling kept and dropped. Numbers come from
-``telemetry.dashboard.metrics`` and ``telemetry.selectors``; SVG geometry from
-``telemetry.dashboard.charts``; nothing is drawn in the browser. Every page answers
+"""The service dashboard (staff who may read traces, ``telemetry.access``): the service
+graph with per-edge numbers, per-operation metrics with sparklines, and what sampling kept
+and dropped. Numbers come from ``telemetry.dashboard.metrics`` and ``telemetry.selectors``;
+SVG geometry from ``telemetry.dashboard.charts``; nothing is drawn in the browser. Every page answers
 ``?format=json`` with the same numbers (``telemetry.dashboard.serializers``)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import dataclasses
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from telemetry.access import VIEW_TRACES, staff_with_permission
 from telemetry.dashboard import charts, serializers
 from telemetry.dashboard import metrics as span_metrics
 from telemetry.models import Trace
@@ -35,7 +35,7 @@ def _partial(stats: Iterable[span_metrics.Stats]) -> dict[str, object]:
     return {"partial": any(item.partial for item in stats), "max_rows": f"{span_metrics.MAX_ROWS:,}"}
 
 
-@staff_member_required
+@staff_with_permission(VIEW_TRACES)
 def services(request: HttpRequest) -> HttpResponse:
     win = _window(request)
     edges = span_metrics.service_edges(win)
@@ -54,7 +54,7 @@ def services(request: HttpRequest) -> HttpResponse:
     return render(request, "telemetry/services.html", context)
 
 
-@staff_member_required
+@staff_with_permission(VIEW_TRACES)
 def metrics(request: HttpRequest) -> HttpResponse:
     win = _window(request)
     kinds = [kind for kind in request.GET.getlist("kind") if kind in span_metrics.SPAN_KINDS]
@@ -125,7 +125,7 @@ def sampling_figures(counts: SamplingCounts) -> dict[str, object]:
     }
 
 
-@staff_member_required
+@staff_with_permission(VIEW_TRACES)
 def sampling(request: HttpRequest) -> HttpResponse:
     """Tail retention over the traces that started in the window: seen, kept and dropped by
     reason, pending; and the settings in force. ``?format=json``: the same figures."""

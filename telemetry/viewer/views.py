@@ -1,5 +1,5 @@
-"""The trace viewer (staff only): search, one trace as a waterfall, two traces compared,
-and a trace downloaded or loaded as OTLP JSON."""
+"""The trace viewer (staff holding the permissions of ``telemetry.access``): search, one
+trace as a waterfall, two traces compared, and a trace downloaded or loaded as OTLP JSON."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import cast
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.forms.utils import ErrorDict
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from telemetry.access import LOAD_TRACES, VIEW_TRACES, staff_with_permission
 from telemetry.diagnosis.analysis import analyze
 from telemetry.diagnosis.text import diagnosis_text
 from telemetry.selectors import (
@@ -41,7 +41,7 @@ def order_admin_url(order_id: str) -> str:
     return f"/admin/orders/order/{order_id}/change/"
 
 
-@staff_member_required
+@staff_with_permission(VIEW_TRACES)
 def trace_list(request: HttpRequest) -> HttpResponse:
     """Search: filters in the query string, one page of matching traces; ``?format=json``
     gives the page's results as JSON (an invalid filter: 400 with the form's errors)."""
@@ -64,7 +64,7 @@ def trace_list(request: HttpRequest) -> HttpResponse:
     return render(request, "telemetry/trace_list.html", context)
 
 
-@staff_member_required
+@staff_with_permission(VIEW_TRACES)
 def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     """One trace: header, why it was kept (sampling), root cause, waterfall with each span's
     details and logs."""
@@ -85,7 +85,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     return render(request, "telemetry/trace_detail.html", context)
 
 
-@staff_member_required
+@staff_with_permission(VIEW_TRACES)
 def span_details(request: HttpRequest, trace_id: str, span_id: str) -> HttpResponse:
     """One span's details (attributes, events, logs, links, resource) as an HTML fragment,
     fetched by the trace page when the span is opened."""
@@ -104,7 +104,7 @@ def _spans_or_404(trace_id: str) -> list:
     return spans
 
 
-@staff_member_required
+@staff_with_permission(VIEW_TRACES)
 def trace_compare(request: HttpRequest) -> HttpResponse:
     """Two traces side by side (``?a=…&b=…``), operations matched by service and name."""
     ids = {side: request.GET.get(side, "").strip().lower() for side in ("a", "b")}
@@ -136,7 +136,7 @@ def _side(side: str, trace_id: str, spans: list) -> dict:
     }
 
 
-@staff_member_required
+@staff_with_permission(VIEW_TRACES)
 def trace_otlp(request: HttpRequest, trace_id: str) -> HttpResponse:
     """The trace as an OTLP JSON file."""
     trace_id = trace_id.lower()
@@ -146,7 +146,7 @@ def trace_otlp(request: HttpRequest, trace_id: str) -> HttpResponse:
 
 
 @require_POST
-@staff_member_required
+@staff_with_permission(LOAD_TRACES)  # it writes spans: more than reading
 def trace_load(request: HttpRequest) -> HttpResponse:
     """Stores the valid spans of an uploaded OTLP JSON file, says how many were stored and
     how many refused (and why), then shows (the first of) its traces."""
