@@ -6,6 +6,7 @@ Nothing else in the project reads ``os.environ``. App settings carry their app's
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -80,6 +81,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Counts failed logins (admin login, the project's only password form) and locks out.
+    "axes",
     "shop",
     "inventory",
     "payments",
@@ -100,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -187,6 +192,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # How a throttle tells clients apart: the client address. Without proxies, REMOTE_ADDR
+    # alone; DRF's default (None) would trust any X-Forwarded-For a client makes up.
+    "NUM_PROXIES": int(os.environ.get("THREADLINE_PROXY_COUNT", 0)),
 }
 # Each app is a service: its base URL is where its REST API answers. In one deployment
 # they are all this server; point one elsewhere and nothing else changes.
@@ -207,8 +215,56 @@ IDEMPOTENCY_LOCK_SECONDS = _env_float("IDEMPOTENCY_LOCK_SECONDS", 60.0)
 # Keys are forgotten this many seconds after their first use, hourly, by each app's task.
 IDEMPOTENCY_KEY_TTL = _env_float("IDEMPOTENCY_KEY_TTL", 86400.0)
 
+# --- Who may call what (README "Who may call what") -------------------------------------
+# Proxies in front of the shop that append the client's address to X-Forwarded-For: 0 means
+# clients connect directly, and REMOTE_ADDR is the client. The checkout throttle and the
+# login lockout both tell clients apart by this address; a header is trusted only as far as
+# this many proxies wrote it, so a client cannot pick a new address per request.
+THREADLINE_PROXY_COUNT = REST_FRAMEWORK["NUM_PROXIES"]
+# Login throttling (django-axes), on the admin login, the project's only password form: after
+# AXES_FAILURE_LIMIT failed logins for one username from one address, that pair is refused
+# (429) for AXES_COOLOFF_MINUTES. Per pair, not per address alone: behind a proxy or an
+# office NAT many people share an address, and a stranger must not be able to lock the
+# staff out by guessing. Attempts are rows in the shop database, shared by every process.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before checking
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", 5))
+AXES_COOLOFF_MINUTES = _env_float("AXES_COOLOFF_MINUTES", 15.0)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The lockout says what to do: wait, or have an administrator clear it.
+AXES_COOLOFF_MESSAGE = (
+    f"Too many failed logins for this username from your address. Wait {AXES_COOLOFF_MINUTES:g} "
+    "minutes and try again, or ask an administrator to run "
+    "'manage.py axes_reset_username <username>'."
+)
+# Successful logins are not logged (personal data kept for nothing); failures are counted.
+AXES_DISABLE_ACCESS_LOG = True
+# The client's address as the checkout throttle reads it (see THREADLINE_PROXY_COUNT).
+AXES_CLIENT_IP_CALLABLE = "core.api.client_address"
+
 # --- Celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+
+# --- Cache: the checkout throttle's counters ---------------------------------------------
+# Redis, which every process of a deployment already reaches (the broker's by default):
+# several gunicorn workers, and several hosts, must count one client's checkouts together;
+# a per-process memory cache would let each worker allow the full rate. Short socket
+# timeouts: the throttle lets checkouts through when Redis does not answer
+# (shop/throttling.py), and must not hold them up first.
+CACHE_URL = os.environ.get("CACHE_URL", "") or CELERY_BROKER_URL
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "KEY_PREFIX": "threadline",  # another project on the same Redis keeps its own keys
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
+
 # Not Celery's default "celery": another project on the same Redis must not take our tasks,
 # nor we theirs. Workers consume this queue unless told otherwise.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "threadline")
@@ -262,6 +318,10 @@ CELERY_BEAT_SCHEDULE = {
 # own limit, not Django's DATA_UPLOAD_MAX_MEMORY_SIZE: that one is global and would also
 # cap the viewer's OTLP upload; fifty lines of JSON are a few kilobytes.
 SHOP_CHECKOUT_MAX_BYTES = int(os.environ.get("SHOP_CHECKOUT_MAX_BYTES", 64 * 1024))
+# Checkouts one client (address) may place: DRF's "<n>/<second|minute|hour|day>". Beyond it
+# the checkout answers 429 with Retry-After (shop/throttling.py). Load runs (the simulator,
+# bench/, the flow tests) set their own, higher rate.
+SHOP_CHECKOUT_RATE = os.environ.get("SHOP_CHECKOUT_RATE", "20/minute")
 
 # --- Inventory --------------------------------------------------------------------------
 # A held reservation is released after this many seconds (its order never finished).

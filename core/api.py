@@ -8,14 +8,17 @@ its ``client.py`` maps the codes back to the same classes, so errors round-trip.
 from __future__ import annotations
 
 import hmac
+import math
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -76,10 +79,17 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             "extra": {"fields": exc.detail},
         }
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
-    response = drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)  # sets Retry-After on a 429
     if response is not None and isinstance(exc, exceptions.APIException):
-        response.data = {"code": exc.default_code, "message": str(exc.detail), "extra": {}}
+        response.data = {"code": exc.default_code, "message": str(exc.detail), "extra": _extra(exc)}
     return response
+
+
+def _extra(exc: exceptions.APIException) -> dict:
+    wait = getattr(exc, "wait", None)  # a Throttled's (the stubs do not declare it)
+    if isinstance(exc, exceptions.Throttled) and wait is not None:
+        return {"retry_after": math.ceil(wait)}  # seconds, as the Retry-After header
+    return {}
 
 
 def not_found(request, exception=None):
@@ -101,3 +111,10 @@ class IsInternalService(BasePermission):
         # 500); "surrogatepass" encodes whatever str the server decoded the header into.
         sent = header.encode("utf-8", "surrogatepass")
         return hmac.compare_digest(sent, f"Bearer {settings.SERVICE_TOKEN}".encode())
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client's address, as every throttle of the project tells clients apart (the
+    checkout's and the login lockout's): ``REMOTE_ADDR``, or with ``THREADLINE_PROXY_COUNT``
+    proxies in front, the address the outermost of them saw (DRF's ``NUM_PROXIES`` rule)."""
+    return BaseThrottle().get_ident(Request(request))

@@ -119,6 +119,9 @@ def child_env(broker_url: str, base_url: str) -> dict[str, str]:
         CELERY_BROKER_URL=broker_url,
         THREADLINE_BASE_URL=base_url,  # the apps' REST calls go to this server
         PYTHONUNBUFFERED="1",  # lines reach the terminal as they are written, not in blocks
+        # simulate_orders bursts checkouts from this machine's one address; a rate set on
+        # purpose is kept.
+        SHOP_CHECKOUT_RATE=os.environ.get("SHOP_CHECKOUT_RATE", "100000/minute"),
     )
 
 

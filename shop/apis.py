@@ -27,6 +27,7 @@ from orders import client as orders_client
 from shop import selectors, services
 from shop.errors import InvalidIdempotencyKey
 from shop.models import IdempotentRequest, normalise_email
+from shop.throttling import CheckoutRateThrottle
 
 
 class ProductListApi(APIView):
@@ -123,6 +124,7 @@ def scoped_key(email: str, key: str) -> str:
 
 class CheckoutApi(APIView):
     parser_classes = [CheckoutJSONParser]
+    throttle_classes = [CheckoutRateThrottle]  # per client: 429 with Retry-After beyond SHOP_CHECKOUT_RATE
 
     class InputSerializer(serializers.Serializer):
         class ItemSerializer(serializers.Serializer):

@@ -36,6 +36,16 @@ def _no_stray_services(settings) -> None:
         setattr(settings, name, "http://127.0.0.1:9")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> None:
+    """Each test starts with no checkout counted against its client: the counters live in
+    the cache, which outlives a test's database transaction. (Failed logins are database
+    rows, rolled back with the test.)"""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def spans() -> InMemorySpanExporter:
     """The spans finished during the test (synchronously exported)."""

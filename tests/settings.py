@@ -19,3 +19,7 @@ for _name, _value in {
     os.environ.setdefault(_name, _value)
 
 from config.settings import *  # noqa: E402, F403
+
+# The unit tests run without Redis: the throttle counters live in this process's memory
+# (a live server's threads share them); tests/conftest.py empties them before each test.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

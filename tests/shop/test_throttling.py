@@ -1,0 +1,59 @@
+"""The checkout's rate limit per client: the N+1th checkout in a window is answered 429 with
+``Retry-After`` and the error shape's ``throttled`` code; other clients are not affected, a
+made-up X-Forwarded-For does not make a new client, and a cache that does not answer lets
+checkouts through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+CHECKOUT = "/api/shop/checkout/"
+
+
+def checkout(client: Client, **headers: Any):
+    # An empty body: refused by validation (400), after the throttle has counted it.
+    return client.post(CHECKOUT, b"{}", content_type="application/json", **headers)
+
+
+def test_the_checkout_past_the_rate_is_refused_with_retry_after(client, settings):
+    settings.SHOP_CHECKOUT_RATE = "3/minute"
+    assert [checkout(client).status_code for _ in range(3)] == [400, 400, 400]
+    refused = checkout(client)
+    assert refused.status_code == 429
+    retry_after = int(refused["Retry-After"])
+    assert 0 < retry_after <= 60
+    body = refused.json()
+    assert body["code"] == "throttled"
+    assert body["extra"] == {"retry_after": retry_after}
+    assert f"{retry_after} seconds" in body["message"]
+
+
+def test_each_client_has_its_own_count(client, settings):
+    settings.SHOP_CHECKOUT_RATE = "1/minute"
+    assert checkout(client).status_code == 400
+    assert checkout(client).status_code == 429
+    assert checkout(client, REMOTE_ADDR="203.0.113.7").status_code == 400
+
+
+def test_a_made_up_forwarded_for_header_is_not_a_new_client(client, settings):
+    """Without proxies in front (THREADLINE_PROXY_COUNT=0), the address is REMOTE_ADDR."""
+    settings.SHOP_CHECKOUT_RATE = "1/minute"
+    assert checkout(client, HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 400
+    assert checkout(client, HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 429
+
+
+def test_checkouts_go_through_when_the_cache_does_not_answer(client, settings):
+    """A Redis outage must not become a shop outage: nothing listens on port 9."""
+    settings.SHOP_CHECKOUT_RATE = "1/minute"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+        }
+    }
+    assert [checkout(client).status_code for _ in range(3)] == [400, 400, 400]
