@@ -1,5 +1,6 @@
-"""Fault flags in the admin (staff only), so faults can be injected without a terminal;
-values are checked against each fault's bounds, as the command does."""
+"""Fault flags in the admin, so faults can be injected without a terminal: staff with the
+fault flag permissions set them (the support group only sees them); values are checked
+against each fault's bounds, as the command does."""
 
 from django import forms
 from django.contrib import admin
