@@ -1,5 +1,6 @@
-"""Puts ``firing_alerts`` (the states of rules firing now) on every page a staff member
-sees, for the alert banner. Lazy: a page that never shows the banner queries nothing."""
+"""Puts ``firing_alerts`` (the states of rules firing now) on every page a staff member who
+may see alert rules views, for the alert banner. Lazy: a page that never shows the banner
+queries nothing."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def firing_alerts(request) -> dict:
 
 def _for_staff(request) -> list:
     user = getattr(request, "user", None)
-    if not (user and user.is_staff):
+    # The banner names rules and links traces: for those who may see them in the admin.
+    if not (user and user.is_staff and user.has_perm("telemetry.view_alertrule")):
         return []
     try:
         return alerts_firing()

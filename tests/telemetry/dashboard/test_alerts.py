@@ -168,3 +168,20 @@ def test_customers_never_see_the_banner(client, recent_authorisations):
 
     request = type("Request", (), {"user": type("Anonymous", (), {"is_staff": False})()})()
     assert not firing_alerts(request)["firing_alerts"]
+
+
+def test_only_staff_who_may_see_alert_rules_get_the_banner(client, django_user_model, recent_authorisations):
+    """A support user (view permission on alert rules) sees it; a staff member without
+    permissions, who may not open the rules either, does not."""
+    from django.contrib.auth.models import Group
+
+    from telemetry.access import SUPPORT_GROUP
+
+    error_rule()
+    alerts_evaluate()
+    support = django_user_model.objects.create_user("support", is_staff=True)
+    support.groups.add(Group.objects.get(name=SUPPORT_GROUP))
+    client.force_login(support)
+    assert 'class="alert-banner"' in client.get(reverse("admin:index")).content.decode()
+    client.force_login(django_user_model.objects.create_user("staff", is_staff=True))
+    assert 'class="alert-banner"' not in client.get(reverse("admin:index")).content.decode()
