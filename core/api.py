@@ -1,4 +1,5 @@
-"""What every app's REST API shares: one error shape and the internal-service permission.
+"""What every app's REST API shares: one error shape, the internal-service permission, and
+how a client is told apart (its address) for rate limits.
 
 Errors leave every API as ``{"code", "message", "extra"}`` with a stable code; each app
 declares its own codes in ``<app>/errors.py`` as subclasses of ``ApplicationError``, and
