@@ -53,9 +53,14 @@ class RequestTooLarge(ApplicationError):
 
 
 def _first_message(detail) -> str:
+    """The first problem in DRF's error detail. A list of lines has an entry per line, ``{}``
+    for each valid one: the first line with a problem is named, by its position."""
     if isinstance(detail, dict):
-        key, value = next(iter(detail.items()))
+        key, value = next((key, value) for key, value in detail.items() if value)
         return f"{key}: {_first_message(value)}"
+    if isinstance(detail, list) and any(isinstance(item, dict) for item in detail):
+        index, problem = next((index, item) for index, item in enumerate(detail) if item)
+        return f"{index}: {_first_message(problem)}"
     if isinstance(detail, list) and detail:
         return _first_message(detail[0])
     return str(detail)

@@ -74,6 +74,20 @@ def test_validation_errors_have_the_one_error_shape(services_url):
     assert set(body["extra"]["fields"]) == {"order_id", "items"}
 
 
+def test_a_problem_in_a_later_line_is_named_not_a_server_error(services_url):
+    """DRF reports one entry per line, ``{}`` for a valid one: a problem only in the second
+    line is a 400 that names that line (it used to raise StopIteration, a 500)."""
+    lines = [{"sku": "TEE-BLK-M", "quantity": 1}, {"sku": "", "quantity": 1}]
+    response = requests.post(
+        f"{services_url}/api/inventory/reservations/",
+        json={"order_id": str(uuid.uuid4()), "items": lines},
+        timeout=10,
+        headers={"Authorization": f"Bearer {settings.SERVICE_TOKEN}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["message"] == "Invalid request: items: 1: sku: This field may not be blank."
+
+
 def test_other_drf_errors_keep_the_shape(services_url):
     """A DRF error such as an unsupported method keeps the shape, with DRF's code."""
     response = requests.delete(f"{services_url}/api/shop/products/", timeout=10)
