@@ -55,7 +55,7 @@ def session(services_url, catalogue):
 
 @schema.parametrize()
 @hypothesis_settings(
-    max_examples=30,
+    max_examples=25,
     derandomize=True,
     deadline=None,  # a checkout makes four HTTP calls; speed is bench/'s business
     suppress_health_check=[
