@@ -18,6 +18,10 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+# The largest count or amount the apps store (a PositiveIntegerField's bound on every
+# database Django supports): inputs over it are refused, not overflowed into a 500.
+MAX_STORED_INT = 2_147_483_647
+
 
 class ApplicationError(Exception):
     """An anticipated failure with a stable code (declined, out of stock, bad input)."""

@@ -5,7 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import IsInternalService
+from core.api import MAX_STORED_INT, IsInternalService
 from core.schema import refusals
 from faults.views import InjectedLatencyMixin
 from inventory import selectors, services
@@ -50,7 +50,7 @@ class ReservationCreateApi(InjectedLatencyMixin, APIView):
     class InputSerializer(serializers.Serializer):
         class LineSerializer(serializers.Serializer):
             sku = serializers.CharField(max_length=64)
-            quantity = serializers.IntegerField(min_value=1)
+            quantity = serializers.IntegerField(min_value=1, max_value=MAX_STORED_INT)
 
         order_id = serializers.UUIDField()
         items = LineSerializer(many=True, allow_empty=False)

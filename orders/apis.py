@@ -5,7 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import IsInternalService
+from core.api import MAX_STORED_INT, IsInternalService
 from core.schema import refusals
 from orders import services
 from orders.models import Order
@@ -49,8 +49,8 @@ class OrderCreateApi(APIView):
         class LineSerializer(serializers.Serializer):
             sku = serializers.CharField(max_length=64)
             name = serializers.CharField(max_length=200)
-            quantity = serializers.IntegerField(min_value=1)
-            unit_price_cents = serializers.IntegerField(min_value=1)
+            quantity = serializers.IntegerField(min_value=1, max_value=MAX_STORED_INT)
+            unit_price_cents = serializers.IntegerField(min_value=1, max_value=MAX_STORED_INT)
 
         email = serializers.EmailField(max_length=254)
         lines = LineSerializer(many=True, allow_empty=False)
@@ -58,6 +58,12 @@ class OrderCreateApi(APIView):
             choices=Order.CustomerTier.choices, default=Order.CustomerTier.STANDARD
         )
         idempotency_key = serializers.CharField(max_length=100, required=False, allow_null=True)
+
+        def validate_lines(self, lines: list[dict]) -> list[dict]:
+            """The total is stored too: lines that fit one by one may not add up past it."""
+            if sum(line["quantity"] * line["unit_price_cents"] for line in lines) > MAX_STORED_INT:
+                raise serializers.ValidationError(f"The order's total is over {MAX_STORED_INT} cents.")
+            return lines
 
     @extend_schema(
         request=InputSerializer,

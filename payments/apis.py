@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import IsInternalService
+from core.api import MAX_STORED_INT, IsInternalService
 from core.idempotency import KEY_MAX_LENGTH, idempotent
 from core.schema import IDEMPOTENT_REPLAYED, idempotency_key, refusals
 from payments import selectors, services
@@ -51,7 +51,7 @@ class PaymentAuthorizeApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         order_id = serializers.UUIDField()
-        amount_cents = serializers.IntegerField(min_value=1)
+        amount_cents = serializers.IntegerField(min_value=1, max_value=MAX_STORED_INT)
         token = serializers.CharField(max_length=100)
 
     @extend_schema(
