@@ -47,7 +47,7 @@ def _internal(case) -> bool:
 
 
 @pytest.fixture
-def session(services_url, catalogue):
+def session(services_url, catalogue):  # the demo catalogue: some checkouts can succeed
     """One connection pool for the run (a fresh connection per case would exhaust ports)."""
     with requests.Session() as http:
         yield http
@@ -73,3 +73,24 @@ def test_every_operation_answers_as_documented(case, services_url, session):
         headers=headers,
         checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
     )
+
+
+def test_a_checkout_and_its_order_answer_as_documented(services_url, session):
+    """The success answers that random input rarely reaches (a SKU the catalogue sells, an
+    order that exists), checked against the same schema: the checkout's 202, the public
+    order status, and orders' internal view of the order."""
+    body = {"items": [{"sku": "MOUSE-WIRELESS", "quantity": 2}], "email": "a@example.com"}
+    body["payment"] = {"method": "card", "token": "tok_ok"}
+    placed = session.post(f"{services_url}/api/shop/checkout/", json=body, timeout=30)
+    assert placed.status_code == 202
+    schema["/api/shop/checkout/"]["POST"].validate_response(placed)
+
+    order_id = placed.json()["order_id"]
+    status = session.get(placed.json()["status_url"], timeout=30)
+    assert status.status_code == 200
+    schema["/api/shop/orders/{order_id}/"]["GET"].validate_response(status)
+
+    token = {"Authorization": f"Bearer {django_settings.SERVICE_TOKEN}"}
+    internal = session.get(f"{services_url}/api/orders/{order_id}/", headers=token, timeout=30)
+    assert internal.status_code == 200
+    schema["/api/orders/{order_id}/"]["GET"].validate_response(internal)
