@@ -79,8 +79,11 @@ def test_a_checkout_and_its_order_answer_as_documented(services_url, session):
     """The success answers that random input rarely reaches (a SKU the catalogue sells, an
     order that exists), checked against the same schema: the checkout's 202, the public
     order status, and orders' internal view of the order."""
-    body = {"items": [{"sku": "MOUSE-WIRELESS", "quantity": 2}], "email": "a@example.com"}
-    body["payment"] = {"method": "card", "token": "tok_ok"}
+    body = {
+        "items": [{"sku": "MOUSE-WIRELESS", "quantity": 2}],
+        "email": "a@example.com",
+        "payment": {"method": "card", "token": "tok_ok"},
+    }
     placed = session.post(f"{services_url}/api/shop/checkout/", json=body, timeout=30)
     assert placed.status_code == 202
     schema["/api/shop/checkout/"]["POST"].validate_response(placed)
