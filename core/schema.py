@@ -107,10 +107,12 @@ class AutoSchema(SpectacularAutoSchema):
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         for status, description in self._inherited_refusals().items():
-            if str(status) not in responses:  # the view's own description wins
-                response = OpenApiResponse(ErrorSerializer, description=description)
+            if str(status) in responses:  # the view's own refusal with that status: both causes
+                responses[str(status)]["description"] += f" Or {description}"
+            else:
+                refusal = OpenApiResponse(ErrorSerializer, description=description)
                 responses[str(status)] = self._get_response_for_code(
-                    response, str(status), direction=direction
+                    refusal, str(status), direction=direction
                 )
         if "429" in responses:
             responses["429"].setdefault("headers", {})["Retry-After"] = {

@@ -61,7 +61,7 @@ class ReservationCreateApi(InjectedLatencyMixin, APIView):
             201: ReservationOutput,
             **refusals(
                 {
-                    400: "`invalid_request`, `malformed_json` or `unknown_sku`.",
+                    400: "`unknown_sku`: no stock is kept for a SKU.",
                     409: "`insufficient_stock` (`extra.skus` lists them).",
                 }
             ),

@@ -183,8 +183,7 @@ class CheckoutApi(APIView):
             202: OutputSerializer,
             **refusals(
                 {
-                    400: "`invalid_request`, `malformed_json`, `unknown_sku`, `empty_cart` or "
-                    "`invalid_idempotency_key`.",
+                    400: "`unknown_sku`, `empty_cart` or `invalid_idempotency_key`.",
                     402: "`payment_declined`.",
                     409: "`insufficient_stock`, `order_failed` (this key's order failed) or "
                     "`idempotency_request_in_progress`.",
