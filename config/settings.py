@@ -83,6 +83,10 @@ INSTALLED_APPS = [
     "rest_framework",
     # Counts failed logins (admin login, the project's only password form) and locks out.
     "axes",
+    # The OpenAPI schema at /api/schema/ and its docs page; the sidecar ships Swagger UI's
+    # files as static files, so the page loads nothing from a CDN (offline, and within the CSP).
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "shop",
     "inventory",
     "payments",
@@ -195,6 +199,31 @@ REST_FRAMEWORK = {
     # How a throttle tells clients apart: the client address. Without proxies, REMOTE_ADDR
     # alone; DRF's default (None) would trust any X-Forwarded-For a client makes up.
     "NUM_PROXIES": int(os.environ.get("THREADLINE_PROXY_COUNT", 0)),
+    # JSON in, as the apps' clients send it: no form or multipart bodies (nested lines do not
+    # fit them, and a cross-site form could post one), so any other type is 415.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
+}
+# The OpenAPI schema of every API (README "API schema"): generated from the views and their
+# serializers, so it cannot drift from them; tests/core/test_schemathesis.py runs Schemathesis on it.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Threadline APIs",
+    "DESCRIPTION": (
+        "The shop's public API (`/api/shop/`) and the internal APIs the apps call each other "
+        "through (`/api/orders/`, `/api/inventory/`, `/api/payments/`, service token only). "
+        'Every error is `{"code", "message", "extra"}` with a stable `code`.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,  # the schema view itself is not an API of the shop
+    "COMPONENT_SPLIT_REQUEST": True,  # request and response shapes apart: an id is output-only
+    # Who may read the schema: staff or the service token (README "API schema").
+    "SERVE_PERMISSIONS": ["core.schema.MaySeeSchema"],
+    "SERVE_AUTHENTICATION": ["rest_framework.authentication.SessionAuthentication"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: it would send the schema's URL to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None, "persistAuthorization": False},
 }
 # Each app is a service: its base URL is where its REST API answers. In one deployment
 # they are all this server; point one elsewhere and nothing else changes.

@@ -22,6 +22,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
+# The largest count or amount the apps store (a PositiveIntegerField's bound on every
+# database Django supports): inputs over it are refused, not overflowed into a 500.
+MAX_STORED_INT = 2_147_483_647
+
 
 class ApplicationError(Exception):
     """An anticipated failure with a stable code (declined, out of stock, bad input)."""
@@ -57,9 +61,14 @@ class RequestTooLarge(ApplicationError):
 
 
 def _first_message(detail) -> str:
+    """The first problem in DRF's error detail. A list of lines has an entry per line, ``{}``
+    for each valid one: the first line with a problem is named, by its position."""
     if isinstance(detail, dict):
-        key, value = next(iter(detail.items()))
+        key, value = next((key, value) for key, value in detail.items() if value)
         return f"{key}: {_first_message(value)}"
+    if isinstance(detail, list) and any(isinstance(item, dict) for item in detail):
+        index, problem = next((index, item) for index, item in enumerate(detail) if item)
+        return f"{index}: {_first_message(problem)}"
     if isinstance(detail, list) and detail:
         return _first_message(detail[0])
     return str(detail)

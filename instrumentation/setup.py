@@ -36,6 +36,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
+from instrumentation import compat
 from instrumentation.processors import (
     BaggageAttributes,
     DropNoise,
@@ -139,6 +140,7 @@ def _configure_logs(resource: Resource, store: bool) -> None:
 def _instrument(provider: TracerProvider) -> None:
     set_global_response_propagator(TraceResponsePropagator())
     DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls=settings.TELEMETRY_EXCLUDED_URLS)
+    compat.patch_django_middleware()  # a non-Latin-1 path is a 500 without it
     RequestsInstrumentor().instrument(tracer_provider=provider)
     CeleryInstrumentor().instrument(tracer_provider=provider)
     SQLite3Instrumentor().instrument(tracer_provider=provider)

@@ -15,6 +15,7 @@ from collections import Counter
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -23,6 +24,7 @@ from rest_framework.views import APIView
 
 from core.api import ApplicationError, InvalidRequest, RequestTooLarge
 from core.idempotency import HEADER, idempotent
+from core.schema import IDEMPOTENT_REPLAYED, idempotency_key, refusals
 from orders import client as orders_client
 from shop import selectors, services
 from shop.errors import InvalidIdempotencyKey
@@ -37,6 +39,7 @@ class ProductListApi(APIView):
         price_cents = serializers.IntegerField()
         available = serializers.IntegerField()
 
+    @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request):
         return Response(self.OutputSerializer(selectors.product_listings(), many=True).data)
 
@@ -126,6 +129,12 @@ class CheckoutApi(APIView):
     parser_classes = [CheckoutJSONParser]
     throttle_classes = [CheckoutRateThrottle]  # per client: 429 with Retry-After beyond SHOP_CHECKOUT_RATE
 
+    class OutputSerializer(serializers.Serializer):
+        order_id = serializers.UUIDField()
+        status = serializers.CharField(help_text="`placed`: received, being confirmed.")
+        status_url = serializers.URLField(help_text="Where to follow the order (GET).")
+        trace_id = serializers.CharField()
+
     class InputSerializer(serializers.Serializer):
         class ItemSerializer(serializers.Serializer):
             sku = serializers.CharField(max_length=64)
@@ -161,6 +170,32 @@ class CheckoutApi(APIView):
         ):
             raise exceptions.UnsupportedMediaType(request.content_type or "(none)")
 
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[
+            idempotency_key(
+                "Makes the checkout safe to retry: the same key and body replay the first answer. "
+                "Scoped to the customer (the email).",
+                pattern=IDEMPOTENCY_KEY.pattern,
+                max_length=255,
+            ),
+            IDEMPOTENT_REPLAYED,
+        ],
+        responses={
+            202: OutputSerializer,
+            **refusals(
+                {
+                    400: "`unknown_sku`, `empty_cart` or `invalid_idempotency_key`.",
+                    402: "`payment_declined`.",
+                    409: "`insufficient_stock`, `order_failed` (this key's order failed) or "
+                    "`idempotency_request_in_progress`.",
+                    413: "`request_too_large`: over `SHOP_CHECKOUT_MAX_BYTES`.",
+                    422: "`idempotency_key_reused`: this key was sent with another body.",
+                    503: "`service_unavailable`: another app could not answer; retry.",
+                }
+            ),
+        },
+    )
     @idempotent(IdempotentRequest, key=checkout_key)  # a retry replays the first answer, 202 or refusal
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -177,10 +212,30 @@ class CheckoutApi(APIView):
             "status_url": reverse("shop-api:order-status", args=[order.order_id], request=request),
             "trace_id": order.trace_id,
         }
-        return Response(body, status=status.HTTP_202_ACCEPTED)
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
 
 class OrderStatusApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class EventSerializer(serializers.Serializer):
+            kind = serializers.CharField()
+            message = serializers.CharField(allow_blank=True)
+            trace_id = serializers.CharField(allow_blank=True)
+            at = serializers.DateTimeField()
+
+        order_id = serializers.UUIDField()
+        status = serializers.CharField(help_text="`pending`, `placed`, `confirmed`, `failing` or `failed`.")
+        reason = serializers.CharField(allow_blank=True, help_text="Why it failed; empty otherwise.")
+        trace_id = serializers.CharField()
+        total_cents = serializers.IntegerField()
+        events = EventSerializer(many=True)
+
+    @extend_schema(
+        responses={
+            200: OutputSerializer,
+            **refusals({404: "`order_not_found`.", 503: "`service_unavailable`: retry."}),
+        }
+    )
     def get(self, request, order_id):
         try:
             order = orders_client.order_get(order_id=order_id)
@@ -197,4 +252,4 @@ class OrderStatusApi(APIView):
             "total_cents": order.total_cents,
             "events": list(order.events),
         }
-        return Response(body)
+        return Response(self.OutputSerializer(body).data)

@@ -74,6 +74,50 @@ def test_validation_errors_have_the_one_error_shape(services_url):
     assert set(body["extra"]["fields"]) == {"order_id", "items"}
 
 
+def test_a_problem_in_a_later_line_is_named_not_a_server_error(services_url):
+    """DRF reports one entry per line, ``{}`` for a valid one: a problem only in the second
+    line is a 400 that names that line (it used to raise StopIteration, a 500)."""
+    lines = [{"sku": "TEE-BLK-M", "quantity": 1}, {"sku": "", "quantity": 1}]
+    response = requests.post(
+        f"{services_url}/api/inventory/reservations/",
+        json={"order_id": str(uuid.uuid4()), "items": lines},
+        timeout=10,
+        headers={"Authorization": f"Bearer {settings.SERVICE_TOKEN}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["message"] == "Invalid request: items: 1: sku: This field may not be blank."
+
+
+TOO_BIG = 2**64  # past any column: SQLite raised OverflowError on it, a 500
+LINE = {"sku": "TEE-BLK-M", "name": "Tee", "quantity": 1, "unit_price_cents": 100}
+OVERSIZED = [
+    ("/api/payments/authorizations/", {"order_id": str(ORDER), "amount_cents": TOO_BIG, "token": "tok_ok"}),
+    (
+        "/api/inventory/reservations/",
+        {"order_id": str(ORDER), "items": [{"sku": "TEE-BLK-M", "quantity": TOO_BIG}]},
+    ),
+    ("/api/orders/", {"email": "a@example.com", "lines": [{**LINE, "quantity": TOO_BIG}]}),
+    # Each line fits; their total (4 * 2^30 cents) does not.
+    (
+        "/api/orders/",
+        {"email": "a@example.com", "lines": [{**LINE, "quantity": 4, "unit_price_cents": 2**30}]},
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), OVERSIZED, ids=["amount", "quantity", "line", "total"])
+def test_a_number_past_what_is_stored_is_refused_not_a_server_error(services_url, path, body):
+    """Found by Schemathesis (tests/core/test_schemathesis.py)."""
+    response = requests.post(
+        services_url + path,
+        json=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {settings.SERVICE_TOKEN}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_request"
+
+
 def test_other_drf_errors_keep_the_shape(services_url):
     """A DRF error such as an unsupported method keeps the shape, with DRF's code."""
     response = requests.delete(f"{services_url}/api/shop/products/", timeout=10)
