@@ -384,6 +384,11 @@ TELEMETRY_SERVICE_BY_PATH = {
 TELEMETRY_WORKER_SERVICE = os.environ.get("TELEMETRY_WORKER_SERVICE", "orders-worker")
 # Requests for static files and the trace viewer itself are not traced.
 TELEMETRY_EXCLUDED_URLS = os.environ.get("TELEMETRY_EXCLUDED_URLS", "/static/,/favicon.ico,/traces/")
+# Fast reads and transaction control (SELECT, BEGIN, COMMIT, SAVEPOINT…) are counted on the
+# span they ran under instead of exported each as a span (instrumentation/statements.py);
+# failed, slow (TELEMETRY_SLOW_STATEMENT_MS or longer) and writing statements keep a span.
+TELEMETRY_SUMMARISE_STATEMENTS = _env_bool("TELEMETRY_SUMMARISE_STATEMENTS", True)
+TELEMETRY_SLOW_STATEMENT_MS = _env_float("TELEMETRY_SLOW_STATEMENT_MS", 20.0)
 OTEL_EXPORTER_OTLP_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 # Where spans and log records are stored: exporter classes loaded by dotted path, so the
 # instrumentation package imports no store. Empty: not stored (OTLP alone, if set).

@@ -14,3 +14,9 @@ SAMPLING_RULE = "sampling.rule"
 SAMPLING_PROBABILITY = "sampling.probability"
 # The customer's tier, carried as W3C baggage with the order id through every hop.
 CUSTOMER_TIER = "customer.tier"
+# Statements folded into the span they ran under (instrumentation/statements.py): how many,
+# how long in all, and the one repeated most (an N+1 pattern shows here).
+DB_SUMMARY_COUNT = "db.summary.count"
+DB_SUMMARY_DURATION_MS = "db.summary.duration_ms"
+DB_SUMMARY_TOP_STATEMENT = "db.summary.top_statement"
+DB_SUMMARY_TOP_COUNT = "db.summary.top_count"

@@ -1,5 +1,5 @@
 """Span and log-record processors: which app a span or record belongs to, the order's
-baggage copied onto spans, which spans are noise, the per-app ``service.name`` the OTLP
+baggage copied onto spans, the per-app ``service.name`` the OTLP
 export carries, and the metrics of every request and task run, sampled or not."""
 
 from __future__ import annotations
@@ -100,27 +100,6 @@ class LogServiceAttribution(LogRecordProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
-
-
-class DropNoise(SpanProcessor):
-    """Passes finished spans on to ``inner`` except noise: the ``SELECT QUOTE(?)`` that
-    Django's SQLite backend runs only to log SQL in DEBUG mode."""
-
-    def __init__(self, inner: SpanProcessor) -> None:
-        self.inner = inner
-
-    def on_start(self, span, parent_context=None) -> None:
-        self.inner.on_start(span, parent_context)
-
-    def on_end(self, span) -> None:
-        if not str(span.attributes.get("db.statement", "")).startswith("SELECT QUOTE("):
-            self.inner.on_end(span)
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
 
 
 class PerServiceResource(SpanExporter):

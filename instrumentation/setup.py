@@ -33,13 +33,12 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 from instrumentation import compat
 from instrumentation.processors import (
     BaggageAttributes,
-    DropNoise,
     LogServiceAttribution,
     PerServiceResource,
     RequestInstruments,
@@ -47,6 +46,7 @@ from instrumentation.processors import (
     ServiceAttribution,
 )
 from instrumentation.sampling import build_sampler
+from instrumentation.statements import ExportFilter
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -89,20 +89,33 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
         provider.add_span_processor(BaggageAttributes())
         if metrics := _request_metrics(provider.resource, store=exporter is None):
             provider.add_span_processor(metrics)
-        if exporter is not None:
-            provider.add_span_processor(DropNoise(SimpleSpanProcessor(exporter)))
-        elif settings.TELEMETRY_SPAN_EXPORTER:
-            store = import_string(settings.TELEMETRY_SPAN_EXPORTER)()
-            provider.add_span_processor(DropNoise(BatchSpanProcessor(store)))
-        if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            provider.add_span_processor(DropNoise(BatchSpanProcessor(PerServiceResource(OTLPSpanExporter()))))
+        provider.add_span_processor(
+            ExportFilter(
+                _exporting(exporter),
+                summarise=settings.TELEMETRY_SUMMARISE_STATEMENTS,
+                slow_ms=settings.TELEMETRY_SLOW_STATEMENT_MS,
+            )
+        )
         trace.set_tracer_provider(provider)
         _configure_logs(provider.resource, store=exporter is None)
         _instrument(provider)
         _provider = provider
         return provider
+
+
+def _exporting(exporter: SpanExporter | None) -> list[SpanProcessor]:
+    """The processors that export finished spans: ``exporter`` alone (tests, synchronous),
+    else the store named by ``TELEMETRY_SPAN_EXPORTER`` and, with an endpoint, OTLP."""
+    if exporter is not None:
+        return [SimpleSpanProcessor(exporter)]
+    exporting: list[SpanProcessor] = []
+    if settings.TELEMETRY_SPAN_EXPORTER:
+        exporting.append(BatchSpanProcessor(import_string(settings.TELEMETRY_SPAN_EXPORTER)()))
+    if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporting.append(BatchSpanProcessor(PerServiceResource(OTLPSpanExporter())))
+    return exporting
 
 
 def _request_metrics(resource: Resource, store: bool) -> RequestMetrics | None:

@@ -118,6 +118,12 @@ def n_plus_one(tree: Tree) -> list[Recommendation]:
     for parent in tree.spans:
         children = tree.children(parent)
         shapes = Counter(normalize_statement(st) for st in map(statement_of, children) if st and is_query(st))
+        # Reads folded into the parent instead of exported (instrumentation/statements.py)
+        # still count: the parent names the one repeated most, and how often.
+        folded = parent.attributes.get(attributes.DB_SUMMARY_TOP_STATEMENT)
+        if folded and is_query(str(folded)):
+            repeats = int(parent.attributes.get(attributes.DB_SUMMARY_TOP_COUNT, 0))
+            shapes[normalize_statement(str(folded))] += repeats
         for shape, count in shapes.items():
             if count >= N_PLUS_ONE_MIN:
                 found.append(n_plus_one_advice(tree, parent, shape, count))
@@ -135,7 +141,7 @@ def n_plus_one_advice(tree: Tree, parent: Span, shape: str, count: int) -> Recom
     advice = f"An N+1 query: one statement per row. Fetch or write the rows at once: {fix}."
     children = tree.children(parent)
     ids = tuple(c.span_id for c in children if normalize_statement(statement_of(c) or "") == shape)
-    return Recommendation("n_plus_one", evidence, advice, ids)
+    return Recommendation("n_plus_one", evidence, advice, ids or (parent.span_id,))
 
 
 # -- slow spans ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from instrumentation import attributes
-from telemetry.diagnosis.spans import error_text, note, statement_of
+from telemetry.diagnosis.spans import error_text, folded_statements, note, statement_of
 from telemetry.models import Span
 from telemetry.tree import SpanTree
 
@@ -36,11 +36,14 @@ def render_tree(spans: list[Span]) -> str:
 
 
 def _label(span: Span) -> str:
-    """The name, then what it leaves out: the statement's first line, ``→`` the URL called."""
+    """The name, then what it leaves out: the statement's first line, ``→`` the URL called,
+    ``[…]`` the statements folded into it."""
     extra = note(span)
     if not extra:
         return span.name
     if statement_of(span):
         first_line = next(iter(extra.strip().splitlines()), "")
         return f"{span.name}  {first_line[:90]}" if first_line != span.name else span.name
+    if extra == folded_statements(span):
+        return f"{span.name}  [{extra}]"
     return f"{span.name}  → {extra}"

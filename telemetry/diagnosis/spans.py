@@ -75,11 +75,28 @@ def statement_of(span: Span) -> str | None:
 
 
 def note(span: Span) -> str:
-    """What the span's name leaves out: a statement's text, an outgoing call's URL."""
+    """What the span's name leaves out: a statement's text, an outgoing call's URL, the
+    statements folded into it."""
     statement = statement_of(span)
     if statement:
         return statement
-    return url_of(span) if span.kind == "CLIENT" else ""
+    if span.kind == "CLIENT" and (url := url_of(span)):
+        return url
+    return folded_statements(span)
+
+
+def folded_statements(span: Span) -> str:
+    """The fast reads and transaction control counted on this span instead of exported
+    (instrumentation/statements.py), in a phrase: ``12 statements, 3.4 ms (…×5)``."""
+    count = span.attributes.get(attributes.DB_SUMMARY_COUNT)
+    if not count:
+        return ""
+    phrase = f"{count} statements, {float(span.attributes.get(attributes.DB_SUMMARY_DURATION_MS, 0)):.1f} ms"
+    top_count = int(span.attributes.get(attributes.DB_SUMMARY_TOP_COUNT, 0))
+    if top_count > 1:
+        top = short_statement(str(span.attributes.get(attributes.DB_SUMMARY_TOP_STATEMENT, "")))
+        phrase += f" ({top} ×{top_count})"
+    return phrase
 
 
 def label(span: Span) -> str:

@@ -9,7 +9,7 @@ import pytest
 from synthetic import builders as traces
 from synthetic.builders import MS, TraceBuilder
 from telemetry.diagnosis.analysis import analyze
-from telemetry.diagnosis.spans import normalize_statement
+from telemetry.diagnosis.spans import normalize_statement, note
 from telemetry.diagnosis.text import summary_line
 from telemetry.diagnosis.timing import self_time_ns, union_ns
 
@@ -287,6 +287,46 @@ def test_twenty_selects_differing_only_in_the_id_are_an_n_plus_one():
 def test_four_repeats_are_not_yet_an_n_plus_one():
     """Below N_PLUS_ONE_MIN (5) identical statements nothing is recommended."""
     assert analyze(traces.n_plus_one(queries=4).spans).recommendations == ()
+
+
+def test_a_repeated_read_folded_into_its_parent_is_an_n_plus_one_too():
+    """Fast reads are counted on their parent, not exported (instrumentation/statements.py):
+    the parent's summary names the statement repeated most, and that is enough."""
+    trace = TraceBuilder()
+    request = trace.span(
+        "GET api/shop/products/",
+        service="shop",
+        start=0,
+        ms=60,
+        kind="SERVER",
+        attributes={
+            "db.summary.count": 21,
+            "db.summary.duration_ms": 8.5,
+            "db.summary.top_statement": 'SELECT "inventory_stockitem"."available" FROM "inventory_stockitem" '
+            'WHERE "inventory_stockitem"."id" = ? LIMIT 21',
+            "db.summary.top_count": 20,
+        },
+    )
+    [rec] = analyze(trace.spans).recommendations
+    assert rec.kind == "n_plus_one" and rec.span_ids == (request.span_id,)
+    assert rec.evidence.startswith("20 near-identical statements in GET api/shop/products/ (shop)")
+
+
+def test_a_span_says_what_statements_were_folded_into_it():
+    trace = TraceBuilder()
+    span = trace.span(
+        "run/orders.finalize_order",
+        service="orders-worker",
+        start=0,
+        ms=30,
+        attributes={
+            "db.summary.count": 7,
+            "db.summary.duration_ms": 2.25,
+            "db.summary.top_statement": 'SELECT "orders_order"."id" FROM "orders_order" WHERE id = ?',
+            "db.summary.top_count": 3,
+        },
+    )
+    assert note(span) == "7 statements, 2.2 ms (SELECT orders_order ×3)"
 
 
 def test_statements_are_normalised_to_their_shape():

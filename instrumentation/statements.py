@@ -1,0 +1,138 @@
+"""Which finished spans are exported, and the SQL statements folded into their parent.
+
+An order's trace is mostly single SQL statements (59 of 79 spans, most of them a fast
+``SELECT``, ``BEGIN``, ``COMMIT`` or ``SAVEPOINT`` that says nothing the request span does
+not). ``ExportFilter`` sits in front of the exporting processors (the store's, the OTLP
+one) and, with ``summarise`` on, exports a statement span only when it says something:
+
+- it failed (the statement, the driver's error and the stack stay where they happened);
+- it was slow (``slow_ms`` or longer: a lock wait on ``BEGIN``, a query missing an index);
+- it wrote (``INSERT``, ``UPDATE``, ``DELETE``: what the order changed, what was undone);
+- it did not run under a live span of this process (nothing to fold it into).
+
+Every other statement is counted on its parent span, which is still open when its
+statements end: ``db.summary.count`` statements taking ``db.summary.duration_ms``, and the
+statement repeated most (``db.summary.top_statement``, ``db.summary.top_count``), which is
+what an N+1 pattern looks like. The ``SELECT QUOTE(?)`` Django's SQLite backend runs only
+to log SQL in DEBUG mode is never exported.
+
+Only what is exported changes: every span is still created and timed (the sampler, the
+metrics and the parent's own duration see all of them).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import StatusCode
+
+from instrumentation import attributes
+
+SQL_SYSTEMS = frozenset({"sqlite", "postgresql"})
+# A statement that begins with one of these and ends quickly, without error, is folded
+# into its parent: reads and transaction control. Writes are always exported.
+FOLDED_VERBS = frozenset({"SELECT", "BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "SET", "SHOW"})
+TOP_STATEMENT_LENGTH = 300  # enough to name the table and the filter of an N+1 query
+
+
+class ExportFilter(SpanProcessor):
+    """Hands finished spans to every processor in ``exporting`` except noise and, with
+    ``summarise``, the statements worth no span of their own (see the module docstring)."""
+
+    def __init__(self, exporting: Sequence[SpanProcessor], *, summarise: bool, slow_ms: float) -> None:
+        self.exporting = list(exporting)
+        self.summarise = summarise
+        self.slow_ns = int(slow_ms * 1_000_000)
+        # The spans of this process still open, by span id: a statement's parent is one.
+        self._open: weakref.WeakValueDictionary[int, Span] = weakref.WeakValueDictionary()
+        self._folded: dict[int, _Folded] = {}
+        self._lock = threading.Lock()
+
+    def on_start(self, span: Span, parent_context=None) -> None:
+        if self.summarise and span.context.trace_flags.sampled:
+            self._open[span.context.span_id] = span
+        for processor in self.exporting:
+            processor.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if _is_quote_noise(span):
+            return
+        if self.summarise and span.context.trace_flags.sampled:
+            self._open.pop(span.context.span_id, None)
+            with self._lock:
+                self._folded.pop(span.context.span_id, None)
+            if self._fold(span):
+                return
+        for processor in self.exporting:
+            processor.on_end(span)
+
+    def _fold(self, span: ReadableSpan) -> bool:
+        """Count ``span`` on its open parent instead of exporting it; False to export it."""
+        statement = foldable_statement(span, self.slow_ns)
+        if statement is None or span.parent is None:
+            return False
+        parent = self._open.get(span.parent.span_id)
+        if parent is None or not parent.is_recording():
+            return False
+        duration_ns = (span.end_time or 0) - (span.start_time or 0)
+        with self._lock:
+            folded = self._folded.setdefault(span.parent.span_id, _Folded())
+            folded.add(statement, duration_ns)
+            summary = folded.attributes()
+        parent.set_attributes(summary)
+        return True
+
+    def shutdown(self) -> None:
+        for processor in self.exporting:
+            processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return all(processor.force_flush(timeout_millis) for processor in self.exporting)
+
+
+class _Folded:
+    """The statements folded into one parent so far."""
+
+    __slots__ = ("count", "duration_ns", "repeats")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.duration_ns = 0
+        self.repeats: Counter[str] = Counter()
+
+    def add(self, statement: str, duration_ns: int) -> None:
+        self.count += 1
+        self.duration_ns += duration_ns
+        self.repeats[statement[:TOP_STATEMENT_LENGTH]] += 1
+
+    def attributes(self) -> dict[str, str | int | float]:
+        [(top, top_count)] = self.repeats.most_common(1)
+        return {
+            attributes.DB_SUMMARY_COUNT: self.count,
+            attributes.DB_SUMMARY_DURATION_MS: round(self.duration_ns / 1e6, 3),
+            attributes.DB_SUMMARY_TOP_STATEMENT: top,
+            attributes.DB_SUMMARY_TOP_COUNT: top_count,
+        }
+
+
+def foldable_statement(span: ReadableSpan, slow_ns: int) -> str | None:
+    """The statement of a fast, successful read or transaction-control span; None for
+    any other span (not SQL, failed, slow, a write)."""
+    span_attributes = span.attributes or {}
+    if span_attributes.get("db.system") not in SQL_SYSTEMS:
+        return None
+    if span.status.status_code is StatusCode.ERROR or span.events:
+        return None
+    if (span.end_time or 0) - (span.start_time or 0) >= slow_ns:
+        return None
+    statement = str(span_attributes.get("db.statement") or span.name)
+    verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+    return statement if verb in FOLDED_VERBS else None
+
+
+def _is_quote_noise(span: ReadableSpan) -> bool:
+    return str((span.attributes or {}).get("db.statement", "")).startswith("SELECT QUOTE(")

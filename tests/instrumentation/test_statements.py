@@ -1,0 +1,127 @@
+"""ExportFilter: which statement spans are exported, and what their parent says of the rest."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from instrumentation import attributes
+from instrumentation.statements import ExportFilter
+
+
+def tracing(summarise: bool = True, slow_ms: float = 20.0, sampler=None):
+    exported = InMemorySpanExporter()
+    provider = TracerProvider(**({"sampler": sampler} if sampler else {}))
+    provider.add_span_processor(
+        ExportFilter([SimpleSpanProcessor(exported)], summarise=summarise, slow_ms=slow_ms)
+    )
+    return provider.get_tracer(__name__), exported
+
+
+def statement(tracer, sql: str, *, system: str = "sqlite", fail: bool = False, sleep_s: float = 0.0):
+    verb = sql.split()[0]
+    with tracer.start_as_current_span(verb, kind=SpanKind.CLIENT, record_exception=False) as span:
+        span.set_attributes({"db.system": system, "db.statement": sql})
+        if sleep_s:
+            time.sleep(sleep_s)
+        if fail:
+            span.set_status(Status(StatusCode.ERROR, "interrupted"))
+
+
+def names(exported) -> list[str]:
+    return [span.name for span in exported.get_finished_spans()]
+
+
+def test_fast_reads_and_transaction_control_are_counted_on_their_parent_not_exported():
+    tracer, exported = tracing()
+    with tracer.start_as_current_span("POST api/shop/checkout/", kind=SpanKind.SERVER):
+        statement(tracer, "BEGIN")
+        for _ in range(3):
+            statement(tracer, 'SELECT "shop_product"."sku" FROM "shop_product" WHERE "sku" = ?')
+        statement(tracer, "COMMIT")
+
+    [request] = exported.get_finished_spans()
+    assert request.attributes[attributes.DB_SUMMARY_COUNT] == 5
+    assert request.attributes[attributes.DB_SUMMARY_TOP_COUNT] == 3
+    assert request.attributes[attributes.DB_SUMMARY_TOP_STATEMENT].startswith('SELECT "shop_product"')
+    assert request.attributes[attributes.DB_SUMMARY_DURATION_MS] >= 0
+
+
+@pytest.mark.parametrize("sql", ['INSERT INTO "orders_order" VALUES (?)', 'UPDATE "orders_order" SET x = ?'])
+def test_writes_keep_their_span(sql):
+    tracer, exported = tracing()
+    with tracer.start_as_current_span("run/orders.finalize_order", kind=SpanKind.CONSUMER):
+        statement(tracer, sql)
+    assert names(exported) == [sql.split()[0], "run/orders.finalize_order"]
+
+
+def test_a_failed_statement_keeps_its_span():
+    tracer, exported = tracing()
+    with tracer.start_as_current_span("run/orders.finalize_order"):
+        statement(tracer, "SELECT 1", fail=True)
+    assert names(exported) == ["SELECT", "run/orders.finalize_order"]
+
+
+def test_a_slow_statement_keeps_its_span():
+    tracer, exported = tracing(slow_ms=1.0)
+    with tracer.start_as_current_span("POST api/payments/authorize/"):
+        statement(tracer, "BEGIN", sleep_s=0.005)  # a lock wait
+        statement(tracer, "COMMIT")
+    assert names(exported) == ["BEGIN", "POST api/payments/authorize/"]
+    assert exported.get_finished_spans()[1].attributes[attributes.DB_SUMMARY_COUNT] == 1
+
+
+def test_a_statement_without_an_open_parent_in_this_process_is_exported():
+    tracer, exported = tracing()
+    statement(tracer, "SELECT 1")
+    assert names(exported) == ["SELECT"]
+
+
+def test_redis_calls_are_not_statements():
+    tracer, exported = tracing()
+    with tracer.start_as_current_span("run/orders.finalize_order"):
+        statement(tracer, "SELECT 1", system="redis")
+    assert names(exported) == ["SELECT", "run/orders.finalize_order"]
+
+
+def test_with_summarising_off_every_statement_is_exported():
+    tracer, exported = tracing(summarise=False)
+    with tracer.start_as_current_span("GET /"):
+        statement(tracer, "BEGIN")
+        statement(tracer, "SELECT 1")
+    assert names(exported) == ["BEGIN", "SELECT", "GET /"]
+    assert attributes.DB_SUMMARY_COUNT not in exported.get_finished_spans()[-1].attributes
+
+
+@pytest.mark.parametrize("summarise", [True, False])
+def test_the_debug_quote_select_is_never_exported_nor_counted(summarise):
+    tracer, exported = tracing(summarise=summarise)
+    with tracer.start_as_current_span("GET /"):
+        statement(tracer, "SELECT QUOTE(?)")
+    [request] = exported.get_finished_spans()
+    assert attributes.DB_SUMMARY_COUNT not in request.attributes
+
+
+def test_unsampled_spans_are_left_alone():
+    tracer, exported = tracing(sampler=ALWAYS_OFF)
+    with tracer.start_as_current_span("GET /"):
+        statement(tracer, "SELECT 1")
+    assert names(exported) == []
+
+
+def test_each_parent_counts_only_its_own_statements():
+    tracer, exported = tracing()
+    with tracer.start_as_current_span("run/orders.finalize_order"):
+        statement(tracer, "SELECT 1")
+        with tracer.start_as_current_span("POST api/inventory/commit/", kind=SpanKind.CLIENT):
+            statement(tracer, "SELECT 2")
+            statement(tracer, "SELECT 2")
+    spans = exported.get_finished_spans()
+    counts = {span.name: span.attributes[attributes.DB_SUMMARY_COUNT] for span in spans}
+    assert counts == {"POST api/inventory/commit/": 2, "run/orders.finalize_order": 1}
