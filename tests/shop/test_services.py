@@ -92,8 +92,9 @@ def test_every_span_of_the_checkout_carries_the_tier_and_the_steps_the_order_id(
         order = checkout(Item("MOUSE-WIRELESS", 1))
     finished = spans.get_finished_spans()
     untagged = [span for span in finished if attributes.CUSTOMER_TIER not in span.attributes]
-    # Only the tier lookup itself, which runs before the shop knows the tier.
-    assert untagged and all("shop_customer" in str(span.attributes.get("db.statement")) for span in untagged)
+    # Only the tier lookup itself, which runs before the shop knows the tier (a fast read, so
+    # folded into its parent and not exported at all: instrumentation/statements.py).
+    assert all("shop_customer" in str(span.attributes.get("db.statement")) for span in untagged)
     assert {span.attributes.get(attributes.CUSTOMER_TIER) for span in finished} == {"premium", None}
     servers = [span for span in finished if span.kind.name == "SERVER"]
     assert {span.attributes[attributes.CUSTOMER_TIER] for span in servers} == {"premium"}
