@@ -36,6 +36,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
+from instrumentation import edge
 from instrumentation.processors import (
     BaggageAttributes,
     DropNoise,
@@ -86,6 +87,7 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
         )
         provider.add_span_processor(ServiceAttribution(service, settings.TELEMETRY_SERVICE_BY_PATH))
         provider.add_span_processor(BaggageAttributes())
+        provider.add_span_processor(edge.CallerLink())  # the link to an untrusted caller's context
         if metrics := _request_metrics(provider.resource, store=exporter is None):
             provider.add_span_processor(metrics)
         if exporter is not None:
@@ -138,6 +140,7 @@ def _configure_logs(resource: Resource, store: bool) -> None:
 
 def _instrument(provider: TracerProvider) -> None:
     set_global_response_propagator(TraceResponsePropagator())
+    edge.guard_incoming_context()  # before Django's instrumentation, which extracts through it
     DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls=settings.TELEMETRY_EXCLUDED_URLS)
     RequestsInstrumentor().instrument(tracer_provider=provider)
     CeleryInstrumentor().instrument(tracer_provider=provider)
