@@ -161,5 +161,7 @@ def test_a_span_with_many_children_keeps_the_reference_path():
     """Thousands of siblings (a span flooded with children): the same path as the reference."""
     rng = random.Random(10)
     spans = [S("root", "", 0, 10_000)]
-    spans += [S(f"k{i}", "root", (start := rng.randrange(10_000)), start + rng.randrange(50)) for i in range(3000)]
+    spans += [
+        S(f"k{i}", "root", (start := rng.randrange(10_000)), start + rng.randrange(50)) for i in range(3000)
+    ]
     assert critical_path(spans) == _quadratic_critical_path(spans)
