@@ -729,3 +729,18 @@ def test_the_trace_page_says_a_trace_was_cut_short_at_ingest(admin_client, setti
     store_spans(trace.spans)
     page = admin_client.get(f"/traces/{trace.trace_id}/").content.decode()
     assert "5 more spans dropped at ingest" in page
+
+
+def test_a_large_trace_is_drawn_in_part_with_a_link_that_draws_it_all(admin_client):
+    from synthetic.builders import flooded
+    from telemetry.store.index import save_spans
+
+    trace = flooded(500)
+    save_spans(trace.spans)
+    page = admin_client.get(f"/traces/{trace.trace_id}/").content.decode()
+    assert (
+        page.count('class="span-row') == 101
+        and "400 more spans under GET api/shop/products/ not drawn" in page
+    )
+    whole = admin_client.get(f"/traces/{trace.trace_id}/?all=1").content.decode()
+    assert whole.count('class="span-row') == 501 and "not drawn" not in whole
