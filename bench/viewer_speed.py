@@ -14,6 +14,14 @@ graph). Each page is opened once to warm the caches, then ``--runs`` times; the 
 the slowest are printed with their ratio to the target. Run on demand, not by the suite:
 
     .venv/bin/python bench/viewer_speed.py --spans 1000000
+
+``--large-traces N`` times instead the pages of two traces of N spans each, in a fresh
+SQLite store holding only them (stored straight through the index, as with the ingest
+caps raised): one request with N children (``synthetic.builders.flooded``) and a chain N
+deep (``deep``). For each: the trace page's server time and HTML size, and the diagnosis
+(``analyze``) and the critical path alone, median of ``--runs``:
+
+    .venv/bin/python bench/viewer_speed.py --large-traces 20000 --runs 3
 """
 
 from __future__ import annotations
@@ -69,6 +77,14 @@ def parse_args() -> argparse.Namespace:
         help="time an existing, already filled store (a TELEMETRY_DATABASE_URL) instead of "
         "creating and filling new ones",
     )
+    parser.add_argument(
+        "--large-traces",
+        type=int,
+        default=0,
+        metavar="N",
+        help="time the pages of a trace of N children under one span and of a chain N deep, "
+        "instead of a filled store (SQLite only)",
+    )
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)  # the child's role
     return parser.parse_args()
 
@@ -76,9 +92,14 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     if args.measure:
-        print(json.dumps(measure(args.runs)))
+        result = measure_large(args.large_traces, args.runs) if args.large_traces else measure(args.runs)
+        print(json.dumps(result))
         return 0
     print(f"machine: {machine()}; Python {platform.python_version()}")
+    if args.large_traces:
+        with fresh_store("sqlite", args) as (url, label):
+            report_large(label, run_child(url, args), args)
+        return 0
     if args.store:
         report(args.store, run_child(args.store, args), args)
         return 0
@@ -164,7 +185,15 @@ def run_child(store_url: str, args: argparse.Namespace) -> dict:
     try:
         manage(store_url, var, "migrate", "--no-input", "-v", "0")  # the staff user's database
         result = subprocess.run(
-            [sys.executable, __file__, "--measure", "--runs", str(args.runs)],
+            [
+                sys.executable,
+                __file__,
+                "--measure",
+                "--runs",
+                str(args.runs),
+                "--large-traces",
+                str(args.large_traces),
+            ],
             cwd=ROOT,
             env=environment(store_url, var),
             check=True,
@@ -224,6 +253,67 @@ def measure(runs: int) -> dict:
             samples.append((time.perf_counter() - started) * 1000)
         timings[label] = {"url": url, "median_ms": statistics.median(samples), "max_ms": max(samples)}
     return {"spans": spans, "traces": traces, "trace_spans": big.span_count, "pages": timings}
+
+
+def measure_large(size: int, runs: int) -> dict:
+    """In the child: stores the two large traces, then times their page and diagnosis."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from instrumentation.context import untraced
+    from synthetic.builders import deep, flooded, trace_id
+    from telemetry.diagnosis.analysis import analyze
+    from telemetry.diagnosis.critical_path import critical_path
+    from telemetry.selectors import trace_spans
+    from telemetry.store.index import save_spans
+
+    user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench")
+    client = Client()
+    client.force_login(user)
+    results = {}
+    for label, build in (("one span with N children", flooded), ("a chain N deep", deep)):
+        trace = build(size)
+        trace.trace_id = trace_id(build.__name__)
+        for span in trace.spans:
+            span.trace_id = trace.trace_id
+        with untraced():
+            save_spans(trace.spans)
+            spans = trace_spans(trace.trace_id)
+        url = f"/traces/{trace.trace_id}/"
+        timings: dict[str, list[float]] = {"page": [], "analyze": [], "critical path": []}
+        size_bytes = 0
+        for _ in range(runs):
+            started = time.perf_counter()
+            response = client.get(url)
+            timings["page"].append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200:
+                raise SystemExit(f"{url} answered {response.status_code}")
+            size_bytes = len(response.content)
+            started = time.perf_counter()
+            analyze(spans)
+            timings["analyze"].append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            critical_path(spans)
+            timings["critical path"].append((time.perf_counter() - started) * 1000)
+        results[label] = {
+            "spans": len(spans),
+            "html_bytes": size_bytes,
+            **{name: statistics.median(samples) for name, samples in timings.items()},
+        }
+    return results
+
+
+def report_large(label: str, result: dict, args: argparse.Namespace) -> None:
+    print(f"\n{label}: two traces of {args.large_traces} spans; median of {args.runs} runs, server time")
+    for trace, figures in result.items():
+        print(
+            f"  {trace:<26} page {figures['page']:9.1f} ms, {figures['html_bytes'] / 1e6:6.2f} MB of HTML; "
+            f"analyze {figures['analyze']:9.1f} ms; critical path {figures['critical path']:8.1f} ms"
+        )
 
 
 def report(label: str, result: dict, args: argparse.Namespace) -> None:

@@ -382,6 +382,19 @@ TELEMETRY_SERVICE_BY_PATH = {
     "/api/payments/": "payments",
 }
 TELEMETRY_WORKER_SERVICE = os.environ.get("TELEMETRY_WORKER_SERVICE", "orders-worker")
+# The public edge (instrumentation/edge.py): a request joins its caller's trace (traceparent,
+# tracestate, baggage) only on these path prefixes, the internal APIs the apps call each
+# other on, and only with the service token; any other starts a new trace linked to the
+# caller's. TELEMETRY_TRUST_INCOMING_CONTEXT=true trusts every caller (a gateway in front
+# that sets the context itself).
+TELEMETRY_TRUST_INCOMING_CONTEXT = _env_bool("TELEMETRY_TRUST_INCOMING_CONTEXT", False)
+TELEMETRY_PROPAGATING_PATHS = [
+    prefix.strip()
+    for prefix in os.environ.get("TELEMETRY_PROPAGATING_PATHS", ",".join(TELEMETRY_SERVICE_BY_PATH)).split(
+        ","
+    )
+    if prefix.strip()
+]
 # Requests for static files and the trace viewer itself are not traced.
 TELEMETRY_EXCLUDED_URLS = os.environ.get("TELEMETRY_EXCLUDED_URLS", "/static/,/favicon.ico,/traces/")
 # Fast reads and transaction control (SELECT, BEGIN, COMMIT, SAVEPOINT…) are counted on the
@@ -389,6 +402,10 @@ TELEMETRY_EXCLUDED_URLS = os.environ.get("TELEMETRY_EXCLUDED_URLS", "/static/,/f
 # failed, slow (TELEMETRY_SLOW_STATEMENT_MS or longer) and writing statements keep a span.
 TELEMETRY_SUMMARISE_STATEMENTS = _env_bool("TELEMETRY_SUMMARISE_STATEMENTS", True)
 TELEMETRY_SLOW_STATEMENT_MS = _env_float("TELEMETRY_SLOW_STATEMENT_MS", 20.0)
+# What one trace may hold in the store (telemetry/store/caps.py): spans over either cap are
+# dropped at ingest and counted on the trace, whose page says it is cut short.
+TELEMETRY_MAX_SPANS_PER_TRACE = int(os.environ.get("TELEMETRY_MAX_SPANS_PER_TRACE", "10000"))
+TELEMETRY_MAX_CHILDREN_PER_SPAN = int(os.environ.get("TELEMETRY_MAX_CHILDREN_PER_SPAN", "2000"))
 OTEL_EXPORTER_OTLP_ENDPOINT = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 # Where spans and log records are stored: exporter classes loaded by dotted path, so the
 # instrumentation package imports no store. Empty: not stored (OTLP alone, if set).

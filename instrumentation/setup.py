@@ -36,7 +36,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
-from instrumentation import compat
+from instrumentation import compat, edge
 from instrumentation.processors import (
     BaggageAttributes,
     LogServiceAttribution,
@@ -87,6 +87,7 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
         )
         provider.add_span_processor(ServiceAttribution(service, settings.TELEMETRY_SERVICE_BY_PATH))
         provider.add_span_processor(BaggageAttributes())
+        provider.add_span_processor(edge.CallerLink())  # the link to an untrusted caller's context
         if metrics := _request_metrics(provider.resource, store=exporter is None):
             provider.add_span_processor(metrics)
         provider.add_span_processor(
@@ -152,6 +153,7 @@ def _configure_logs(resource: Resource, store: bool) -> None:
 
 def _instrument(provider: TracerProvider) -> None:
     set_global_response_propagator(TraceResponsePropagator())
+    edge.guard_incoming_context()  # before Django's instrumentation, which extracts through it
     DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls=settings.TELEMETRY_EXCLUDED_URLS)
     compat.patch_django_middleware()  # a non-Latin-1 path is a 500 without it
     RequestsInstrumentor().instrument(tracer_provider=provider)

@@ -219,9 +219,11 @@ def _wait_all(http: _Http, config: RunConfig, attempts: list[Attempt]) -> None:
 
 
 def untraced_headers() -> dict[str, str]:
-    """A W3C ``traceparent`` whose sampled flag is off: the shop's parent-based sampler
-    then records nothing for the request, so the simulator's many status polls do not
-    bury the checkouts' traces in the store."""
+    """A W3C ``traceparent`` whose sampled flag is off: behind a trusted gateway
+    (``TELEMETRY_TRUST_INCOMING_CONTEXT``) the shop's parent-based sampler then records
+    nothing for the request, so the simulator's many status polls do not bury the
+    checkouts' traces in the store. By default the shop's public edge ignores it, and the
+    status polls' sampling rule keeps them few."""
     return {"traceparent": f"00-{random.getrandbits(128) | 1:032x}-{random.getrandbits(64) | 1:016x}-00"}
 
 

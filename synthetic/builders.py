@@ -592,6 +592,43 @@ def n_plus_one(queries: int = 20) -> TraceBuilder:
     return trace
 
 
+def flooded(children: int = 20_000) -> TraceBuilder:
+    """One request with ``children`` statements under it, a few of them failing: the trace a
+    loop (or a caller piling spans onto one parent) makes, for the viewer's large-trace bench."""
+    trace = TraceBuilder()
+    step = 0.05  # ms between statements: 20,000 fit in a one-second request
+    request = trace.span(
+        "GET api/shop/products/", service="shop", start=0, ms=children * step + 5, kind="SERVER"
+    )
+    for n in range(children):
+        trace.statement(
+            request,
+            f'SELECT "inventory_stockitem"."available" FROM "inventory_stockitem" WHERE "id" = {n + 1}',
+            start=1 + n * step,
+            ms=step * 0.8,
+            error=("OperationalError", "database is locked") if n % 5000 == 4999 else None,
+        )
+    return trace
+
+
+def deep(levels: int = 20_000) -> TraceBuilder:
+    """A chain of ``levels`` spans, each the parent of the next, the deepest failing: the
+    nesting that recursion would not survive, for the viewer's large-trace bench."""
+    trace = TraceBuilder()
+    parent = None
+    for level in range(levels):
+        parent = trace.span(
+            f"step {level}",
+            service="orders" if level % 2 else "shop",
+            start=level * 0.01,
+            ms=(levels - level) * 0.02,
+            parent=parent,
+            kind="SERVER" if parent is None else "INTERNAL",
+            error=("ValueError", "too deep") if level == levels - 1 else None,
+        )
+    return trace
+
+
 # --- recorded orders (SDK spans) -----------------------------------------------------------
 
 

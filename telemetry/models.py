@@ -68,6 +68,9 @@ class Trace(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     # Kept after a drop because an error arrived late: the spans stored before are gone.
     incomplete = models.BooleanField(default=False, db_default=False)
+    # Spans refused at ingest because the trace or their parent was over its cap
+    # (``telemetry.store.caps``): the trace page says the trace is cut short, and by how much.
+    dropped_span_count = models.PositiveIntegerField(default=0, db_default=0)
 
     ROOT_RANK_CHILD = 2**62  # above any start time in nanoseconds until the year 2116
 

@@ -373,6 +373,7 @@ class TraceSampling:
     tier: str
     incomplete: bool
     decided_at: dt.datetime | None
+    dropped_spans: int = 0  # refused at ingest, over the store's caps (telemetry.store.caps)
 
 
 def trace_sampling(trace_id: str, spans: Sequence[Span]) -> TraceSampling:
@@ -391,6 +392,7 @@ def trace_sampling(trace_id: str, spans: Sequence[Span]) -> TraceSampling:
         tier=row.tier if row else "",
         incomplete=row.incomplete if row else False,
         decided_at=row.decided_at if row else None,
+        dropped_spans=row.dropped_span_count if row else 0,
     )
 
 

@@ -10,7 +10,8 @@ checkout that started them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 
 from telemetry.tree import S, SpanTree
 
@@ -21,19 +22,58 @@ def critical_path(spans: Iterable[S] | SpanTree[S]) -> set[str]:
     tree = spans if isinstance(spans, SpanTree) else SpanTree(spans)
     reach = _reach(tree)
     path: set[str] = set()
-    # (siblings, barrier): find the sibling that reached furthest before the barrier. The
-    # walk only collects a set, so the frames can be taken in any order (no recursion).
+    # (siblings, barrier): walk back through the siblings from the barrier. The walk only
+    # collects a set, so the sibling groups can be taken in any order (no recursion).
     frames: list[tuple[list[S], int]] = [(tree.roots, max(reach.values(), default=0) + 1)]
     while frames:
         kids, barrier = frames.pop()
-        started = [kid for kid in kids if kid.start_time_ns < barrier]
-        if not started:
-            continue
-        last = max(started, key=lambda kid: (min(reach[kid.span_id], barrier), kid.start_time_ns))
-        path.add(last.span_id)
-        frames.append((tree.children(last), min(reach[last.span_id], barrier) + 1))
-        frames.append((kids, last.start_time_ns))
+        for last, kid_barrier in _walk_back(kids, barrier, reach):
+            path.add(last.span_id)
+            frames.append((tree.children(last), kid_barrier))
     return path
+
+
+def _walk_back(kids: list[S], barrier: int, reach: dict[str, int]) -> Iterator[tuple[S, int]]:
+    """The siblings on the path, latest first, each with the barrier for its children.
+
+    At each step the sibling chosen is the one that started before the barrier and reached
+    furthest before it (``min(reach, barrier)``), the later start winning a tie, then the
+    first given; the next barrier is its start. Rescanning every sibling at each step
+    would be quadratic in the siblings (a span with 20,000 children), so they are sorted
+    once by start, and as the barrier only moves back, the candidates are always a prefix
+    of that order:
+
+    - a candidate that reaches the barrier ties at ``barrier`` with every other such one,
+      so the latest start among them wins: the last such position in the prefix, found
+      by stepping back from the prefix's end (what is stepped over starts after the
+      chosen one, so it leaves the prefix for good: linear over the whole walk);
+    - otherwise the best (reach, start) in the prefix wins: a running maximum over the
+      sorted order, computed once.
+    """
+    # By start, then the first given last among equal starts, so that "the last position"
+    # is the first given, as ``max`` over the given order would choose.
+    order = sorted(range(len(kids)), key=lambda i: (kids[i].start_time_ns, -i))
+    starts = [kids[i].start_time_ns for i in order]
+    reaches = [reach[kids[i].span_id] for i in order]
+    # best[p]: the position of the greatest (reach, start, first given) among positions < p.
+    best: list[int] = [-1]
+    for position, i in enumerate(order):
+        top = best[-1]
+        if top < 0 or (reaches[position], starts[position], -i) > (reaches[top], starts[top], -order[top]):
+            top = position
+        best.append(top)
+    prefix = bisect_left(starts, barrier)
+    while prefix:
+        top = best[prefix]
+        if reaches[top] >= barrier:
+            chosen = prefix - 1
+            while reaches[chosen] < barrier:
+                chosen -= 1
+        else:
+            chosen = top
+        yield kids[order[chosen]], min(reaches[chosen], barrier) + 1
+        barrier = starts[chosen]
+        prefix = bisect_left(starts, barrier, 0, chosen)
 
 
 def _reach(tree: SpanTree[S]) -> dict[str, int]:

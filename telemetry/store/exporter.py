@@ -25,7 +25,7 @@ from opentelemetry.trace import TraceFlags
 from instrumentation import attributes
 from instrumentation.context import untraced
 from telemetry.models import LogRecord, Span, SpanMetric
-from telemetry.store import tail
+from telemetry.store import caps, tail
 from telemetry.store.index import save_spans
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class StoreSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         rows = [span_to_row(span) for span in spans]
-        if _stored("spans", len(rows), Span, lambda: save_spans(rows)):
+        if _stored("spans", len(rows), Span, lambda: caps.save_within_caps(rows, save_spans)):
             return SpanExportResult.SUCCESS
         return SpanExportResult.FAILURE
 
@@ -189,4 +189,4 @@ def store_spans(rows: Sequence[Span]) -> int:
     """Stores spans read from elsewhere (an uploaded OTLP file); spans already stored are
     left as they are. Returns how many were new."""
     with untraced():
-        return save_spans(rows)
+        return caps.save_within_caps(rows, save_spans)

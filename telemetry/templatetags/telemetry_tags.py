@@ -51,7 +51,30 @@ def waterfall_rows(view: waterfall.Waterfall) -> SafeString:
     """The waterfall's table rows: each span's row, then its details row (filled for the
     root cause; fetched when opened for the others). Built here, not in a template loop:
     a trace has hundreds of spans and the loop was most of the page's server time."""
-    return format_html_join("\n", "{}", ((_span_row(row),) for row in view.rows))
+    return format_html_join(
+        "\n",
+        "{}",
+        ((_span_row(item) if isinstance(item, waterfall.Row) else _elided_row(item),) for item in view.drawn),
+    )
+
+
+def _elided_row(elided: waterfall.Elided) -> SafeString:
+    """The spans a large trace's page leaves undrawn under one span, with a link that
+    draws them all (to that span)."""
+    parent = elided.parent
+    errors = format_html(", {} with an error", elided.errors) if elided.errors else ""
+    return format_html(
+        '<tr class="elided" data-parent-id="{parent}"><td colspan="3" class="muted" '
+        'style="padding-left:{indent}em">… {count} more span{plural} {where} not drawn{errors} · '
+        '<a href="?all=1{anchor}">draw all</a></td></tr>',
+        parent=parent.span.span_id if parent else "",
+        indent=parent.indent + 1 if parent else 0,
+        count=elided.spans,
+        plural="" if elided.spans == 1 else "s",
+        where=format_html("under {}", parent.span.name) if parent else "at the top",
+        errors=errors,
+        anchor=f"#span-{parent.span.span_id}" if parent else "",
+    )
 
 
 def _span_row(row: waterfall.Row) -> SafeString:
@@ -88,7 +111,7 @@ def _span_row(row: waterfall.Row) -> SafeString:
     return format_html(
         '<tr class="span-row{flags}"\n    id="{dom_id}"\n    data-span-id="{id}" data-parent-id="{parent}" '
         'data-depth="{depth}" aria-expanded="{expanded}">\n'
-        '  <td class="name" style="padding-left:{depth}em" title="{name}">{toggle}'
+        '  <td class="name" style="padding-left:{indent}em" title="{name}">{toggle}'
         '<span class="svc-dot" style="background:{colour}" title="{service}"></span>'
         '<span class="muted">{service}</span> {name}{marks}</td>\n'
         '  <td><div class="lane"><div class="bar{bar_flags}" style="{bar_style}"></div></div></td>\n'
@@ -99,6 +122,7 @@ def _span_row(row: waterfall.Row) -> SafeString:
         id=span.span_id,
         parent=span.parent_span_id,
         depth=row.depth,
+        indent=row.indent,
         expanded="true" if row.root_cause else "false",
         name=span.name,
         toggle=toggle,

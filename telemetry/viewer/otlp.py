@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from instrumentation import attributes as attribute_names
 from telemetry.models import Span
+from telemetry.store import caps
 from telemetry.tree import SpanTree
 
 KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
@@ -174,6 +175,7 @@ def read_otlp(document: object) -> Loaded:
     if not count:
         raise OtlpError("the document holds no spans")
     _refuse_parent_loops(loaded)
+    _refuse_over_caps(loaded)
     return loaded
 
 
@@ -191,6 +193,17 @@ def _refuse_parent_loops(loaded: Loaded) -> None:
         else:
             loaded.refuse(f"span {row.span_id}", "in a parent loop (no root of its trace reaches it)")
     loaded.rows = kept
+
+
+def _refuse_over_caps(loaded: Loaded) -> None:
+    """Refuses the spans over the store's caps on a trace's spans and a span's children
+    (``telemetry.store.caps``), counted within the document; the store counts on from what
+    it already holds of each trace. In start order, so the cap keeps a trace's beginning."""
+    admitted = caps.admit(sorted(loaded.rows, key=lambda row: row.start_time_ns), caps.Caps.from_settings())
+    for row, reason in admitted.dropped:
+        loaded.refuse(f"span {row.span_id}", reason)
+    kept = {id(row) for row in admitted.kept}
+    loaded.rows = [row for row in loaded.rows if id(row) in kept]
 
 
 def from_otlp(document: object) -> list[Span]:

@@ -70,7 +70,8 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     details and logs."""
     trace_id = trace_id.lower()
     spans = _spans_or_404(trace_id)
-    view = waterfall(spans, trace_logs(trace_id))
+    # A large trace is drawn in part unless asked for whole (``?all=1``, the "draw all" links).
+    view = waterfall(spans, trace_logs(trace_id), draw_all=request.GET.get("all") == "1")
     diagnosis = analyze(spans)
     context = {
         "trace_id": trace_id,

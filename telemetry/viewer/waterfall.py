@@ -2,13 +2,19 @@
 bars to scale, a stable colour per service, the critical path and the root cause.
 
 Pure functions over ``Span`` and ``LogRecord`` rows; no database access.
+
+A large trace (a span with thousands of children, a chain thousands deep) is not drawn
+whole at first: at most ``MAX_CHILDREN_DRAWN`` children of a span and ``MAX_ROWS_DRAWN``
+rows in all, the rest of each span's subtree summed up in one ``Elided`` row with a link
+that draws everything. Errors and the root cause's lineage are drawn past a span's
+children limit, so what the page is about is never left out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -34,6 +40,12 @@ PALETTE = (
     "#79706e",
 )
 
+
+# How much of a large trace is drawn at first (see the module docstring); ``draw_all`` lifts it.
+MAX_CHILDREN_DRAWN = 100
+MAX_ROWS_DRAWN = 1500
+# Indentation stops growing here: a chain thousands deep stays on the page.
+MAX_INDENT = 40
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
@@ -131,6 +143,7 @@ class Row:
     child_count: int = 0
     critical: bool = False
     root_cause: bool = False
+    leads_to_cause: bool = False  # the root cause or one of its ancestors
     exception: dict | None = None
     logs: list[LogRecord] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)  # the span's events, with ``offset_ms``
@@ -138,6 +151,10 @@ class Row:
     @property
     def duration_ms(self) -> float:
         return self.span.duration_ns / 1e6
+
+    @property
+    def indent(self) -> int:
+        return min(self.depth, MAX_INDENT)
 
     # Formatted here rather than with template filters: the page draws hundreds of rows,
     # and floatformat/stringformat/truncatechars were most of its rendering time.
@@ -190,8 +207,17 @@ class Row:
 
 
 @dataclass
+class Elided:
+    """The spans of ``parent``'s subtree left undrawn: how many, and how many are errors."""
+
+    parent: Row | None  # None: roots past the rows limit (a partial trace of many roots)
+    spans: int = 0
+    errors: int = 0
+
+
+@dataclass
 class Waterfall:
-    rows: list[Row]
+    rows: list[Row]  # every span, in drawing order
     start_ns: int
     total_ns: int
     services: list[tuple[str, str]]  # (service, colour)
@@ -200,14 +226,18 @@ class Waterfall:
     root_cause_fault: str  # the injected fault on the root cause or its nearest ancestor
     ticks: list[tuple[float, float]]  # (percent, ms)
     orphan_logs: list[LogRecord]  # written in spans the store does not hold
+    drawn: list[Row | Elided]  # what the page draws: the rows, or some and what is left out
+    elided: int  # spans not drawn
 
 
-def waterfall(spans: list[Span], logs: Iterable[LogRecord] = ()) -> Waterfall:
+def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bool = False) -> Waterfall:
+    """The page's view of a trace; ``draw_all`` draws every span, however many."""
     tree = SpanTree(spans)
     start = min(span.start_time_ns for span in spans)
     total = max(max(span.end_time_ns for span in spans) - start, 1)
     on_path = critical_path(tree)
     cause = first_error(tree)
+    cause_lineage = {span.span_id for span in tree.lineage(cause)} if cause else set()
     logs_by_span: dict[str, list[LogRecord]] = defaultdict(list)
     for record in logs:
         logs_by_span[record.span_id].append(record)
@@ -222,12 +252,14 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = ()) -> Waterfall:
             child_count=len(tree.children(span)),
             critical=span.span_id in on_path,
             root_cause=cause is not None and span.span_id == cause.span_id,
+            leads_to_cause=span.span_id in cause_lineage,
             exception=exception_of(span),
             logs=logs_by_span.pop(span.span_id, []),
             events=[_event_view(event, start) for event in _stored_list(span.events)],
         )
         for depth, span in tree.walk()
     ]
+    drawn: list[Row | Elided] = list(rows) if draw_all else drawn_rows(rows)
     return Waterfall(
         rows=rows,
         start_ns=start,
@@ -238,4 +270,46 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = ()) -> Waterfall:
         root_cause_fault=(fault_of(tree, cause) or "") if cause else "",
         ticks=[(pct, total * pct / 100 / 1e6) for pct in (0, 25, 50, 75, 100)],
         orphan_logs=[record for records in logs_by_span.values() for record in records],
+        drawn=drawn,
+        elided=sum(item.spans for item in drawn if isinstance(item, Elided)),
     )
+
+
+def drawn_rows(
+    rows: list[Row], *, children_limit: int = MAX_CHILDREN_DRAWN, rows_limit: int = MAX_ROWS_DRAWN
+) -> list[Row | Elided]:
+    """``rows`` (in walk order) as drawn: a span's children past ``children_limit`` (errors
+    and the root cause's lineage excepted) and every row past ``rows_limit`` are left out
+    with their subtrees, each span's undrawn spans summed in an ``Elided`` row placed after
+    its drawn subtree."""
+    out: list[Row | Elided] = []
+    open_rows: list[tuple[Row, Elided]] = []  # the drawn ancestors of the current row
+    owner: dict[str, Elided] = {}  # an undrawn span's id -> where it is counted
+    children_drawn: Counter[str] = Counter()
+    top = Elided(parent=None)
+    for row in rows:
+        span = row.span
+        while open_rows and open_rows[-1][0].depth >= row.depth:
+            _, elided = open_rows.pop()
+            if elided.spans:
+                out.append(elided)
+        parent_id = span.parent_span_id if row.depth else ""
+        pinned = row.leads_to_cause or span.status == "ERROR"
+        over = len(out) >= rows_limit or (
+            bool(row.depth) and children_drawn[parent_id] >= children_limit and not pinned
+        )
+        counted_in = owner.get(parent_id) if row.depth else None
+        if counted_in is None and over:
+            counted_in = open_rows[-1][1] if row.depth and open_rows else top
+        if counted_in is not None:
+            owner[span.span_id] = counted_in
+            counted_in.spans += 1
+            counted_in.errors += span.status == "ERROR"
+            continue
+        out.append(row)
+        children_drawn[parent_id] += 1
+        open_rows.append((row, Elided(parent=row)))
+    out.extend(elided for _, elided in reversed(open_rows) if elided.spans)
+    if top.spans:
+        out.append(top)
+    return out

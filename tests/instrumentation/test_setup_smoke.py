@@ -29,12 +29,15 @@ def test_database_spans_without_a_parent_are_not_recorded(spans):
 
 
 @pytest.mark.django_db(transaction=True, databases="__all__")
-def test_an_http_call_without_a_parent_starts_a_trace_the_server_joins(services_url, catalogue, spans):
-    """A script driving the shop over HTTP gets one trace: its call and the server's spans."""
+def test_an_http_call_from_outside_starts_a_trace_linked_to_the_callers(services_url, catalogue, spans):
+    """A script driving the shop over HTTP is a public caller: the server starts its own
+    trace (instrumentation/edge.py) and links it to the script's call."""
     requests.get(f"{services_url}/api/shop/products/", timeout=5)
     finished = spans.get_finished_spans()
-    assert {s.context.trace_id for s in finished} and len({s.context.trace_id for s in finished}) == 1
-    assert any(s.kind.name == "SERVER" for s in finished)
+    [call] = [s for s in finished if s.kind.name == "CLIENT" and s.parent is None]
+    [server] = [s for s in finished if s.kind.name == "SERVER" and s.name == "GET api/shop/products/"]
+    assert server.parent is None and server.context.trace_id != call.context.trace_id
+    assert [link.context.span_id for link in server.links] == [call.context.span_id]
 
 
 def test_spans_leave_for_otlp_with_the_service_of_their_app(spans):

@@ -9,8 +9,12 @@
     (children[parent] = children[parent] || []).push(id);
   });
   table.querySelectorAll("tr.details").forEach(function (row) { details[row.dataset.detailsFor] = row; });
+  // A large trace's "N more spans not drawn" rows fold with the span they are under.
+  var elided = {};
+  table.querySelectorAll("tr.elided").forEach(function (row) { elided[row.dataset.parentId] = row; });
 
   function show(id, visible) {
+    if (elided[id]) elided[id].hidden = !visible;
     (children[id] || []).forEach(function (childId) {
       var row = rows[childId];
       row.hidden = !visible;

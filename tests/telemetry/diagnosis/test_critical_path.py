@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from synthetic.builders import Recorder, confirmed_order, failed_order
 from telemetry.diagnosis.critical_path import critical_path
+from telemetry.tree import SpanTree
 
 
 @dataclass
@@ -107,3 +112,56 @@ def test_on_a_confirmed_order_the_capture_is_on_the_path():
     on_path = {row.name for row in rows if row.span_id in critical_path(rows)}
     assert "POST api/payments/payments/<uuid:order_id>/capture/" in on_path
     assert "run/orders.finalize_order" in on_path
+
+
+def _quadratic_critical_path(spans: list[S]) -> set[str]:
+    """The walk as it was before it was made O(n log n): each step rescans every sibling.
+    Kept as the reference the fast walk must agree with, tie-breaks included."""
+    tree = SpanTree(spans)
+    reach: dict[str, int] = {}
+    for _, span in reversed(list(tree.walk())):
+        reach[span.span_id] = max([span.end_time_ns, *(reach[kid.span_id] for kid in tree.children(span))])
+    path: set[str] = set()
+    frames: list[tuple[list[S], int]] = [(tree.roots, max(reach.values(), default=0) + 1)]
+    while frames:
+        kids, barrier = frames.pop()
+        started = [kid for kid in kids if kid.start_time_ns < barrier]
+        if not started:
+            continue
+        last = max(started, key=lambda kid: (min(reach[kid.span_id], barrier), kid.start_time_ns))
+        path.add(last.span_id)
+        frames.append((tree.children(last), min(reach[last.span_id], barrier) + 1))
+        frames.append((kids, last.start_time_ns))
+    return path
+
+
+@st.composite
+def _random_traces(draw) -> list[S]:
+    """Random trees on a small time grid, so starts, ends and reaches often tie; ends may
+    fall before starts and children may outlive parents, as in uploaded files."""
+    count = draw(st.integers(min_value=0, max_value=40))
+    spans: list[S] = []
+    for index in range(count):
+        parent = draw(st.integers(min_value=-1, max_value=index - 1)) if index else -1
+        start = draw(st.integers(min_value=0, max_value=12))
+        end = start + draw(st.integers(min_value=-2, max_value=12))
+        spans.append(S(f"s{index}", f"s{parent}" if parent >= 0 else "", start, end))
+    return draw(st.permutations(spans))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_random_traces())
+def test_the_walk_agrees_with_the_quadratic_reference_on_random_trees(spans):
+    """Same path as the rescanning walk, for any tree: siblings sharing starts and reaches,
+    several roots, children that end after their parent."""
+    assert critical_path(spans) == _quadratic_critical_path(spans)
+
+
+def test_a_span_with_many_children_keeps_the_reference_path():
+    """Thousands of siblings (a span flooded with children): the same path as the reference."""
+    rng = random.Random(10)
+    spans = [S("root", "", 0, 10_000)]
+    spans += [
+        S(f"k{i}", "root", (start := rng.randrange(10_000)), start + rng.randrange(50)) for i in range(3000)
+    ]
+    assert critical_path(spans) == _quadratic_critical_path(spans)

@@ -714,3 +714,33 @@ def test_spans_in_a_parent_loop_are_refused(admin_client):
     assert refusal.count("in a parent loop") == 2
     assert list(Span.objects.values_list("span_id", flat=True)) == ["a" * 16]
     assert_every_stored_page_renders(admin_client)
+
+
+def test_the_trace_page_says_a_trace_was_cut_short_at_ingest(admin_client, settings):
+    """Spans over the store's caps are gone: the page says how many, not a silent gap."""
+    from synthetic.builders import TraceBuilder
+    from telemetry.store.exporter import store_spans
+
+    settings.TELEMETRY_MAX_CHILDREN_PER_SPAN = 3
+    trace = TraceBuilder()
+    root = trace.span("GET /", service="shop", start=0, ms=50, kind="SERVER")
+    for number in range(8):
+        trace.span("SELECT", service="shop", start=number, ms=1, parent=root, kind="CLIENT")
+    store_spans(trace.spans)
+    page = admin_client.get(f"/traces/{trace.trace_id}/").content.decode()
+    assert "5 more spans dropped at ingest" in page
+
+
+def test_a_large_trace_is_drawn_in_part_with_a_link_that_draws_it_all(admin_client):
+    from synthetic.builders import flooded
+    from telemetry.store.index import save_spans
+
+    trace = flooded(500)
+    save_spans(trace.spans)
+    page = admin_client.get(f"/traces/{trace.trace_id}/").content.decode()
+    assert (
+        page.count('class="span-row') == 101
+        and "400 more spans under GET api/shop/products/ not drawn" in page
+    )
+    whole = admin_client.get(f"/traces/{trace.trace_id}/?all=1").content.decode()
+    assert whole.count('class="span-row') == 501 and "not drawn" not in whole

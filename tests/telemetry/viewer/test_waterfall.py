@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
-from synthetic.builders import UPDATE_CONFIRMATION, Recorder, confirmed_order, failed_order
+from synthetic.builders import (
+    UPDATE_CONFIRMATION,
+    Recorder,
+    TraceBuilder,
+    confirmed_order,
+    deep,
+    failed_order,
+    flooded,
+)
 from telemetry.models import LogRecord
-from telemetry.viewer.waterfall import PALETTE, root_cause, service_colour, waterfall
+from telemetry.viewer.waterfall import (
+    MAX_CHILDREN_DRAWN,
+    MAX_INDENT,
+    MAX_ROWS_DRAWN,
+    PALETTE,
+    Elided,
+    Row,
+    drawn_rows,
+    root_cause,
+    service_colour,
+    waterfall,
+)
 
 APPS = ("shop", "orders", "inventory", "payments", "orders-worker")
 
@@ -73,3 +92,45 @@ def test_rows_are_depth_first_with_bars_to_scale_and_logs_on_their_span():
     assert [record.message for record in query.logs] == ["in query"]
     assert [record.message for record in view.orphan_logs] == ["elsewhere"]
     assert view.rows[0].child_count == 1 and query.child_count == 0
+
+
+# --- large traces --------------------------------------------------------------------------
+
+
+def test_a_span_with_thousands_of_children_is_drawn_in_part_errors_included():
+    """The first children, then every error among the rest, then one row for what is left."""
+    view = waterfall(flooded(12_000).spans)
+    drawn = [item for item in view.drawn if isinstance(item, Row)]
+    [elided] = [item for item in view.drawn if isinstance(item, Elided)]
+    errors = [row for row in view.rows if row.span.status == "ERROR"]
+    assert len(drawn) == 1 + MAX_CHILDREN_DRAWN + 2 and all(row in drawn for row in errors)
+    assert elided.parent is view.rows[0] and elided.spans == 12_000 - MAX_CHILDREN_DRAWN - 2
+    assert view.drawn[-1] is elided and view.elided == elided.spans and len(view.rows) == 12_001
+
+
+def test_a_deep_chain_is_drawn_down_to_the_rows_limit():
+    view = waterfall(deep(MAX_ROWS_DRAWN + 500).spans)
+    assert sum(isinstance(item, Row) for item in view.drawn) == MAX_ROWS_DRAWN
+    [elided] = [item for item in view.drawn if isinstance(item, Elided)]
+    assert (elided.spans, elided.errors) == (500, 1)
+    assert max(row.indent for row in view.rows) == MAX_INDENT
+
+
+def test_undrawn_spans_are_counted_under_the_span_whose_subtree_they_are_in():
+    """Left-out children and their own children count in the parent's row, placed after
+    the parent's drawn subtree; the root cause's lineage is drawn past the limit."""
+    trace = TraceBuilder()
+    root = trace.span("GET /", service="shop", start=0, ms=100, kind="SERVER")
+    calls = [trace.span(f"call {n}", service="shop", start=n, ms=1, parent=root) for n in range(4)]
+    trace.span("inner", service="orders", start=3.5, ms=0.2, parent=calls[3], error=("E", "boom"))
+    for call in calls[:3]:
+        trace.span("inner", service="orders", start=call.start_time_ns, ms=0.1, parent=call)
+    view = waterfall(trace.spans)
+    drawn = drawn_rows(view.rows, children_limit=2)
+    names = [item.span.name if isinstance(item, Row) else f"elided {item.spans}" for item in drawn]
+    assert names == ["GET /", "call 0", "inner", "call 1", "inner", "call 3", "inner", "elided 2"]
+
+
+def test_drawing_all_draws_every_span():
+    view = waterfall(flooded(300).spans, draw_all=True)
+    assert view.drawn == view.rows and view.elided == 0
