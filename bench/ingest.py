@@ -124,7 +124,7 @@ class fresh_store:
                 conn.execute(f'CREATE DATABASE "{self._name()}"')
                 row = conn.execute("SHOW server_version").fetchone()
                 assert row is not None  # SHOW always answers one row
-            url, label = self.postgres, f"PostgreSQL {row[0]}"
+            url, label = self.postgres, f"PostgreSQL {row[0].split()[0]}"
         else:
             raise SystemExit(f"unknown database {self.kind!r}: use sqlite or postgres")
         manage(url, self.var, "migrate", "--database", "telemetry", "--no-input", "-v", "0")
