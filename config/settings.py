@@ -430,6 +430,12 @@ TELEMETRY_METRICS_EXPORTER = (
     if TELEMETRY_STORE
     else ""
 )
+# Spans per export to the store (the standard variable; the SDK's default is 512). An export
+# runs in the process that made the spans and holds its GIL while it converts the batch:
+# small batches keep each hold to a few ms beside the request threads, at some throughput
+# (bench/ingest.py). The SDK reads OTEL_BSP_SCHEDULE_DELAY itself, and this variable too for
+# the OTLP exporter's batches (512 when unset: a network send releases the GIL).
+OTEL_BSP_MAX_EXPORT_BATCH_SIZE = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "128"))
 # The function the order admin asks for a failed order's root cause, by dotted path for the
 # same reason: the orders app imports no store. Empty: no store to ask, no trace stored.
 TELEMETRY_ORDER_DIAGNOSIS = os.environ.get(

@@ -111,7 +111,10 @@ def _exporting(exporter: SpanExporter | None) -> list[SpanProcessor]:
         return [SimpleSpanProcessor(exporter)]
     exporting: list[SpanProcessor] = []
     if settings.TELEMETRY_SPAN_EXPORTER:
-        exporting.append(BatchSpanProcessor(import_string(settings.TELEMETRY_SPAN_EXPORTER)()))
+        store = import_string(settings.TELEMETRY_SPAN_EXPORTER)()
+        exporting.append(
+            BatchSpanProcessor(store, max_export_batch_size=settings.OTEL_BSP_MAX_EXPORT_BATCH_SIZE)
+        )
     if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

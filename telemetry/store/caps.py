@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from django.conf import settings
 from django.db import router
@@ -28,6 +29,20 @@ from telemetry.models import Span, Trace
 # A trace's root ends last, after the spans that filled the trace: a span without a parent
 # is let in this many spans past the cap, so the cap cuts the flood, not the root.
 ROOT_HEADROOM = 16
+
+
+class Row(Protocol):
+    """What the caps read of a span: a stored ``Span``, or the exporter's ``SpanRow``."""
+
+    @property
+    def trace_id(self) -> str: ...
+    @property
+    def span_id(self) -> str: ...
+    @property
+    def parent_span_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=Row)
 
 
 @dataclass(frozen=True)
@@ -41,25 +56,25 @@ class Caps:
 
 
 @dataclass
-class Admitted:
+class Admitted(Generic[R]):
     """The spans within the caps, and those over them, each with the cap it broke."""
 
-    kept: list[Span]
-    dropped: list[tuple[Span, str]]
+    kept: list[R]
+    dropped: list[tuple[R, str]]
 
 
 def admit(
-    rows: Sequence[Span],
+    rows: Sequence[R],
     caps: Caps,
     *,
     stored_spans: dict[str, int] | None = None,
     stored_children: dict[tuple[str, str], int] | None = None,
-) -> Admitted:
+) -> Admitted[R]:
     """Splits ``rows`` (in the order given) into those within the caps and those over,
     counting on from what the store already holds of each trace and parent."""
     spans = Counter(stored_spans or {})
     children = Counter(stored_children or {})
-    result = Admitted(kept=[], dropped=[])
+    result: Admitted[R] = Admitted(kept=[], dropped=[])
     for row in rows:
         root = not row.parent_span_id or row.parent_span_id == row.span_id
         limit = caps.spans_per_trace + (ROOT_HEADROOM if root else 0)
@@ -77,7 +92,7 @@ def admit(
     return result
 
 
-def save_within_caps(rows: Sequence[Span], save: Callable[[Sequence[Span]], int]) -> int:
+def save_within_caps(rows: Sequence[R], save: Callable[[Sequence[R]], int]) -> int:
     """Stores with ``save`` (the store's write, ``index.save_spans``) the rows within the
     caps, counts the others on their traces, and returns what ``save`` returned."""
     caps = Caps.from_settings()
@@ -89,7 +104,7 @@ def save_within_caps(rows: Sequence[Span], save: Callable[[Sequence[Span]], int]
     return saved
 
 
-def _stored_counts(rows: Sequence[Span], caps: Caps, db: str) -> dict:
+def _stored_counts(rows: Sequence[Row], caps: Caps, db: str) -> dict:
     in_batch = Counter(row.trace_id for row in rows)
     stored_spans = dict(
         Trace.objects.using(db).filter(trace_id__in=list(in_batch)).values_list("trace_id", "span_count")
@@ -113,7 +128,7 @@ def _stored_counts(rows: Sequence[Span], caps: Caps, db: str) -> dict:
     return {"stored_spans": stored_spans, "stored_children": stored_children}
 
 
-def _count_dropped(dropped: list[Span], db: str) -> None:
+def _count_dropped(dropped: Sequence[Row], db: str) -> None:
     """Adds the dropped spans to their traces' ``dropped_span_count``, leaving out those
     already stored (a trace loaded twice drops nothing it did not already hold)."""
     stored = set(

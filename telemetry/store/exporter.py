@@ -6,14 +6,19 @@ The exporters run in the batch processors' threads; the SDK suppresses instrumen
 while they export, so storing spans creates no spans. Both follow tail retention's
 decisions (``telemetry.store.tail``): spans and log records of a dropped trace are
 discarded on the way in (an error span revives the trace instead), one lookup per batch.
+
+They run in the process that made the spans, holding its GIL while they convert a batch:
+rows are plain tuples (``SpanRow``, ``SpanMetricRow``, ``LogRecordRow``), never model
+instances, and are written by batched INSERTs built once (``telemetry.store.bulk``).
+``span_to_row`` still gives a ``Span`` of the same values, for tests and tools.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 from django.db import connections, models, router
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -26,7 +31,8 @@ from instrumentation import attributes
 from instrumentation.context import untraced
 from telemetry.models import LogRecord, Span, SpanMetric
 from telemetry.store import caps, tail
-from telemetry.store.index import save_spans
+from telemetry.store.bulk import BulkInsert
+from telemetry.store.index import SpanRow, save_spans
 
 logger = logging.getLogger(__name__)
 
@@ -36,33 +42,45 @@ def _hex(value: int, width: int) -> str:
 
 
 def _plain(values) -> dict:
-    return {key: list(value) if isinstance(value, tuple) else value for key, value in (values or {}).items()}
+    """Attributes as a plain dict, the SDK's tuples as lists. The SDK's mappings copy
+    themselves at C speed (``copy``), where iterating one goes through the ``Mapping`` ABC
+    key by key: that cost more than the rest of a span's conversion."""
+    copy = getattr(values, "copy", None)
+    plain = copy() if copy is not None else dict(values or {})
+    for key, value in plain.items():
+        if isinstance(value, tuple):
+            plain[key] = list(value)  # replacing a value, not adding a key: safe while iterating
+    return plain
 
 
-def _identity(span: ReadableSpan) -> dict[str, object]:
-    """The columns a stored span and its metric row share: ids, app, name, kind, timing, status."""
+def _identity(
+    span: ReadableSpan, span_attributes: Mapping
+) -> tuple[str, str, str, str, str, str, int, int, int, str]:
+    """The columns a stored span and its metric row share: ids, name, app, kind, start,
+    end, duration and status (``SpanRow``'s first ten fields)."""
     context = span.get_span_context()
     assert context is not None  # every span the SDK ends has one; the type allows None
-    service = (span.attributes or {}).get(attributes.SERVICE) or span.resource.attributes.get("service.name")
+    service = span_attributes.get(attributes.SERVICE) or span.resource.attributes.get("service.name")
     start, end = span.start_time or 0, span.end_time or 0
-    return {
-        "trace_id": _hex(context.trace_id, 32),
-        "span_id": _hex(context.span_id, 16),
-        "parent_span_id": _hex(span.parent.span_id, 16) if span.parent else "",
-        "name": span.name[:300],
-        "service": str(service or "unknown")[:100],
-        "kind": span.kind.name,
-        "start_time_ns": start,
-        "duration_ns": end - start,
-        "status": span.status.status_code.name,
-    }
+    return (
+        format(context.trace_id, "032x"),
+        format(context.span_id, "016x"),
+        format(span.parent.span_id, "016x") if span.parent else "",
+        span.name[:300],
+        str(service or "unknown")[:100],
+        span.kind.name,
+        start,
+        end,
+        end - start,
+        span.status.status_code.name,
+    )
 
 
-def span_to_row(span: ReadableSpan) -> Span:
+def span_values(span: ReadableSpan) -> SpanRow:
+    """A finished span as the store writes it."""
     span_attributes = _plain(span.attributes)
-    return Span(
-        **_identity(span),
-        end_time_ns=span.end_time or 0,
+    return SpanRow(
+        *_identity(span, span_attributes),
         status_message=span.status.description or "",
         attributes=span_attributes,
         events=[
@@ -82,6 +100,11 @@ def span_to_row(span: ReadableSpan) -> Span:
     )
 
 
+def span_to_row(span: ReadableSpan) -> Span:
+    """The same values as an unsaved ``Span``."""
+    return Span(**span_values(span)._asdict())
+
+
 def _stored(what: str, count: int, model: type[models.Model], write: Callable[[], object]) -> bool:
     """Runs one untraced write of the store; a failure is logged and the connection closed
     (the next batch reconnects), never raised: telemetry must not take the process down."""
@@ -99,7 +122,7 @@ class StoreSpanExporter(SpanExporter):
     """Stores finished spans, with their search index, in the ``telemetry`` database."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        rows = [span_to_row(span) for span in spans]
+        rows = [span_values(span) for span in spans]
         if _stored("spans", len(rows), Span, lambda: caps.save_within_caps(rows, save_spans)):
             return SpanExportResult.SUCCESS
         return SpanExportResult.FAILURE
@@ -108,11 +131,43 @@ class StoreSpanExporter(SpanExporter):
         pass
 
 
-def span_to_metric(span: ReadableSpan) -> SpanMetric:
+class SpanMetricRow(NamedTuple):
+    """A ``SpanMetric`` row's values, in its INSERT's order."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    service: str
+    kind: str
+    start_time_ns: int
+    duration_ns: int
+    status: str
+    sampled: bool
+
+
+# A batch exported again after a failure meets its rows already there: they are skipped.
+SPAN_METRIC_INSERT = BulkInsert(SpanMetric, SpanMetricRow._fields, ignore_conflicts=True)
+
+
+def span_metric_values(span: ReadableSpan) -> SpanMetricRow:
     """The narrow metric row of a span, sampled or not."""
     context = span.get_span_context()
     assert context is not None  # every span the SDK ends has one; the type allows None
-    return SpanMetric(**_identity(span), sampled=context.trace_flags.sampled)
+    identity = _identity(span, span.attributes or {})
+    trace_id, span_id, parent_span_id, name, service, kind, start, _end, duration, status = identity
+    return SpanMetricRow(
+        trace_id,
+        span_id,
+        parent_span_id,
+        name,
+        service,
+        kind,
+        start,
+        duration,
+        status,
+        context.trace_flags.sampled,
+    )
 
 
 class StoreMetricsExporter(SpanExporter):
@@ -121,8 +176,8 @@ class StoreMetricsExporter(SpanExporter):
     database, without tracing the writes."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        rows = [span_to_metric(span) for span in spans]
-        write = partial(SpanMetric.objects.bulk_create, rows, ignore_conflicts=True)
+        rows = [span_metric_values(span) for span in spans]
+        write = lambda: SPAN_METRIC_INSERT.run(rows, using=router.db_for_write(SpanMetric))  # noqa: E731
         if _stored("span metrics", len(rows), SpanMetric, write):
             return SpanExportResult.SUCCESS
         return SpanExportResult.FAILURE
@@ -138,11 +193,27 @@ def in_stored_span(record: ReadableLogRecord) -> bool:
     return bool(log.trace_id and log.span_id and sampled)
 
 
-def log_to_row(record: ReadableLogRecord) -> LogRecord:
+class LogRecordRow(NamedTuple):
+    """A ``LogRecord`` row's values, in its INSERT's order."""
+
+    trace_id: str
+    span_id: str
+    time_ns: int
+    level: str
+    logger: str
+    message: str
+    attributes: dict
+    service: str
+
+
+LOG_RECORD_INSERT = BulkInsert(LogRecord, LogRecordRow._fields)
+
+
+def log_values(record: ReadableLogRecord) -> LogRecordRow:
     log = record.log_record
     log_attributes = dict(log.attributes or {})
     service = log_attributes.pop(attributes.SERVICE, None) or record.resource.attributes.get("service.name")
-    return LogRecord(
+    return LogRecordRow(
         trace_id=_hex(log.trace_id, 32),
         span_id=_hex(log.span_id, 16),
         time_ns=log.timestamp or log.observed_timestamp or 0,
@@ -166,7 +237,7 @@ class StoreLogExporter(LogRecordExporter):
     trace that tail retention dropped."""
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        rows = [log_to_row(record) for record in batch if in_stored_span(record)]
+        rows = [log_values(record) for record in batch if in_stored_span(record)]
         if not rows:
             return LogRecordExportResult.SUCCESS
         if _stored("log records", len(rows), LogRecord, lambda: self._write(rows)):
@@ -174,9 +245,10 @@ class StoreLogExporter(LogRecordExporter):
         return LogRecordExportResult.FAILURE
 
     @staticmethod
-    def _write(rows: list[LogRecord]) -> None:
-        gone = tail.dropped({row.trace_id for row in rows}, using=LogRecord.objects.db)
-        LogRecord.objects.bulk_create([row for row in rows if row.trace_id not in gone])
+    def _write(rows: list[LogRecordRow]) -> None:
+        db = router.db_for_write(LogRecord)
+        gone = tail.dropped({row.trace_id for row in rows}, using=db)
+        LOG_RECORD_INSERT.run([row for row in rows if row.trace_id not in gone], using=db)
 
     def shutdown(self) -> None:
         pass
@@ -185,7 +257,7 @@ class StoreLogExporter(LogRecordExporter):
         return True  # every export writes at once: nothing is held back
 
 
-def store_spans(rows: Sequence[Span]) -> int:
+def store_spans(rows: Sequence[Span | SpanRow]) -> int:
     """Stores spans read from elsewhere (an uploaded OTLP file); spans already stored are
     left as they are. Returns how many were new."""
     with untraced():

@@ -11,7 +11,9 @@
 - ``Operation``: every (service, name, kind) seen, for the search form's choices.
 
 Rows are written in a fixed order (sorted by key) so that two processes indexing spans
-of the same trace at once take their locks in the same order and cannot deadlock.
+of the same trace at once take their locks in the same order and cannot deadlock. Every
+table is written with batched INSERTs built once (``telemetry.store.bulk``), not with
+``bulk_create``: the exporter's batches are the store's hot path.
 """
 
 from __future__ import annotations
@@ -19,15 +21,54 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
+from functools import cache
+from operator import attrgetter
+from typing import NamedTuple
 
-from django.db import connections, router, transaction
+from django.db import connections, models, router, transaction
 
 from instrumentation.attributes import CUSTOMER_TIER
 from telemetry.models import Operation, Span, Trace, TraceAttribute
 from telemetry.store import tail
+from telemetry.store.bulk import BulkInsert
 
 
-def save_spans(rows: Sequence[Span], *, now_ns: int | None = None) -> int:
+class SpanRow(NamedTuple):
+    """A span as the store writes it: the ``Span`` columns, in the INSERT's order, without
+    a model instance (building one costs about as much as writing the row)."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    service: str
+    kind: str
+    start_time_ns: int
+    end_time_ns: int
+    duration_ns: int
+    status: str
+    status_message: str
+    attributes: dict
+    events: list
+    links: list
+    resource: dict
+    order_id: str
+
+
+ATTRIBUTE_FIELDS = ("key", "value", "trace_id")  # as ``attribute_pairs`` gives them
+OPERATION_FIELDS = ("service", "name", "kind")
+# Re-exports and concurrent writers meet rows already there: those are skipped, never an error.
+SPAN_INSERT = BulkInsert(Span, SpanRow._fields, ignore_conflicts=True)
+_span_values = attrgetter(*SpanRow._fields)  # a SpanRow's or a Span's values, as a tuple
+
+
+@cache
+def _insert(model: type[models.Model], fields: tuple[str, ...]) -> BulkInsert:
+    """The index tables' inserts, one per model (a migration passes its historical ones)."""
+    return BulkInsert(model, fields, ignore_conflicts=True)
+
+
+def save_spans(rows: Sequence[Span | SpanRow], *, now_ns: int | None = None) -> int:
     """Stores the spans not stored yet and indexes them, all in one transaction; spans
     already stored (a trace loaded twice) are left as they are, and so are the spans of a
     trace tail retention dropped, unless one is an error (``telemetry.store.tail``).
@@ -43,12 +84,12 @@ def save_spans(rows: Sequence[Span], *, now_ns: int | None = None) -> int:
             .filter(trace_id__in={row.trace_id for row in rows})
             .values_list("trace_id", "span_id")
         )
-        new: dict[tuple[str, str], Span] = {}
+        new: dict[tuple[str, str], Span | SpanRow] = {}
         for row in rows:
             new.setdefault((row.trace_id, row.span_id), row)
         fresh = [row for key, row in new.items() if key not in stored]
         if fresh:
-            Span.objects.using(db).bulk_create(fresh, ignore_conflicts=True)
+            SPAN_INSERT.run(map(_span_values, fresh), using=db)
             index_spans(fresh, using=db, now_ns=now_ns)
         tail.revive(revived, using=db, now_ns=now_ns)
     return len(fresh)
@@ -69,20 +110,10 @@ def index_spans(
     tail_fields = {"last_stored_ns", "tier"} <= {f.name for f in trace_model._meta.get_fields()}
     table = trace_model._meta.db_table
     _add_to_traces(rows, using=using, table=table, now_ns=now_ns if tail_fields else None)
-    attribute_model.objects.using(using).bulk_create(
-        [
-            attribute_model(trace_id=trace_id, key=key, value=value)
-            for key, value, trace_id in sorted(attribute_pairs(rows))
-        ],
-        ignore_conflicts=True,
-    )
-    operation_model.objects.using(using).bulk_create(
-        [
-            operation_model(service=service, name=name, kind=kind)
-            for service, name, kind in sorted({(row.service, row.name, row.kind) for row in rows})
-        ],
-        ignore_conflicts=True,
-    )
+    pairs = sorted(attribute_pairs(rows))
+    _insert(attribute_model, ATTRIBUTE_FIELDS).run(pairs, using=using)
+    operations = sorted({(row.service, row.name, row.kind) for row in rows})
+    _insert(operation_model, OPERATION_FIELDS).run(operations, using=using)
 
 
 def attribute_text(value: object) -> str:

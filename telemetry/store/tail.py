@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 from django.conf import settings
 from django.db import router, transaction
@@ -36,6 +37,9 @@ from django.db import router, transaction
 from instrumentation.context import untraced
 from telemetry.models import LogRecord, Span, Trace, TraceAttribute
 from telemetry.store import retention
+
+if TYPE_CHECKING:
+    from telemetry.store.index import SpanRow
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
@@ -190,7 +194,10 @@ def decisions(trace_ids: Iterable[str], *, using: str) -> dict[str, str]:
     return dict(rows)
 
 
-def late_spans(rows: Sequence[Span], decided: dict[str, str]) -> tuple[list[Span], set[str]]:
+StoredSpan = TypeVar("StoredSpan", Span, "SpanRow", "Span | SpanRow")  # a model's or a plain row
+
+
+def late_spans(rows: Sequence[StoredSpan], decided: dict[str, str]) -> tuple[list[StoredSpan], set[str]]:
     """The spans of a batch that the decisions let in, and the dropped traces that an
     error span revives. A kept or pending trace's spans go in; a dropped trace's are
     discarded unless one of them is an error: a failure is never lost to a drop."""

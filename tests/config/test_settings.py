@@ -28,17 +28,21 @@ from instrumentation import setup
 provider = setup.configure()
 with trace.get_tracer("probe").start_as_current_span("GET api/shop/", kind=trace.SpanKind.SERVER):
     pass
-span_exporters = []
-for processor in provider._active_span_processor._span_processors:
-    exporter = getattr(getattr(processor, "inner", processor), "span_exporter", None)
-    if exporter is not None:
-        span_exporters.append(type(getattr(exporter, "inner", exporter)).__name__)
+span_exporters, batch_sizes = [], []
+for wrapper in provider._active_span_processor._span_processors:
+    for processor in getattr(wrapper, "exporting", [wrapper]):  # ExportFilter holds the exporting ones
+        exporter = getattr(getattr(processor, "inner", processor), "span_exporter", None)
+        if exporter is not None:
+            span_exporters.append(type(getattr(exporter, "inner", exporter)).__name__)
+            batches = getattr(getattr(processor, "inner", processor), "_batch_processor", None)  # its size
+            batch_sizes.append(batches._max_export_batch_size if batches else None)
 log_processors = setup._log_provider._multi_log_record_processor._log_record_processors
 setup.shutdown()
 print(json.dumps({
     "span_setting": settings.TELEMETRY_SPAN_EXPORTER,
     "log_setting": settings.TELEMETRY_LOG_EXPORTER,
     "span_exporters": span_exporters,
+    "batch_sizes": batch_sizes,
     "log_processors": [type(processor).__name__ for processor in log_processors],
 }))
 """
@@ -103,6 +107,14 @@ def test_store_on_by_default_keeps_the_embedded_store(tmp_path):
     assert found["log_setting"] == "telemetry.store.exporter.StoreLogExporter"
     assert found["span_exporters"] == ["StoreSpanExporter"]
     assert "BatchLogRecordProcessor" in found["log_processors"]
+
+
+def test_spans_reach_the_store_in_small_batches_unless_told_otherwise(tmp_path):
+    """The store's batches are OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans, 128 by default rather
+    than the SDK's 512: an export holds the process's GIL while it converts its batch."""
+    assert _probe(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT="")["batch_sizes"] == [128]
+    found = _probe(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT="", OTEL_BSP_MAX_EXPORT_BATCH_SIZE="32")
+    assert found["batch_sizes"] == [32]
 
 
 # --- Production refuses to start unsafe ---------------------------------------------------
