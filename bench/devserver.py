@@ -46,6 +46,14 @@ def parse_args() -> argparse.Namespace:
         "--warmup", type=int, default=5, help="untimed checkouts before timing (default: %(default)s)"
     )
     parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the stack's processes, e.g. OTEL_SDK_DISABLED=true to see the servers "
+        "without tracing's cost; may be repeated",
+    )
+    parser.add_argument(
         "--keep-logs", action="store_true", help="keep the processes' logs (printed at the end)"
     )
     return parser.parse_args()
@@ -87,11 +95,13 @@ def measure(stack: Stack, server: str, args: argparse.Namespace, first: int) -> 
 def report(rounds: dict[str, list[tuple[float, float]]], args: argparse.Namespace) -> str:
     p50 = {name: statistics.median(p for p, _ in figures) for name, figures in rounds.items()}
     p95 = {name: statistics.median(p for _, p in figures) for name, figures in rounds.items()}
+    tracing = "off" if "OTEL_SDK_DISABLED=true" in args.env else "on"
+    settings = f"; {' '.join(args.env)}" if args.env else ""
     lines = [
         "",
         "=== dev server: single-client checkout under make run's stack ===",
-        "stack: DJANGO_DEBUG=true, tracing on, SQLite shop database and span store, one Celery "
-        "worker (prefork, concurrency 2), private Redis; servers without the autoreloader",
+        f"stack: DJANGO_DEBUG=true, tracing {tracing}, SQLite shop database and span store, one Celery "
+        f"worker (prefork, concurrency 2), private Redis; servers without the autoreloader{settings}",
         f"machine: {machine()}",
         f"run: {args.rounds} rounds x {args.orders} checkouts per server, one client, after "
         f"{args.warmup} untimed",
@@ -121,7 +131,8 @@ def main() -> int:
     args = parse_args()
     redis = PrivateRedis()
     per_round = args.warmup + args.orders
-    stack = Stack(postgres=None, broker_url=redis.url, env={"DJANGO_DEBUG": "true"}, name="devserver")
+    env = {"DJANGO_DEBUG": "true", **dict(setting.split("=", 1) for setting in args.env)}
+    stack = Stack(postgres=None, broker_url=redis.url, env=env, name="devserver")
     rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in SERVERS}
     try:
         stack.prepare(stock_units=2 * per_round * args.rounds * len(SERVERS))
