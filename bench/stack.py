@@ -1,12 +1,13 @@
 """The production-like stack a benchmark runs against, shared by the benches in ``bench/``.
 
 A ``Stack`` owns a fresh PostgreSQL database (migrated, demo catalogue, stock topped up),
-a span store (a SQLite file, as ``make run`` has it) and a temporary directory for logs;
-``start()`` runs gunicorn (gthread) and one Celery worker (prefork, concurrency 2), and
-beat when asked, against them with the environment it was given; ``stop()`` ends those
+or with ``postgres=None`` a SQLite file as ``make run`` has it, a span store (a SQLite file,
+as ``make run`` has it) and a temporary directory for logs; ``start()`` runs gunicorn
+(gthread), or a dev server (``server=``), and one Celery worker (prefork, concurrency 2),
+and beat when asked, against them with the environment it was given; ``stop()`` ends those
 processes (they flush their spans on SIGTERM), so one stack can be restarted with the same
 data; ``close()`` also drops the database. The broker is the caller's: a benchmark starts
-one private Redis for all its stacks.
+one private Redis for all its stacks. ``cpu_seconds()`` reads the CPU each part has used.
 """
 
 from __future__ import annotations
@@ -37,7 +38,18 @@ from shop.demo import CATALOGUE  # noqa: E402
 
 BIN = Path(sys.executable).parent
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
-START_TIMEOUT = 60.0  # seconds for gunicorn to answer after start()
+START_TIMEOUT = 60.0  # seconds for the web server to answer after start()
+# Django's own runserver (staticfiles' command, as shipped), which devstack's runserver
+# shadows in manage.py: the "before" of bench/devserver.py. argv: the address and port.
+STOCK_RUNSERVER = (
+    "import sys, django; django.setup(); "
+    "from django.core.management import call_command; "
+    "from django.contrib.staticfiles.management.commands.runserver import Command; "
+    "call_command(Command(), sys.argv[1], use_reloader=False)"
+)
+# The web servers start() can run: gunicorn as deployed; manage.py runserver as make run
+# runs it (without the autoreloader, which only watches files); Django's stock runserver.
+SERVERS = ("gunicorn", "runserver", "stock-runserver")
 
 
 class StackError(RuntimeError):
@@ -54,7 +66,7 @@ class Stack:
     def __init__(
         self,
         *,
-        postgres: str,
+        postgres: str | None,
         broker_url: str,
         env: Mapping[str, str] | None = None,
         unset: Iterable[str] = (),
@@ -66,6 +78,7 @@ class Stack:
         self.name, self.workers, self.threads = name, workers, threads
         self.var = Path(tempfile.mkdtemp(prefix=f"threadline-{name}-"))
         self.database = f"threadline_{name}_{uuid.uuid4().hex[:8]}"
+        self.shop_file = self.var / "shop.sqlite3"  # the shop's database when postgres is None
         self.port = free_port()  # kept across restarts: gunicorn binds with SO_REUSEADDR
         self.url = f"http://127.0.0.1:{self.port}"
         self.store = self.var / "traces.sqlite3"
@@ -74,7 +87,9 @@ class Stack:
         inherited = {key: value for key, value in os.environ.items() if key not in set(unset)}
         self.env = {
             **inherited,
-            "DATABASE_URL": urlunsplit(urlsplit(postgres)._replace(path=f"/{self.database}")),
+            "DATABASE_URL": urlunsplit(urlsplit(postgres)._replace(path=f"/{self.database}"))
+            if postgres
+            else f"sqlite:///{self.shop_file}",
             "TELEMETRY_DATABASE_URL": f"sqlite:///{self.store}",
             "THREADLINE_VAR_DIR": str(self.var),
             "CELERY_BROKER_URL": broker_url,
@@ -100,8 +115,9 @@ class Stack:
     def prepare(self, stock_units: int) -> None:
         """Create and migrate the database and the span store, load the demo catalogue and
         give every SKU ``stock_units`` more units, so no checkout is refused for stock."""
-        self._admin(f'CREATE DATABASE "{self.database}"')
-        self.created = True
+        if self.admin_url:
+            self._admin(f'CREATE DATABASE "{self.database}"')
+            self.created = True
         self.manage("migrate", "--no-input")
         self.manage("migrate", "--database", "telemetry", "--no-input")
         self.manage("seed_demo")
@@ -111,8 +127,11 @@ class Stack:
     def prepare_from(self, other: Stack) -> None:
         """The same data as ``other`` (prepared, not running), copied rather than rebuilt:
         PostgreSQL clones its database as a template, the span store file is copied."""
-        self._admin(f'CREATE DATABASE "{self.database}" TEMPLATE "{other.database}"')
-        self.created = True
+        if self.admin_url:
+            self._admin(f'CREATE DATABASE "{self.database}" TEMPLATE "{other.database}"')
+            self.created = True
+        else:
+            shutil.copyfile(other.shop_file, self.shop_file)
         shutil.copyfile(other.store, self.store)
 
     def manage(self, *args: str) -> str:
@@ -132,34 +151,34 @@ class Stack:
         return psycopg.connect(self.env["DATABASE_URL"], autocommit=True)
 
     def _admin(self, sql: str) -> None:
+        assert self.admin_url, "a SQLite stack has no PostgreSQL server"
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(sql)  # the names are ours: a generated hex suffix
 
     # --- processes ------------------------------------------------------------------------
 
-    def start(self, *, beat: bool = False) -> None:
-        """Start gunicorn and one worker (and beat), and wait until gunicorn answers."""
-        self._start(
-            "gunicorn",
-            str(BIN / "gunicorn"),
-            "config.wsgi",
-            "-k",
-            "gthread",
-            "--threads",
-            str(self.threads),
-            "-w",
-            str(self.workers),
-            "-b",
-            f"127.0.0.1:{self.port}",
-            "--keep-alive",  # longer than a client keeps an idle connection: no reset on reuse
-            "30",
-        )
+    def start(self, *, beat: bool = False, server: str = "gunicorn") -> None:
+        """Start the web server (one of SERVERS) and one worker (and beat), and wait until
+        the web server answers."""
+        self._start(server, *self._server_command(server))
         celery = str(BIN / "celery")
         self._start("worker", celery, "-A", "config", "worker", "--pool", "prefork", "--concurrency", "2")
         if beat:
             schedule = str(self.var / "celerybeat-schedule")
             self._start("beat", celery, "-A", "config", "beat", "--schedule", schedule)
         self._wait_until_up()
+
+    def _server_command(self, server: str) -> list[str]:
+        address = f"127.0.0.1:{self.port}"
+        if server == "runserver":
+            return [sys.executable, "manage.py", "runserver", "--noreload", address]
+        if server == "stock-runserver":
+            return [sys.executable, "-c", STOCK_RUNSERVER, address]
+        assert server == "gunicorn", f"unknown server {server!r}; one of {SERVERS}"
+        threads, workers = str(self.threads), str(self.workers)
+        # --keep-alive: longer than a client keeps an idle connection, so no reset on reuse.
+        command = ["config.wsgi", "-k", "gthread", "--threads", threads, "-w", workers, "-b", address]
+        return [str(BIN / "gunicorn"), *command, "--keep-alive", "30"]
 
     def _start(self, name: str, *command: str) -> None:
         log = open(self.var / f"{name}.log", "a")  # noqa: SIM115 - the child writes it until stopped
@@ -178,8 +197,8 @@ class Stack:
                 return
             except (urllib.error.URLError, OSError):
                 time.sleep(0.2)
-        log = self.var / "gunicorn.log"
-        raise StackError(f"gunicorn did not answer within {START_TIMEOUT:.0f} s; see {log}")
+        web = next(iter(self.processes))  # started first
+        raise StackError(f"{web} did not answer within {START_TIMEOUT:.0f} s; see {self.var / web}.log")
 
     def stop(self) -> None:
         """Stop the processes gracefully (SIGTERM: gunicorn and celery finish and flush)."""
@@ -195,6 +214,11 @@ class Stack:
                 process.wait()
         self.processes.clear()
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU (user + system) used so far by each running process and its descendants,
+        by name (``gunicorn``, ``worker``, ...), the exited ones included."""
+        return {name: tree_cpu_seconds(process.pid) for name, process in self.processes.items()}
+
     def close(self, *, keep_logs: bool = False) -> None:
         """Stop the processes, drop the database and remove the directory (unless kept)."""
         self.stop()
@@ -204,6 +228,41 @@ class Stack:
             print(f"{self.name}: logs kept in {self.var}")
         else:
             shutil.rmtree(self.var, ignore_errors=True)
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds of a process and all its descendants, living or exited, from /proc (Linux):
+    every living process's own time plus the time of the children it has reaped (a reaped
+    child's own reaped children included), so each process counts once."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The command name (field 2) may hold spaces: the fields that follow it are split.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while being read
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        times[pid] = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_server_pid(admin_url: str) -> int:
+    """The PostgreSQL server's main process (its backends' parent); on this machine only."""
+    with psycopg.connect(admin_url) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None  # the function always answers
+        # Read while the backend lives: its parent field names the server's main process.
+        return int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def postgres_version(admin_url: str) -> str:

@@ -3,9 +3,9 @@
 Creates a fresh PostgreSQL database, migrates both database aliases, seeds the demo
 catalogue and tops its stock up so that no checkout is refused for stock, then starts a
 private Redis, gunicorn (gthread) and one Celery worker (prefork, concurrency 2), runs
-``manage.py simulate_orders --json`` against them, prints the confirmed orders per second
-and the latency percentiles that run measured, and tears it all down (the database is
-dropped). Run on demand, not by the test suite:
+``manage.py simulate_orders --json`` against them, prints the confirmed orders per second,
+the latency percentiles that run measured and the CPU each process spent per confirmed
+order, and tears it all down (the database is dropped). Run on demand, not by the test suite:
 
     .venv/bin/python bench/throughput.py --orders 300 --concurrency 8
 """
@@ -14,12 +14,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 
 # bench/stack.py puts the project on sys.path (a script's path holds only bench/), so it is
 # imported before any project module.
-from stack import DEFAULT_POSTGRES, ROOT, Stack, StackError, machine, postgres_version
+from stack import (
+    DEFAULT_POSTGRES,
+    ROOT,
+    Stack,
+    StackError,
+    machine,
+    postgres_server_pid,
+    postgres_version,
+    tree_cpu_seconds,
+)
 
 from devstack.broker import PrivateRedis
 
@@ -50,9 +60,30 @@ def parse_args() -> argparse.Namespace:
         "dropped (default: %(default)s)",
     )
     parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the stack's processes, e.g. OTEL_SDK_DISABLED=true (tracing off) or "
+        "DATABASE_CONN_MAX_AGE=0; may be repeated",
+    )
+    parser.add_argument(
         "--keep-logs", action="store_true", help="keep the processes' logs (printed at the end)"
     )
     return parser.parse_args()
+
+
+def cpu_snapshot(stack: Stack, postgres_pid: int) -> dict[str, float]:
+    """CPU seconds used so far: the web server, the worker, the PostgreSQL server (all of it,
+    so any other use of that server counts too) and this bench's finished children (the
+    simulator, once it has ended)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "web (gunicorn)": stack.cpu_seconds()["gunicorn"],
+        "worker (celery)": stack.cpu_seconds()["worker"],
+        "database (postgres)": tree_cpu_seconds(postgres_pid),
+        "client (simulator)": children.ru_utime + children.ru_stime,
+    }
 
 
 def simulate(stack: Stack, args: argparse.Namespace) -> tuple[int, dict]:
@@ -65,8 +96,21 @@ def simulate(stack: Stack, args: argparse.Namespace) -> tuple[int, dict]:
     return result.returncode, json.loads(report.read_text())
 
 
-def summary(args: argparse.Namespace, report: dict) -> str:
+def cpu_lines(before: dict[str, float], after: dict[str, float], confirmed: int) -> list[str]:
+    if not confirmed:
+        return ["CPU per confirmed order: - (none confirmed)"]
+    spent = {name: after[name] - before[name] for name in before}
+    lines = ["CPU per confirmed order (ms), over the simulator's whole run:"]
+    lines += [f"  {name:<20} {seconds * 1000 / confirmed:7.1f}" for name, seconds in spent.items()]
+    shop = sum(seconds for name, seconds in spent.items() if not name.startswith("client"))
+    lines.append(f"  {'shop (all but client)':<20} {shop * 1000 / confirmed:7.1f}")
+    return lines
+
+
+def summary(args: argparse.Namespace, report: dict, cpu: list[str]) -> str:
     a = args
+    tracing = "off" if "OTEL_SDK_DISABLED=true" in a.env else "on"
+    settings = f"; {' '.join(a.env)}" if a.env else ""
     ms = report["checkout_ms"]
     confirm = report["confirmation_ms"]
     rate = report["confirmed_per_second"]
@@ -75,7 +119,8 @@ def summary(args: argparse.Namespace, report: dict) -> str:
             "",
             "=== throughput ===",
             f"stack: gunicorn config.wsgi -k gthread --threads {a.threads} -w {a.workers}; one Celery worker "
-            f"(prefork, concurrency 2); private Redis; PostgreSQL {postgres_version(a.postgres)}; tracing on",
+            f"(prefork, concurrency 2); private Redis; PostgreSQL {postgres_version(a.postgres)}; "
+            f"tracing {tracing}{settings}",
             f"machine: {machine()}",
             f"run: {a.orders} orders, concurrency {a.concurrency}, seed {a.seed}",
             f"outcomes: {report['confirmed']} confirmed, failed {report['failed_by_reason'] or '-'}, "
@@ -88,6 +133,7 @@ def summary(args: argparse.Namespace, report: dict) -> str:
             f"time to confirmation: p50 {confirm['p50']:.0f} ms, p95 {confirm['p95']:.0f} ms"
             if confirm["p50"] is not None
             else "time to confirmation: -",
+            *cpu,
             "invariants: " + ("PASS" if report["passed"] else "FAIL"),
         ]
     )
@@ -96,12 +142,18 @@ def summary(args: argparse.Namespace, report: dict) -> str:
 def main() -> int:
     args = parse_args()
     redis = PrivateRedis()
-    stack = Stack(postgres=args.postgres, broker_url=redis.url, workers=args.workers, threads=args.threads)
+    env = dict(setting.split("=", 1) for setting in args.env)
+    stack = Stack(
+        postgres=args.postgres, broker_url=redis.url, env=env, workers=args.workers, threads=args.threads
+    )
     try:
         stack.prepare(stock_units=2 * args.orders)  # a basket holds a SKU once, 2 units at most
         stack.start()
+        postgres_pid = postgres_server_pid(args.postgres)
+        before = cpu_snapshot(stack, postgres_pid)
         returncode, report = simulate(stack, args)
-        print(summary(args, report))
+        cpu = cpu_lines(before, cpu_snapshot(stack, postgres_pid), report["confirmed"])
+        print(summary(args, report, cpu))
         return returncode
     except StackError as exc:
         print(f"the stack did not start: {exc}", file=sys.stderr)

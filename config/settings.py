@@ -74,6 +74,9 @@ INSTALLED_APPS = [
     # Before the admin, so telemetry/templates/admin/base_site.html (the alert banner)
     # overrides the admin's own.
     "telemetry",
+    # Development tooling: its runserver (make run's server) shadows staticfiles' one, so it
+    # comes before django.contrib.staticfiles.
+    "devstack",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -143,8 +146,16 @@ SQLITE_OPTIONS = {
 }
 
 
+# Seconds a request thread (or a Celery task) keeps its database connection for the next
+# one: opening a PostgreSQL connection costs more CPU than an order's own statements. The
+# health check tests a reused connection once per request before trusting it, so a restarted
+# server costs one reconnect, not an error. 0 closes after every request, as before.
+# Celery's Django fixup applies the same rule around each task (close_if_unusable_or_obsolete).
+DATABASE_CONN_MAX_AGE = int(os.environ.get("DATABASE_CONN_MAX_AGE", 60))
+
+
 def _database(url: str) -> dj_database_url.DBConfig:
-    config = dj_database_url.parse(url, conn_max_age=0)
+    config = dj_database_url.parse(url, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=True)
     # Test databases are named per process, so two test runs on one machine never share one.
     test_suffix = f"test_{os.getpid()}"
     if config["ENGINE"] == "django.db.backends.sqlite3":

@@ -34,6 +34,11 @@ def _session() -> requests.Session:
     session = getattr(_local, "session", None)
     if session is None:
         session = _local.session = requests.Session()
+        # Calls go straight to the apps' base URLs with the service token. A session that
+        # trusts the environment would send them through any HTTP_PROXY set on the host,
+        # swap the token for a ~/.netrc login of the same host, and look both up again on
+        # every call (a fifth of the client's CPU per call, measured on loopback).
+        session.trust_env = False
         for prefix, factory in _transports.items():
             session.mount(prefix, factory())
     return session

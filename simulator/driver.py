@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +32,8 @@ TERMINAL = ("confirmed", "failed")  # "failing" is not: its payment and stock ar
 EXPECTED_REFUSALS = (402, 409)  # declined card, short stock: answers, not errors
 CHECKOUT_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds
 STATUS_TIMEOUT = (5.0, 30.0)
-POLL_INTERVAL = 0.25  # seconds between rounds of status reads while orders are open
+POLL_INTERVAL = 0.25  # seconds between rounds of status reads while orders finish
+MAX_POLL_INTERVAL = 2.0  # the longest wait, after rounds in which no order finished
 
 
 @dataclass(frozen=True)
@@ -204,18 +206,55 @@ def _trace_id(traceresponse: str) -> str:
 
 
 def _wait_all(http: _Http, config: RunConfig, attempts: list[Attempt]) -> None:
-    """Read every order's status until all are terminal (or unreadable) or time is up."""
+    """Read orders' status until all are terminal (or unreadable) or time is up; at the
+    deadline, every open order is read once more, so the report shows where each one stands."""
     deadline = time.monotonic() + config.timeout
-    pending = [attempt for attempt in attempts if attempt.order_id]
-    with _bar(config, len(pending), "terminal") as bar, ThreadPoolExecutor(config.concurrency) as pool:
-        while True:
-            list(pool.map(lambda attempt: read_status(http, config.url, attempt), pending))
-            still = [a for a in pending if a.status not in TERMINAL and a.readable is not False]
-            bar.update(len(pending) - len(still))
-            pending = still
-            if not pending or time.monotonic() >= deadline:
+    poller = StatusPoller([attempt for attempt in attempts if attempt.order_id], batch=config.concurrency)
+    with _bar(config, len(poller.pending), "terminal") as bar, ThreadPoolExecutor(config.concurrency) as pool:
+
+        def read_all(batch: list[Attempt]) -> None:
+            list(pool.map(lambda attempt: read_status(http, config.url, attempt), batch))
+
+        while poller.pending:
+            if time.monotonic() >= deadline:
+                read_all(poller.pending)
                 return
-            time.sleep(POLL_INTERVAL)
+            bar.update(poller.poll(read_all))
+            time.sleep(poller.interval)
+
+
+class StatusPoller:
+    """Which open orders to read next, so that waiting for N orders does not cost N reads a
+    round. The worker confirms orders roughly in the order they were placed, so a round reads
+    them oldest first, a batch at a time, and stops at the first batch in which none has
+    finished: the ones after it are younger still. A round in which nothing finished doubles
+    the pause before the next (up to MAX_POLL_INTERVAL) and starts the next round one batch
+    further on, so a few slow orders at the front (retrying) cannot hide the others."""
+
+    def __init__(self, pending: list[Attempt], *, batch: int) -> None:
+        self.pending, self.batch = list(pending), max(1, batch)
+        self.interval = POLL_INTERVAL
+        self._start = 0  # where the next round begins in ``pending``
+
+    def poll(self, read: Callable[[list[Attempt]], None]) -> int:
+        """One round: ``read`` updates the attempts it is given. Returns how many finished."""
+        finished, position = 0, self._start if self._start < len(self.pending) else 0
+        while position < len(self.pending):
+            batch = self.pending[position : position + self.batch]
+            read(batch)
+            done = sum(1 for attempt in batch if _finished(attempt))
+            finished += done
+            position += len(batch)
+            if not done:
+                break
+        self.pending = [attempt for attempt in self.pending if not _finished(attempt)]
+        self._start = 0 if finished else position
+        self.interval = POLL_INTERVAL if finished else min(2 * self.interval, MAX_POLL_INTERVAL)
+        return finished
+
+
+def _finished(attempt: Attempt) -> bool:
+    return attempt.status in TERMINAL or attempt.readable is False
 
 
 def untraced_headers() -> dict[str, str]:

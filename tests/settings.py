@@ -23,3 +23,11 @@ from config.settings import *  # noqa: E402, F403
 # The unit tests run without Redis: the throttle counters live in this process's memory
 # (a live server's threads share them); tests/conftest.py empties them before each test.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# The live server in this process answers each keep-alive connection on a thread of its own,
+# and the clients' pooled sessions keep those connections open for the whole run: with
+# persistent database connections those threads would hold sessions on the test databases,
+# which PostgreSQL then refuses to drop at teardown. Here a request's connection closes when
+# it ends; the processes flow tests start read DATABASE_CONN_MAX_AGE and keep theirs.
+for _database in DATABASES.values():  # noqa: F405
+    _database["CONN_MAX_AGE"] = 0

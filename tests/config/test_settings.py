@@ -296,3 +296,41 @@ def test_https_redirect_spares_the_internal_apis(client, settings):
     token = {"Authorization": f"Bearer {settings.SERVICE_TOKEN}"}
     internal = client.get("/api/inventory/stock/", headers=token)
     assert internal.status_code == 200
+
+
+DATABASES_PROBE = """
+import json
+from django.conf import settings
+found = {alias: [db["CONN_MAX_AGE"], db["CONN_HEALTH_CHECKS"]] for alias, db in settings.DATABASES.items()}
+print(json.dumps(found))
+"""
+
+
+def _connection_settings(tmp_path: Path, **env: str) -> dict:
+    environment = {**_clean_env(tmp_path, DJANGO_DEBUG="true", **env)}
+    if "DATABASE_CONN_MAX_AGE" not in env:
+        environment.pop("DATABASE_CONN_MAX_AGE", None)  # the default, whatever the shell says
+    done = subprocess.run(
+        [sys.executable, "-c", DATABASES_PROBE], cwd=ROOT, env=environment, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_database_connections_persist_with_health_checks(tmp_path, engine):
+    """Both databases (shop and span store), on either engine, keep a connection 60 s for the
+    next request and check a reused one first, instead of connecting for every request."""
+    urls = {}
+    if engine == "postgres":  # parsed only: no server is contacted
+        urls = {
+            "DATABASE_URL": "postgres://u@127.0.0.1:5432/shop",
+            "TELEMETRY_DATABASE_URL": "postgres://u@127.0.0.1:5432/traces",
+        }
+    assert _connection_settings(tmp_path, **urls) == {"default": [60, True], "telemetry": [60, True]}
+
+
+def test_database_conn_max_age_is_settable(tmp_path):
+    """DATABASE_CONN_MAX_AGE=0 goes back to a connection per request (health checks stay on)."""
+    found = _connection_settings(tmp_path, DATABASE_CONN_MAX_AGE="0")
+    assert found == {"default": [0, True], "telemetry": [0, True]}

@@ -1,7 +1,8 @@
 """The Idempotency-Key mechanism, through the public checkout on a live server: a keyed
 request runs once and its answer (success or refusal) is replayed; another body under the
 key is refused with no side effect; a key whose request still runs is 409, one whose
-request was abandoned is taken over; a server-side failure is not stored."""
+request was abandoned is taken over; a server-side failure is not stored. And what the
+bookkeeping costs a keyed call in statements."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ from datetime import timedelta
 
 import pytest
 import requests
+from django.db import connections, router, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.test import APIRequestFactory
 
-from core.idempotency import request_fingerprint
+from core.idempotency import IdempotencyKeyReused, replay_or_run, request_fingerprint
 from inventory.models import StockItem
 from orders.models import Order
 from payments.models import Payment
@@ -127,3 +134,29 @@ def test_a_server_side_failure_is_not_stored(services_url, catalogue, settings):
     retried = checkout(services_url, GOOD)
     assert retried.status_code == 202 and retried.json()["status"] == "placed"
     assert "Idempotent-Replayed" not in retried.headers
+
+
+def _keyed_request(key: str = KEY) -> Request:
+    wsgi_request = APIRequestFactory().post(PATH, GOOD, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    return Request(wsgi_request, parsers=[JSONParser()])
+
+
+def test_a_keyed_call_costs_two_statements():
+    """A keyed request outside any transaction (as a request runs) claims its key with one
+    INSERT and stores its answer with one UPDATE: no BEGIN/COMMIT around the INSERT (on
+    SQLite that BEGIN is a statement of its own; on PostgreSQL two more round trips)."""
+    database = connections[router.db_for_write(IdempotentRequest)]
+    with CaptureQueriesContext(database) as queries:
+        replay_or_run(IdempotentRequest, _keyed_request(), lambda: Response({"ok": True}, status=201))
+    assert [query["sql"].split()[0] for query in queries.captured_queries] == ["INSERT", "UPDATE"]
+    assert IdempotentRequest.objects.get(key=KEY).status_code == 201
+
+
+def test_a_held_key_inside_a_transaction_leaves_that_transaction_usable():
+    """Called inside a caller's transaction, the duplicate key's IntegrityError is kept to a
+    savepoint: the refusal comes, and the caller's transaction can go on."""
+    with transaction.atomic():
+        IdempotentRequest.objects.create(key=KEY, fingerprint="another body")
+        with pytest.raises(IdempotencyKeyReused):
+            replay_or_run(IdempotentRequest, _keyed_request(), lambda: Response({}, status=201))
+        assert IdempotentRequest.objects.filter(key=KEY).count() == 1

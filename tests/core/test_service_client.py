@@ -1,11 +1,14 @@
 """The REST plumbing under every client: an unreachable app is ServiceUnavailable, an
 unknown error code is a plain ApplicationError that still carries the code and status;
-a mounted transport adapter carries the calls under its URL prefix."""
+a mounted transport adapter carries the calls under its URL prefix; calls ignore the
+host's proxy and netrc settings."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -102,3 +105,49 @@ def test_a_mounted_transport_carries_the_calls_under_its_prefix():
     thread.start()
     thread.join()
     assert answers == [{"via": "adapter"}]
+
+
+class EchoesAuthorization(BaseHTTPRequestHandler):
+    """Answers every GET with the Authorization header it received."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = json.dumps({"authorization": self.headers.get("Authorization")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def _call_from_a_new_thread(url: str) -> dict:
+    """``call`` on a new thread, so on a new session (sessions are per thread)."""
+    answers: list = []
+    thread = threading.Thread(target=lambda: answers.append(call("GET", url)))
+    thread.start()
+    thread.join()
+    assert answers, "the call raised (see the thread's traceback above)"
+    return answers[0]
+
+
+def test_calls_ignore_the_hosts_proxy_and_netrc(monkeypatch, tmp_path, settings):
+    """A proxy in the environment does not take the apps' calls (it refuses here), and a
+    ~/.netrc login for the app's host does not replace the service token."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoesAuthorization)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", closed_port_url())
+    monkeypatch.setenv("NETRC", str(netrc))
+    settings.SERVICE_TOKEN = "the-token"
+    try:
+        answer = _call_from_a_new_thread(f"http://127.0.0.1:{server.server_address[1]}/x")
+    finally:
+        server.shutdown()
+    assert answer == {"authorization": "Bearer the-token"}

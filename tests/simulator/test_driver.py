@@ -1,4 +1,5 @@
-"""The driver: seeded baskets, status polls that record no trace, and one real run
+"""The driver: seeded baskets, status polls that record no trace and read few orders a
+round, and one real run
 against a live server whose orders never finish, which must be flagged stuck."""
 
 from __future__ import annotations
@@ -8,7 +9,16 @@ from opentelemetry.trace import get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shop.demo import CATALOGUE
-from simulator.driver import RunConfig, make_baskets, run, untraced_headers
+from simulator.driver import (
+    MAX_POLL_INTERVAL,
+    POLL_INTERVAL,
+    Attempt,
+    RunConfig,
+    StatusPoller,
+    make_baskets,
+    run,
+    untraced_headers,
+)
 from simulator.report import build_report, render
 
 
@@ -54,3 +64,42 @@ def test_status_polls_carry_an_unsampled_trace_context():
     assert context.is_valid and context.is_remote
     assert not context.trace_flags.sampled
     assert first != second  # a trace id of its own per poll
+
+
+def _open_orders(count: int) -> list[Attempt]:
+    return [Attempt(index, (), order_id=f"order-{index}", status="placed") for index in range(count)]
+
+
+def _worker_confirms(finished: set[int], reads: list[int]):
+    """A status read as the shop would answer it: the orders in ``finished`` are confirmed."""
+
+    def read(batch: list[Attempt]) -> None:
+        for attempt in batch:
+            reads.append(attempt.index)
+            if attempt.index in finished:
+                attempt.status = "confirmed"
+
+    return read
+
+
+def test_a_poll_round_reads_the_oldest_orders_until_a_batch_has_none_finished():
+    """100 open orders, the oldest 10 confirmed: a round of batches of 4 reads 16 (the three
+    batches with confirmations and the first batch without), not all 100."""
+    poller, reads = StatusPoller(_open_orders(100), batch=4), list[int]()
+    assert poller.poll(_worker_confirms(set(range(10)), reads)) == 10
+    assert reads == list(range(16))
+    assert len(poller.pending) == 90 and poller.interval == POLL_INTERVAL
+
+
+def test_poll_rounds_without_progress_back_off_and_move_past_slow_orders():
+    """Orders 0-3 stay open (retrying) while the younger ones are done: a round that finds
+    nothing doubles the pause and the next round starts past them, so the rest are seen."""
+    poller, reads = StatusPoller(_open_orders(12), batch=4), list[int]()
+    read = _worker_confirms(set(range(4, 12)), reads)
+    assert poller.poll(read) == 0
+    assert reads == [0, 1, 2, 3] and poller.interval == 2 * POLL_INTERVAL
+    assert poller.poll(read) == 8
+    assert [attempt.index for attempt in poller.pending] == [0, 1, 2, 3]
+    for _ in range(6):  # nothing more finishes: the pause grows to its cap
+        poller.poll(read)
+    assert poller.interval == MAX_POLL_INTERVAL

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class DevstackConfig(AppConfig):
+    """Installed only for its ``runserver`` (devstack/management/commands/runserver.py)."""
+
+    name = "devstack"
