@@ -36,6 +36,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
+from instrumentation.privacy import (
+    RedactingLogProcessor,
+    RedactingSpanExporter,
+    Redactor,
+    log_record_limits,
+    span_limits,
+)
 from instrumentation.processors import (
     BaggageAttributes,
     DropNoise,
@@ -83,34 +90,40 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
                 {"service.name": service, "service.namespace": "threadline", "process.pid": os.getpid()}
             ),
             sampler=sampler,
+            span_limits=span_limits(),
         )
+        # Every exporter gets redacted copies (instrumentation/privacy.py): no personal data
+        # reaches the store, the metric rows or OTLP.
+        redactor = Redactor.from_settings()
         provider.add_span_processor(ServiceAttribution(service, settings.TELEMETRY_SERVICE_BY_PATH))
         provider.add_span_processor(BaggageAttributes())
-        if metrics := _request_metrics(provider.resource, store=exporter is None):
+        if metrics := _request_metrics(provider.resource, store=exporter is None, redactor=redactor):
             provider.add_span_processor(metrics)
         if exporter is not None:
-            provider.add_span_processor(DropNoise(SimpleSpanProcessor(exporter)))
+            redacted = RedactingSpanExporter(exporter, redactor)
+            provider.add_span_processor(DropNoise(SimpleSpanProcessor(redacted)))
         elif settings.TELEMETRY_SPAN_EXPORTER:
             store = import_string(settings.TELEMETRY_SPAN_EXPORTER)()
-            provider.add_span_processor(DropNoise(BatchSpanProcessor(store)))
+            provider.add_span_processor(DropNoise(BatchSpanProcessor(RedactingSpanExporter(store, redactor))))
         if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            provider.add_span_processor(DropNoise(BatchSpanProcessor(PerServiceResource(OTLPSpanExporter()))))
+            otlp = RedactingSpanExporter(PerServiceResource(OTLPSpanExporter()), redactor)
+            provider.add_span_processor(DropNoise(BatchSpanProcessor(otlp)))
         trace.set_tracer_provider(provider)
-        _configure_logs(provider.resource, store=exporter is None)
+        _configure_logs(provider.resource, store=exporter is None, redactor=redactor)
         _instrument(provider)
         _provider = provider
         return provider
 
 
-def _request_metrics(resource: Resource, store: bool) -> RequestMetrics | None:
+def _request_metrics(resource: Resource, store: bool, redactor: Redactor) -> RequestMetrics | None:
     """Every request and task run, sampled or not, counted: as metric rows through
     ``TELEMETRY_METRICS_EXPORTER`` and, with an OTLP endpoint, as OTLP metrics too."""
     global _meter_provider
     exporter = None
     if store and settings.TELEMETRY_METRICS_EXPORTER:
-        exporter = import_string(settings.TELEMETRY_METRICS_EXPORTER)()
+        exporter = RedactingSpanExporter(import_string(settings.TELEMETRY_METRICS_EXPORTER)(), redactor)
     record = None
     if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -123,12 +136,13 @@ def _request_metrics(resource: Resource, store: bool) -> RequestMetrics | None:
     return RequestMetrics(exporter, record=record)
 
 
-def _configure_logs(resource: Resource, store: bool) -> None:
+def _configure_logs(resource: Resource, store: bool, redactor: Redactor) -> None:
     """Python logging into the store, through the logs SDK: ``SpanLogHandler`` (level INFO,
     on the root logger through LOGGING) sends records to this provider; those written
-    inside a span are stored with it."""
+    inside a span are stored with it. Records are redacted first, before any processor exports."""
     global _log_provider
-    _log_provider = LoggerProvider(resource=resource)
+    _log_provider = LoggerProvider(resource=resource, log_record_limits=log_record_limits())
+    _log_provider.add_log_record_processor(RedactingLogProcessor(redactor))
     _log_provider.add_log_record_processor(LogServiceAttribution())
     if store and settings.TELEMETRY_LOG_EXPORTER:
         exporter = import_string(settings.TELEMETRY_LOG_EXPORTER)()
