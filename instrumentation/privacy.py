@@ -216,11 +216,15 @@ def truncate_address(address: str) -> str:
 
 
 def redact_value(value: AnyValue) -> AnyValue:
-    """An attribute value with the secrets in its strings replaced; other types as they are."""
+    """An attribute value with the secrets in its strings replaced, however nested (a log
+    record's attribute can be a mapping: Celery logs a failed task's arguments as one);
+    numbers and booleans as they are."""
     if isinstance(value, str):
         return redact_text(value)
-    if isinstance(value, (tuple, list)) and any(isinstance(item, str) for item in value):
-        return tuple(redact_text(item) if isinstance(item, str) else item for item in value)
+    if isinstance(value, (tuple, list)):
+        return tuple(redact_value(item) for item in value)
+    if isinstance(value, Mapping):
+        return {key: redact_value(item) for key, item in value.items()}
     return value
 
 
@@ -395,7 +399,7 @@ class RedactingLogProcessor(LogRecordProcessor):
             record.body = redact_value(record.body)
         if record.attributes:
             for key, value in list(record.attributes.items()):
-                if isinstance(value, (str, tuple, list)):
+                if isinstance(value, (str, tuple, list, Mapping)):
                     record.attributes[key] = redact_value(value)
 
     def shutdown(self) -> None:

@@ -246,6 +246,8 @@ def test_log_records_are_redacted_and_cut_before_any_exporter(tap):
     tap.inner = SimpleLogRecordProcessor(memory)
     with trace.get_tracer(__name__).start_as_current_span("logging"):
         log.warning("no customer %s paying with %s", EMAIL, CARD_TOKEN, extra={"header": BEARER})
+        # As Celery logs a failed task: its arguments in a mapping.
+        log.error("task failed", extra={"data": {"kwargs": {"order_id": EMAIL}, "args": [CARD_TOKEN]}})
         try:
             raise ValueError(f"cookie was {COOKIE}")
         except ValueError:
