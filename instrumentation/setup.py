@@ -1,5 +1,6 @@
 """Sets up OpenTelemetry for a process, once: the SDK, the exporters, the request metrics
-and every instrumentor (Django, requests, Celery, sqlite3, psycopg, Redis, logging).
+and every instrumentor (Django, requests, Celery, sqlite3, psycopg, Redis, logging). Every
+exporter is handed redacted copies (``privacy``), and the SDK's size limits are set.
 
 Called from ``manage.py`` (the serving process only, never the autoreloader's parent),
 ``config/wsgi.py``/``asgi.py`` and each Celery worker child (``worker_process_init``).

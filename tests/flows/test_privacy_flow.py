@@ -81,8 +81,12 @@ class _SinkHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
-        message = self.MESSAGES.get(self.path)
-        text = str(message.FromString(body)) if message else body.decode("latin-1")
+        message_class = self.MESSAGES.get(self.path)
+        text = ""
+        if message_class is not None:
+            message = message_class()
+            message.ParseFromString(body)
+            text = str(message)  # the text format: every string the message holds
         self.server.bodies.append((self.path, text + body.decode("latin-1")))
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
