@@ -31,8 +31,10 @@ with trace.get_tracer("probe").start_as_current_span("GET api/shop/", kind=trace
 span_exporters = []
 for processor in provider._active_span_processor._span_processors:
     exporter = getattr(getattr(processor, "inner", processor), "span_exporter", None)
+    while hasattr(exporter, "inner"):  # wrappers: the redaction, the per-service resource
+        exporter = exporter.inner
     if exporter is not None:
-        span_exporters.append(type(getattr(exporter, "inner", exporter)).__name__)
+        span_exporters.append(type(exporter).__name__)
 log_processors = setup._log_provider._multi_log_record_processor._log_record_processors
 setup.shutdown()
 print(json.dumps({
