@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from instrumentation import names
 
@@ -29,6 +30,20 @@ def _env_bool(name: str, default: bool) -> bool:
 
 def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
+
+
+def _env_list(name: str, default: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, default).split(",") if item.strip())
+
+
+def _env_limit(name: str, default: int) -> int | None:
+    """An OpenTelemetry limit: a non-negative integer, or "unset" for none (None)."""
+    value = os.environ.get(name, str(default)).strip().lower()
+    if value == "unset":
+        return None
+    if not value.isdigit():
+        raise ImproperlyConfigured(f"{name} must be a non-negative integer or 'unset', not {value!r}")
+    return int(value)
 
 
 # Off unless switched on: `make run` (devstack) switches it on for itself and its children.
@@ -452,6 +467,26 @@ OTEL_BSP_MAX_EXPORT_BATCH_SIZE = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_S
 TELEMETRY_ORDER_DIAGNOSIS = os.environ.get(
     "TELEMETRY_ORDER_DIAGNOSIS", "telemetry.diagnosis.orders.order_diagnosis"
 )
+
+# --- Privacy (README "Privacy defaults") -----------------------------------------------
+# Applied to spans and log records before any exporter (store, metric rows, OTLP) sees them:
+# instrumentation/privacy.py. Span attributes pass an allow-list; these add keys to it
+# (comma-separated, "prefix.*" for a namespace), e.g. "http.request.header.accept".
+TELEMETRY_EXTRA_ATTRIBUTES = _env_list("TELEMETRY_EXTRA_ATTRIBUTES", "")
+# The client's IP address on server spans: off (dropped), truncated (/24, /48) or full.
+TELEMETRY_CLIENT_ADDRESS = os.environ.get("TELEMETRY_CLIENT_ADDRESS", "off").strip().lower()
+TELEMETRY_CAPTURE_USER_AGENT = _env_bool("TELEMETRY_CAPTURE_USER_AGENT", False)
+# Query string keys whose values are kept in URL attributes; every other value is redacted.
+TELEMETRY_URL_QUERY_KEYS = _env_list("TELEMETRY_URL_QUERY_KEYS", "page,p,o,sort,format")
+# The OpenTelemetry SDK's standard limits, with defaults where the SDK has none (a value's
+# length) or a generous one: a 1 MB request must not become 1 MB of telemetry. "unset"
+# lifts a limit. The model-specific variables (OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+# OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT, OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT, ...) are
+# read by the SDK itself and fall back to these.
+OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT = _env_limit("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", 4096)
+OTEL_ATTRIBUTE_COUNT_LIMIT = _env_limit("OTEL_ATTRIBUTE_COUNT_LIMIT", 128)
+OTEL_SPAN_EVENT_COUNT_LIMIT = _env_limit("OTEL_SPAN_EVENT_COUNT_LIMIT", 32)
+OTEL_SPAN_LINK_COUNT_LIMIT = _env_limit("OTEL_SPAN_LINK_COUNT_LIMIT", 32)
 
 # --- Sampling (README "Sampling") -------------------------------------------------------
 # Head sampling, in every process (instrumentation/sampling.py): a trace's root is kept at the

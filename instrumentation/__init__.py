@@ -6,6 +6,8 @@ SDK, and the only tracing code the domain apps import.
 - ``context``: helpers for the current span and stored trace contexts, ``untraced()``;
 - ``attributes`` and ``names``: the attribute keys, span names and routes, declared once;
 - ``logs``: the log handler and filter that tie log records to spans.
+- ``privacy``: what spans and log records may carry (allow-list, redaction, size limits),
+  applied before any exporter sees them.
 
 Exporters are named by settings (``TELEMETRY_SPAN_EXPORTER``, ``TELEMETRY_LOG_EXPORTER``)
 and loaded by dotted path, so nothing here imports the span store.

@@ -1,5 +1,6 @@
 """Sets up OpenTelemetry for a process, once: the SDK, the exporters, the request metrics
-and every instrumentor (Django, requests, Celery, sqlite3, psycopg, Redis, logging).
+and every instrumentor (Django, requests, Celery, sqlite3, psycopg, Redis, logging). Every
+exporter is handed redacted copies (``privacy``), and the SDK's size limits are set.
 
 Called from ``manage.py`` (the serving process only, never the autoreloader's parent),
 ``config/wsgi.py``/``asgi.py`` and each Celery worker child (``worker_process_init``).
@@ -37,6 +38,13 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 from instrumentation import compat, edge
+from instrumentation.privacy import (
+    RedactingLogProcessor,
+    RedactingSpanExporter,
+    Redactor,
+    log_record_limits,
+    span_limits,
+)
 from instrumentation.processors import (
     BaggageAttributes,
     LogServiceAttribution,
@@ -84,51 +92,57 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
                 {"service.name": service, "service.namespace": "threadline", "process.pid": os.getpid()}
             ),
             sampler=sampler,
+            span_limits=span_limits(),
         )
+        # Every exporter gets redacted copies (instrumentation/privacy.py): no personal data
+        # reaches the store, the metric rows or OTLP.
+        redactor = Redactor.from_settings()
         provider.add_span_processor(ServiceAttribution(service, settings.TELEMETRY_SERVICE_BY_PATH))
         provider.add_span_processor(BaggageAttributes())
         provider.add_span_processor(edge.CallerLink())  # the link to an untrusted caller's context
-        if metrics := _request_metrics(provider.resource, store=exporter is None):
+        if metrics := _request_metrics(provider.resource, store=exporter is None, redactor=redactor):
             provider.add_span_processor(metrics)
         provider.add_span_processor(
             ExportFilter(
-                _exporting(exporter),
+                _exporting(exporter, redactor),
                 summarise=settings.TELEMETRY_SUMMARISE_STATEMENTS,
                 slow_ms=settings.TELEMETRY_SLOW_STATEMENT_MS,
             )
         )
         trace.set_tracer_provider(provider)
-        _configure_logs(provider.resource, store=exporter is None)
+        _configure_logs(provider.resource, store=exporter is None, redactor=redactor)
         _instrument(provider)
         _provider = provider
         return provider
 
 
-def _exporting(exporter: SpanExporter | None) -> list[SpanProcessor]:
-    """The processors that export finished spans: ``exporter`` alone (tests, synchronous),
-    else the store named by ``TELEMETRY_SPAN_EXPORTER`` and, with an endpoint, OTLP."""
+def _exporting(exporter: SpanExporter | None, redactor: Redactor) -> list[SpanProcessor]:
+    """The processors that export finished spans, each through the redaction: ``exporter``
+    alone (tests, synchronous), else the store named by ``TELEMETRY_SPAN_EXPORTER`` and,
+    with an endpoint, OTLP."""
     if exporter is not None:
-        return [SimpleSpanProcessor(exporter)]
+        return [SimpleSpanProcessor(RedactingSpanExporter(exporter, redactor))]
     exporting: list[SpanProcessor] = []
     if settings.TELEMETRY_SPAN_EXPORTER:
-        store = import_string(settings.TELEMETRY_SPAN_EXPORTER)()
+        store = RedactingSpanExporter(import_string(settings.TELEMETRY_SPAN_EXPORTER)(), redactor)
         exporting.append(
             BatchSpanProcessor(store, max_export_batch_size=settings.OTEL_BSP_MAX_EXPORT_BATCH_SIZE)
         )
     if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporting.append(BatchSpanProcessor(PerServiceResource(OTLPSpanExporter())))
+        otlp = RedactingSpanExporter(PerServiceResource(OTLPSpanExporter()), redactor)
+        exporting.append(BatchSpanProcessor(otlp))
     return exporting
 
 
-def _request_metrics(resource: Resource, store: bool) -> RequestMetrics | None:
+def _request_metrics(resource: Resource, store: bool, redactor: Redactor) -> RequestMetrics | None:
     """Every request and task run, sampled or not, counted: as metric rows through
     ``TELEMETRY_METRICS_EXPORTER`` and, with an OTLP endpoint, as OTLP metrics too."""
     global _meter_provider
     exporter = None
     if store and settings.TELEMETRY_METRICS_EXPORTER:
-        exporter = import_string(settings.TELEMETRY_METRICS_EXPORTER)()
+        exporter = RedactingSpanExporter(import_string(settings.TELEMETRY_METRICS_EXPORTER)(), redactor)
     record = None
     if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -141,12 +155,13 @@ def _request_metrics(resource: Resource, store: bool) -> RequestMetrics | None:
     return RequestMetrics(exporter, record=record)
 
 
-def _configure_logs(resource: Resource, store: bool) -> None:
+def _configure_logs(resource: Resource, store: bool, redactor: Redactor) -> None:
     """Python logging into the store, through the logs SDK: ``SpanLogHandler`` (level INFO,
     on the root logger through LOGGING) sends records to this provider; those written
-    inside a span are stored with it."""
+    inside a span are stored with it. Records are redacted first, before any processor exports."""
     global _log_provider
-    _log_provider = LoggerProvider(resource=resource)
+    _log_provider = LoggerProvider(resource=resource, log_record_limits=log_record_limits())
+    _log_provider.add_log_record_processor(RedactingLogProcessor(redactor))
     _log_provider.add_log_record_processor(LogServiceAttribution())
     if store and settings.TELEMETRY_LOG_EXPORTER:
         exporter = import_string(settings.TELEMETRY_LOG_EXPORTER)()

@@ -33,9 +33,12 @@ for wrapper in provider._active_span_processor._span_processors:
     for processor in getattr(wrapper, "exporting", [wrapper]):  # ExportFilter holds the exporting ones
         exporter = getattr(getattr(processor, "inner", processor), "span_exporter", None)
         if exporter is not None:
-            span_exporters.append(type(getattr(exporter, "inner", exporter)).__name__)
             batches = getattr(getattr(processor, "inner", processor), "_batch_processor", None)  # its size
             batch_sizes.append(batches._max_export_batch_size if batches else None)
+        while hasattr(exporter, "inner"):  # wrappers: the redaction, the per-service resource
+            exporter = exporter.inner
+        if exporter is not None:
+            span_exporters.append(type(exporter).__name__)
 log_processors = setup._log_provider._multi_log_record_processor._log_record_processors
 setup.shutdown()
 print(json.dumps({
