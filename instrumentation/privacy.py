@@ -14,9 +14,10 @@ before any exporter (the span store's, the metric rows', OTLP's) sees them.
   Cookie values** are replaced in every remaining string: attribute values, the span's name
   and status message, event and link attributes (exception messages and stack traces), log
   record bodies and attributes.
-- **Sizes** are the SDK's, read from the standard ``OTEL_*_LIMIT`` variables through the
-  settings, which give them defaults (``span_limits``, ``log_record_limits``); a log body and
-  a status message, which those limits do not cover, are cut to the same length.
+- **Sizes** come from the standard ``OTEL_*_LIMIT`` variables through the settings, which
+  give them defaults (``span_limits``, ``log_record_limits``): the SDK cuts span attributes
+  and counts; event, link and log attributes, a log body and a status message are cut to
+  the same length here, a stack trace keeping its end (the frame that raised), not its start.
 
 Spans are immutable once ended, so ``RedactingSpanExporter`` wraps each exporter and hands
 it redacted copies: the work runs in the batch processors' threads, not in the request.
@@ -27,6 +28,7 @@ and must come before the processor that exports them.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -232,6 +234,18 @@ def redact_mapping(values: Mapping[str, AnyValue] | None) -> dict[str, AnyValue]
     return {key: redact_value(value) for key, value in (values or {}).items()}
 
 
+# A stack trace lists the outermost frame first and ends with the frame that raised and the
+# exception itself: cut to length, it keeps its end, which is what a reader needs.
+TAIL_KEPT = frozenset({"exception.stacktrace"})
+
+
+def cut(key: str, value: AnyValue, length: int | None) -> AnyValue:
+    """A string value cut to ``length`` characters: its start, or for a stack trace its end."""
+    if length is None or not isinstance(value, str) or len(value) <= length:
+        return value
+    return "…" + value[len(value) - length + 1 :] if key in TAIL_KEPT else value[:length]
+
+
 @dataclass(frozen=True)
 class Redactor:
     """The privacy policy, compiled: which span attributes pass and how they are cleaned."""
@@ -312,6 +326,14 @@ class Redactor:
             return truncate_address(str(value))
         return ""
 
+    def event_attributes(self, values: Mapping[str, AnyValue] | None) -> dict[str, AnyValue]:
+        """An event's or a link's attributes (an exception's message and stack trace),
+        cut to the length limit and redacted: the SDK leaves their length to this, so that
+        a stack trace keeps its last frames (``cut``)."""
+        return {
+            key: redact_value(cut(key, value, self.max_text_length)) for key, value in (values or {}).items()
+        }
+
     def text(self, value: str) -> str:
         """Free text with no limit of the SDK's (a status message, a log body): redacted, cut."""
         if self.max_text_length is not None:
@@ -332,8 +354,8 @@ class Redactor:
             parent=span.parent,
             resource=span.resource,
             attributes=span_attributes,
-            events=[Event(e.name, redact_mapping(e.attributes), e.timestamp) for e in span.events],
-            links=[Link(link.context, redact_mapping(link.attributes)) for link in span.links],
+            events=[Event(e.name, self.event_attributes(e.attributes), e.timestamp) for e in span.events],
+            links=[Link(link.context, self.event_attributes(link.attributes)) for link in span.links],
             kind=span.kind,
             status=status,
             start_time=span.start_time,
@@ -400,7 +422,7 @@ class RedactingLogProcessor(LogRecordProcessor):
         if record.attributes:
             for key, value in list(record.attributes.items()):
                 if isinstance(value, (str, tuple, list, Mapping)):
-                    record.attributes[key] = redact_value(value)
+                    record.attributes[key] = redact_value(cut(key, value, self.redactor.max_text_length))
 
     def shutdown(self) -> None:
         pass
@@ -413,9 +435,16 @@ def span_limits() -> SpanLimits:
     """The SDK's span limits with the settings' defaults for the standard variables; the
     model-specific ones (``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT``, …), when set, the SDK
     reads itself and they win over these."""
+    length = _limit(settings.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    # Set, the span-specific variable wins: the SDK reads it when given None.
+    span_length = None if os.environ.get("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT") else length
     return SpanLimits(
         max_attributes=_limit(settings.OTEL_ATTRIBUTE_COUNT_LIMIT),
-        max_attribute_length=_limit(settings.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT),
+        # The SDK cuts span attributes to length; events and links (an exception's stack
+        # trace) are cut on export by ``Redactor.event_attributes``, which keeps a stack
+        # trace's end where the SDK would keep its start.
+        max_attribute_length=SpanLimits.UNSET,
+        max_span_attribute_length=span_length,
         max_events=_limit(settings.OTEL_SPAN_EVENT_COUNT_LIMIT),
         max_links=_limit(settings.OTEL_SPAN_LINK_COUNT_LIMIT),
     )
@@ -425,7 +454,8 @@ def log_record_limits() -> LogRecordLimits:
     """The logs SDK's limits, from the same global variables as ``span_limits``."""
     return LogRecordLimits(
         max_attributes=_limit(settings.OTEL_ATTRIBUTE_COUNT_LIMIT),
-        max_attribute_length=_limit(settings.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT),
+        # Cut by ``RedactingLogProcessor`` instead, which keeps a stack trace's end.
+        max_attribute_length=LogRecordLimits.UNSET,
     )
 
 

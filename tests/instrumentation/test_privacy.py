@@ -24,6 +24,7 @@ from opentelemetry.util.types import AnyValue
 from instrumentation.context import mark_error
 from instrumentation.privacy import (
     REDACTED,
+    RedactingLogProcessor,
     RedactingSpanExporter,
     Redactor,
     log_record_limits,
@@ -194,7 +195,8 @@ def test_limits_have_defaults_and_follow_the_standard_variables(settings):
     limits = span_limits()
     assert limits.max_span_attribute_length == settings.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT == 4096
     assert limits.max_events == settings.OTEL_SPAN_EVENT_COUNT_LIMIT
-    assert log_record_limits().max_log_record_attribute_length == 4096
+    # Log attributes are cut by RedactingLogProcessor, which keeps a stack trace's end.
+    assert log_record_limits().max_log_record_attribute_length is None
     settings.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT = None  # "unset"
     assert span_limits().max_span_attribute_length is None
 
@@ -206,6 +208,45 @@ def test_the_process_provider_cuts_long_values(spans):
     (exported,) = spans.get_finished_spans()
     assert len(exported.attributes["db.statement"]) == 4096
     assert len(exported.events[0].attributes["exception.message"]) == 4096
+
+
+def raise_from_deep(depth: int) -> None:
+    """Two functions calling each other: frames Python's traceback does not fold."""
+    if depth == 0:
+        raise LookupError("the frame that raised")
+    _and_back(depth - 1)
+
+
+def _and_back(depth: int) -> None:
+    raise_from_deep(depth)
+
+
+def test_a_long_stack_trace_keeps_its_end_the_frame_that_raised(spans):
+    """Cut from the end, as the SDK would, a trace longer than the limit loses the frame
+    that raised and the exception's own line: the part a reader needs."""
+    with trace.get_tracer(__name__).start_as_current_span("deep") as span:
+        try:
+            raise_from_deep(200)  # ~20,000 characters of frames
+        except LookupError as exc:
+            span.record_exception(exc)
+    (exported,) = spans.get_finished_spans()
+    stacktrace = exported.events[0].attributes["exception.stacktrace"]
+    assert len(stacktrace) == 4096 and stacktrace.startswith("…")
+    assert stacktrace.rstrip().endswith("LookupError: the frame that raised")
+
+
+def test_a_logged_exception_keeps_its_end_too(caplog):
+    redactor = Redactor.build(max_text_length=100)
+    processor = RedactingLogProcessor(redactor)
+
+    class Record:
+        body = "failed"
+        attributes = {"exception.stacktrace": "x" * 500 + "LookupError: the end", "note": "y" * 500}
+
+    processor.on_emit(type("Data", (), {"log_record": Record})())
+    assert Record.attributes["exception.stacktrace"].endswith("LookupError: the end")
+    assert len(Record.attributes["exception.stacktrace"]) == 100
+    assert Record.attributes["note"] == "y" * 100
 
 
 # --- Log records ----------------------------------------------------------------------
