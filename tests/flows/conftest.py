@@ -267,6 +267,10 @@ def running_stack(var: Path, **extra_env: str) -> Iterator[Stack]:
         # Bursts of checkouts from one address (the simulator's, 30 buyers at once): the
         # default per-client rate would refuse most of them.
         "SHOP_CHECKOUT_RATE": "100000/minute",
+        # A connection per request: a stack's gunicorn has 2 x 32 threads for the bursts, and
+        # each would keep one connection per database open, 128 per stack, past PostgreSQL's
+        # default max_connections of 100 once two stacks run (README, DATABASE_CONN_MAX_AGE).
+        "DATABASE_CONN_MAX_AGE": "0",
         **extra_env,
     }
     stack = Stack(env, url, redis)
