@@ -11,8 +11,8 @@ from __future__ import annotations
 from django.contrib import admin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A model admin that shows its rows and offers no add, save or delete."""
+class NoWrites:
+    """Refuses add, change and delete, whatever the user's permissions."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -24,16 +24,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyTabularInline(admin.TabularInline):
+class ReadOnlyAdmin(NoWrites, admin.ModelAdmin):
+    """A model admin that shows its rows and offers no add, save or delete."""
+
+
+class ReadOnlyTabularInline(NoWrites, admin.TabularInline):
     """The same for the rows shown inside a record's page (its lines, its events)."""
 
     extra = 0
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
