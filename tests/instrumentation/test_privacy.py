@@ -235,7 +235,7 @@ def test_a_long_stack_trace_keeps_its_end_the_frame_that_raised(spans):
     assert stacktrace.rstrip().endswith("LookupError: the frame that raised")
 
 
-def test_a_logged_exception_keeps_its_end_too(caplog):
+def test_a_logged_exception_keeps_its_end_too():
     redactor = Redactor.build(max_text_length=100)
     processor = RedactingLogProcessor(redactor)
 
