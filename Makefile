@@ -28,14 +28,19 @@ $(CHROMIUM):
 run: $(STAMP)  ## set up and run the shop: dev server, Celery worker and beat, Redis
 	$(BIN)/python -m devstack
 
+# A worker per core (TEST_WORKERS=0: all in this process), each test file whole on one worker: the
+# flow modules' stacks start once, and the session stack once per worker.
+TEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=10
+
 test: lint $(CHROMIUM)  ## set up, lint, and run the whole suite (starts its own Redis, server and worker)
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 # No lint here: CI runs `make test` first, and the code checked is the same.
 test-pg: $(STAMP) $(CHROMIUM)  ## the suite with the shop and the span store on PostgreSQL (default the local server)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/threadline} \
 	TELEMETRY_DATABASE_URL=$${TELEMETRY_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/threadline_traces} \
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 lint: $(STAMP)  ## ruff (lint and format), the import-linter contracts, mypy
 	$(BIN)/ruff check .

@@ -12,7 +12,8 @@ from django.test import Client
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
-ORDER = uuid.uuid4()
+# Fixed, not uuid4(): every xdist worker must collect the same test ids.
+ORDER = uuid.UUID("00000000-0000-4000-8000-000000000001")
 INTERNAL = [
     ("GET", "/api/inventory/stock/"),
     ("POST", "/api/inventory/reservations/"),

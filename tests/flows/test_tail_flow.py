@@ -17,13 +17,16 @@ pytestmark = pytest.mark.flow
 
 MAX_ATTEMPTS = 4  # ORDERS_FINALIZE_MAX_RETRIES (3) + the first attempt
 SERVICES = {"shop", "orders", "inventory", "payments", "orders-worker"}
-WAIT_S = 1  # TELEMETRY_TAIL_DECISION_WAIT
+# TELEMETRY_TAIL_DECISION_WAIT: longer than any pause between a trace's batches on a loaded
+# machine (a finalize attempt stalls 0.3 s, then backs off up to 0.4 s; CI saw a failed order's
+# trace decided, and dropped, between two attempts with 1 s).
+WAIT_S = 4
 
 
 @pytest.fixture(scope="module")
 def tail_stack(tmp_path_factory) -> Iterator[Stack]:
     """A stack of its own whose store keeps only the traces with an error; beat decides
-    every second."""
+    every 1.3 s (TELEMETRY_TAIL_DECISION_WAIT / 3)."""
     with running_stack(
         tmp_path_factory.mktemp("tail-stack"),
         TELEMETRY_TAIL_SAMPLING="true",

@@ -39,6 +39,9 @@ from instrumentation.sampling import (
 ROOT = Path(__file__).resolve().parents[2]
 IDS = 20_000
 
+# Fixed, not uuid4(): every xdist worker must collect the same test ids.
+SOME_ORDER = uuid.UUID("00000000-0000-4000-8000-000000000002")
+
 
 def trace_ids(count: int = IDS, seed: int = 9) -> list[int]:
     rng = random.Random(seed)
@@ -188,10 +191,10 @@ def test_a_default_rate_outside_0_to_1_is_refused(bad):
         ("GET static/admin/css/base.css", server("static/admin/css/base.css"), "static/*"),
         (
             "GET api/shop/orders/<uuid:order_id>/",
-            server(f"api/shop/orders/{uuid.uuid4()}/"),
+            server(f"api/shop/orders/{SOME_ORDER}/"),
             "GET api/shop/orders/*",
         ),
-        ("GET orders/<uuid:order_id>/", server(f"orders/{uuid.uuid4()}/"), "GET orders/*"),
+        ("GET orders/<uuid:order_id>/", server(f"orders/{SOME_ORDER}/"), "GET orders/*"),
         ("run/orders.reconcile", {}, "run/orders.reconcile"),
         ("run/shop.purge_idempotency_keys", {}, "run/*.purge_idempotency_keys"),
         ("run/payments.purge_idempotency_keys", {}, "run/*.purge_idempotency_keys"),
@@ -227,8 +230,8 @@ def test_by_default_the_rest_of_the_shop_is_kept():
 @pytest.mark.parametrize(
     ("method", "path", "rule"),
     [
-        ("get", f"/api/shop/orders/{uuid.uuid4()}/", "GET api/shop/orders/*"),
-        ("get", f"/orders/{uuid.uuid4()}/", "GET orders/*"),
+        ("get", f"/api/shop/orders/{SOME_ORDER}/", "GET api/shop/orders/*"),
+        ("get", f"/orders/{SOME_ORDER}/", "GET orders/*"),
         ("get", "/admin/", "admin/*"),
         ("post", "/api/shop/checkout/", "api/shop/checkout/*"),
     ],
