@@ -5,6 +5,7 @@ internals). Prices are euros, never cents."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 
@@ -73,7 +74,7 @@ def failed_order(services_url, catalogue):
         items=[services.CheckoutItem("HEADSET-USB", 1)], email="ada@example.com", payment_token="tok_ok"
     )
     reason = "finalize gave up after 4 attempts: OperationalError: interrupted"
-    order_services.order_compensate(order_id=order.order_id, reason=reason)
+    order_services.order_compensate(order_id=uuid.UUID(order.order_id), reason=reason)
     assert Order.objects.get(pk=order.order_id).status == Order.Status.FAILED
     return order
 
