@@ -72,7 +72,8 @@ def cart_add_view(request: HttpRequest, sku: str) -> HttpResponse:
         raise Http404(f"No product {sku}.")
     quantity = _quantity(request, default=1, minimum=1)
     cart_add(request.session, sku, quantity)
-    messages.success(request, f"Added {count_items(quantity)} of {products[sku].name} to your cart.")
+    what = products[sku].name if quantity == 1 else f"{quantity} × {products[sku].name}"
+    messages.success(request, f"Added {what} to your cart.")
     return _back(request, "shop:product-detail", sku=sku)
 
 

@@ -40,9 +40,11 @@ def test_adding_names_the_product_and_returns_to_its_page(client, services_url, 
     response = client.post("/cart/add/MOUSE-WIRELESS/", {"quantity": "2"}, follow=True)
     assert response.redirect_chain[-1][0] == "/products/MOUSE-WIRELESS/"
     page = response.content.decode()
-    assert "Added 2 items of Wireless mouse to your cart." in page
+    assert "Added 2 × Wireless mouse to your cart." in page
     assert "MOUSE-WIRELESS to your cart" not in page
     assert "2 items in" in page
+    page = client.post("/cart/add/MOUSE-WIRELESS/", {"quantity": "1"}, follow=True).content.decode()
+    assert "Added Wireless mouse to your cart." in page and "3 items in" in page
 
 
 def test_the_cart_changes_a_quantity_and_zero_removes_the_line(client, services_url, catalogue):
