@@ -39,7 +39,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
 def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
     product = selectors.product_listing(sku)
     if product is None:
-        raise Http404(f"No product {sku}.")
+        raise Http404("No such product.")  # not the SKU: a URL's text may be anything
     in_cart = cart_items(request.session).get(sku, 0)
     context = {
         "product": product,
@@ -68,8 +68,9 @@ def _back(request: HttpRequest, default: str, **kwargs) -> HttpResponse:
 @require_POST
 def cart_add_view(request: HttpRequest, sku: str) -> HttpResponse:
     products = selectors.products_by_sku([sku])
-    if sku not in products:
-        raise Http404(f"No product {sku}.")
+    if sku not in products:  # taken off sale meanwhile, or a made-up URL
+        messages.error(request, "That product is no longer sold.")
+        return redirect("shop:product-list")
     quantity = _quantity(request, default=1, minimum=1)
     cart_add(request.session, sku, quantity)
     what = products[sku].name if quantity == 1 else f"{quantity} × {products[sku].name}"

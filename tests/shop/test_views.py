@@ -36,6 +36,13 @@ def test_an_unknown_product_has_no_page(client, services_url, catalogue):
     assert client.get("/products/NOPE/").status_code == 404
 
 
+def test_adding_a_product_not_on_sale_adds_nothing_and_says_so(client, services_url, catalogue):
+    response = client.post("/cart/add/NOPE/", {"quantity": "1"}, follow=True)
+    assert response.redirect_chain[-1][0] == "/"
+    assert "That product is no longer sold." in response.content.decode()
+    assert client.session.get("cart", {}) == {}
+
+
 def test_adding_names_the_product_and_returns_to_its_page(client, services_url, catalogue):
     response = client.post("/cart/add/MOUSE-WIRELESS/", {"quantity": "2"}, follow=True)
     assert response.redirect_chain[-1][0] == "/products/MOUSE-WIRELESS/"
