@@ -23,3 +23,10 @@ def cart_remove(session, sku: str) -> None:
 
 def cart_clear(session) -> None:
     session[SESSION_KEY] = {}
+
+
+def cart_set(session, sku: str, quantity: int) -> None:
+    """Set the quantity of one line; 0 takes it out."""
+    items = cart_items(session)
+    items[sku] = max(0, quantity)
+    session[SESSION_KEY] = {sku: qty for sku, qty in items.items() if qty > 0}

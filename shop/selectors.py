@@ -31,6 +31,17 @@ def product_listings() -> list[ProductListing]:
     ]
 
 
+def product_listing(sku: str) -> ProductListing | None:
+    """One active product with its availability, or None."""
+    product = Product.objects.filter(sku=sku, active=True).first()
+    if product is None:
+        return None
+    stock = {level.sku: level.available for level in inventory_client.stock_list(skus=[sku])}
+    return ProductListing(
+        product.sku, product.name, product.description, product.price_cents, stock.get(sku, 0)
+    )
+
+
 def products_by_sku(skus: list[str]) -> dict[str, Product]:
     return {product.sku: product for product in Product.objects.filter(sku__in=skus, active=True)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 import pytest
@@ -32,7 +33,24 @@ def test_show_lists_every_fault_unmarked_at_its_default():
     table = faults("show")
     assert set(table) == set(FAULTS)
     assert not any(line.startswith("*") for line in table.values())
-    assert "order_db_stall       0.5      seconds" in table["order_db_stall"]
+    assert table["order_db_stall"].split()[:3] == ["order_db_stall", "0.5", "seconds"]
+
+
+def test_show_lines_up_every_column_whatever_the_name_and_value_lengths():
+    """The longest name (order_place_db_timeout) and a five-digit value (30000 ms) still
+    leave the values, units and help texts each starting in one column."""
+    lines = list(faults("set", "gateway_latency=30000", "payment_decline=0.05").values())
+    for column in range(1, 4):  # value, unit, help: the cells after the name
+        edges = {_cell_end(line, column) for line in lines}
+        assert len(edges) == 1, f"column {column} is ragged: {sorted(edges)}"
+
+
+def _cell_end(line: str, column: int) -> int:
+    """Where the ``column``-th cell after the marker ends (values are right-aligned, so
+    their ends line up) or starts (names, units and help are left-aligned)."""
+    cells = [(m.start(), m.end()) for m in re.finditer(r"\S+", line[2:])]
+    start, end = cells[column]
+    return end + 2 if column == 1 else start + 2
 
 
 def test_set_stores_the_values_and_marks_them():
@@ -42,7 +60,7 @@ def test_set_stores_the_values_and_marks_them():
         "payment_decline": 0.05,
         "order_db_timeout": 1.0,
     }
-    assert table["payment_decline"].startswith("* payment_decline      0.05")
+    assert table["payment_decline"].split()[:3] == ["*", "payment_decline", "0.05"]
     assert table["order_db_timeout"].startswith("*")
     assert table["inventory_shortage"].startswith(" ")
 

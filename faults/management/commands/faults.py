@@ -43,7 +43,22 @@ class Command(BaseCommand):
         self._show()
 
     def _show(self) -> None:
-        for name, value in sorted(fault_values(fresh=True).items()):
-            fault = FAULTS[name]
-            marker = "*" if value != fault.default else " "
-            self.stdout.write(f"{marker} {name:<20} {value:<8g} {fault.unit:<8} {fault.help}")
+        # Columns as wide as their widest cell, so a long name (order_place_db_timeout)
+        # does not push its row's value, unit and help out of line with the others.
+        rows = [
+            (
+                "*" if value != FAULTS[name].default else " ",
+                name,
+                f"{value:g}",
+                FAULTS[name].unit,
+                FAULTS[name].help,
+            )
+            for name, value in sorted(fault_values(fresh=True).items())
+        ]
+        name_width = max(len(row[1]) for row in rows)
+        value_width = max(len(row[2]) for row in rows)
+        unit_width = max(len(row[3]) for row in rows)
+        for marker, name, value, unit, help_text in rows:
+            self.stdout.write(
+                f"{marker} {name:<{name_width}}  {value:>{value_width}}  {unit:<{unit_width}}  {help_text}"
+            )
