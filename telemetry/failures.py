@@ -363,6 +363,10 @@ def group_url(group_id: int) -> str:
     return settings.THREADLINE_BASE_URL.rstrip("/") + group_path(group_id)
 
 
+def trace_url(trace_id: str) -> str:
+    return settings.THREADLINE_BASE_URL.rstrip("/") + reverse("telemetry:trace-detail", args=[trace_id])
+
+
 # -- the seam for the orders admin --------------------------------------------------------
 
 
