@@ -35,7 +35,7 @@ def failed_orders() -> list[str]:
 
 def test_it_prints_each_group_with_its_orders_and_example(failed_orders, settings):
     text = run()
-    assert text.startswith("12 orders affected, 12 traces, in 1 groups over 1 h.")
+    assert text.startswith("12 orders affected, 12 traces, in 1 group over 1 h.")
     assert (
         "[error NEW] orders-worker · UPDATE orders_order · sqlite3.OperationalError · fault order_db_timeout"
         in text

@@ -18,6 +18,10 @@ def when(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 class Command(BaseCommand):
     help = (
         "Failed and slow traces grouped by root-cause signature (service, operation, exception "
@@ -61,8 +65,8 @@ class Command(BaseCommand):
             self.stdout.write(f"No failures in this window ({win.label}).")
             return
         self.stdout.write(
-            f"{report.orders} orders affected, {report.traces} traces, "
-            f"in {len(report.groups)} groups over {win.label}."
+            f"{plural(report.orders, 'order')} affected, {plural(report.traces, 'trace')}, "
+            f"in {plural(len(report.groups), 'group')} over {win.label}."
             + (" (newest grouped traces only)" if report.partial else "")
         )
         for g in report.groups:
@@ -72,7 +76,8 @@ class Command(BaseCommand):
         new = " NEW" if g.is_new else ""
         self.stdout.write("")
         self.stdout.write(f"[{g.group.kind}{new}] {failures.describe(g.group)}")
-        self.stdout.write(f"  {g.count} traces, {len(g.orders)} orders; {g.group.summary}")
+        counts = f"{plural(g.count, 'trace')}, {plural(len(g.orders), 'order')}"
+        self.stdout.write(f"  {counts}; {g.group.summary}")
         self.stdout.write(
             f"  since {when(g.group.first_seen_ns)} · in window {when(g.first_ns)} .. {when(g.last_ns)}"
         )
