@@ -15,7 +15,7 @@ so the worker's and the web's batches are both in) and are not grouped yet, or g
 since they were (``TraceFailure.stored_ns`` below ``Trace.last_stored_ns``): a trace is
 analysed once, again only if it changed. One ``TraceFailure`` row per trace keeps its group,
 its order and what became of the money and the stock; the pages only read those rows
-(``failure_groups``: one indexed range read of a window). It runs in the alert task (every
+(``failure_report``: one indexed range read of a window). It runs in the alert task (every
 ``TELEMETRY_ALERT_INTERVAL``, so a new group is mailed within one interval), and for a
 bounded batch when the page or the command is opened, so what they show is current without
 beat. A group row outlives its traces; counts, first and last seen of a window come from
@@ -346,13 +346,13 @@ def buckets(starts: Iterable[int], start_ns: int, end_ns: int, count: int = BUCK
     return tuple(counts)
 
 
-def describe(group: FailureGroup) -> str:
+def describe(group: FailureGroup, sep: str = " · ") -> str:
     """The signature in a few words: ``orders-worker · UPDATE orders_order ·
-    OperationalError · fault order_db_timeout``."""
+    OperationalError · fault order_db_timeout`` (``sep`` between them)."""
     kind = "" if group.kind == FailureGroup.Kind.ERROR else "slow"
     fault = f"fault {group.fault}" if group.fault else ""
     parts = (group.service, group.operation, group.exception_type or kind, fault)
-    return " · ".join(part for part in parts if part)
+    return sep.join(part for part in parts if part)
 
 
 def group_path(group_id: int) -> str:

@@ -158,6 +158,9 @@ def failure_groups_evaluate(*, now_ns: int | None = None) -> dict[str, int]:
     return {key: value for key, value in counts.items() if value}
 
 
+MAIL_SEP = " | "  # ASCII: a subject line shows it in any mail client
+
+
 def _mail_new_groups(groups: list[FailureGroup]) -> None:
     """The first group's sentence and link open the mail: what a phone's preview shows."""
     first = groups[0]
@@ -165,10 +168,10 @@ def _mail_new_groups(groups: list[FailureGroup]) -> None:
     lines = [f"New failure: {first.summary}", failures.group_url(first.pk), ""]
     for group in groups:
         lines += [
-            f"{group.get_kind_display().capitalize()}: {failures.describe(group)}",
+            f"{group.get_kind_display().capitalize()}: {failures.describe(group, MAIL_SEP)}",
             f"  {group.summary}",
             f"  {failures.group_url(group.pk)}",
         ]
     page = settings.THREADLINE_BASE_URL.rstrip("/") + reverse("telemetry:failures")
     lines += ["", f"All failure groups: {page}"]
-    mail_admins(f"New failure group: {failures.describe(first)}{more}", "\n".join(lines))
+    mail_admins(f"New failure group: {failures.describe(first, MAIL_SEP)}{more}", "\n".join(lines))

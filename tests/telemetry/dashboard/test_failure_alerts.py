@@ -34,7 +34,8 @@ def test_a_new_group_mails_its_diagnosis_and_link_first_then_never_again(mailout
     [mail] = mailoutbox
     group = FailureGroup.objects.get()
     assert mail.to == ["ops@threadline.test"]
-    assert mail.subject.startswith("[Django] New failure group: orders-worker · UPDATE orders_order")
+    signature = "orders-worker | UPDATE orders_order | sqlite3.OperationalError | fault order_db_timeout"
+    assert mail.subject == f"[Django] New failure group: {signature}"
     first, second = mail.body.splitlines()[:2]
     assert first == f"New failure: {group.summary}"
     assert group.summary.startswith("orders-worker: UPDATE orders_order failed with sqlite3.OperationalError")
