@@ -43,10 +43,12 @@ def order_diagnosis(order_id: str, trace_id: str = "") -> OrderDiagnosis | None:
 @dataclass(frozen=True)
 class OrderFailureGroup:
     """The failure group (``/traces/failures/``) an order's trace was filed in: its id, its
-    signature in a few words, and the path of its row on the failures page."""
+    signature in a few words (``label``) and in full (``title``), and the path of its row on
+    the failures page."""
 
     group_id: int
     label: str
+    title: str
     path: str
 
 

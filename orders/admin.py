@@ -46,8 +46,8 @@ class OrderEventInline(ReadOnlyTabularInline):
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdmin):
     list_display = (
-        *("id", "email", "customer_tier", "status", "total", "reason"),
-        *("failure_group", "created_at", "trace"),
+        *("id", "email", "customer_tier", "status", "failure_group"),
+        *("total", "reason", "created_at", "trace"),
     )
     list_filter = ("status", "customer_tier", "created_at")
     search_fields = ("=id", "email", "trace_id")
@@ -94,7 +94,9 @@ class OrderAdmin(ReadOnlyAdmin):
     @admin.display(description="failure group")
     def failure_group(self, order: Order) -> str:
         group = getattr(order, "failure_group_found", None)
-        return format_html('<a href="{}">{}</a>', group.path, group.label) if group else "-"
+        if group is None:
+            return "-"
+        return format_html('<a href="{}" title="{}">{}</a>', group.path, group.title, group.label)
 
     def get_changelist_instance(self, request):
         """The page's orders get their failure groups in one call to the store, not one per row."""

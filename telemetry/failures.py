@@ -355,6 +355,13 @@ def describe(group: FailureGroup, sep: str = " · ") -> str:
     return sep.join(part for part in parts if part)
 
 
+def short_label(group: FailureGroup) -> str:
+    """The signature for a narrow column: ``UPDATE orders_order: OperationalError
+    (order_db_timeout)``, the exception without its module."""
+    what = group.exception_type.rsplit(".", 1)[-1] if group.exception_type else group.kind
+    return f"{group.operation}: {what}" + (f" ({group.fault})" if group.fault else "")
+
+
 def group_path(group_id: int) -> str:
     return f"{reverse('telemetry:failures')}#group-{group_id}"
 
@@ -381,6 +388,8 @@ def order_failure_groups(order_ids: Sequence[str]) -> dict[str, OrderFailureGrou
         )
         found = {row.order_id: row.group for row in rows}  # the newest wins
     return {
-        order_id: OrderFailureGroup(group_id=group.pk, label=describe(group), path=group_path(group.pk))
+        order_id: OrderFailureGroup(
+            group_id=group.pk, label=short_label(group), title=describe(group), path=group_path(group.pk)
+        )
         for order_id, group in found.items()
     }

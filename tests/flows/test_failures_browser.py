@@ -76,3 +76,5 @@ def test_an_incident_at_a_glance_on_the_failures_page(calm, staff_page):  # noqa
         expect(link).to_have_attribute("href", re.compile(r"^/traces/failures/#group-\d+$"))
         links[order_id] = link.get_attribute("href")
     assert links[timeouts[0]] == links[timeouts[1]] != links[unreachable[0]]
+    page.set_viewport_size({"width": 1800, "height": 900})  # the admin's list is wide
+    page.screenshot(path=str(OUTPUT / "failed-orders-groups.png"), full_page=True)

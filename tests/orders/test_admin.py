@@ -74,7 +74,10 @@ def test_the_failed_orders_list_shows_each_orders_failure_group(admin_client, fa
     group = FailureGroup.objects.get()
     page = admin_client.get("/admin/orders/order/", {"status__exact": "failed"}).content.decode()
     assert "Failure group" in page  # the column header
-    link = f'<a href="/traces/failures/#group-{group.pk}">{html.escape(describe(group))}</a>'
+    link = (
+        f'<a href="/traces/failures/#group-{group.pk}" title="{html.escape(describe(group))}">'
+        "UPDATE orders_order: OperationalError (order_db_timeout)</a>"
+    )
     assert link in page
     row = page[page.index(str(other.id)) :]
     assert '<td class="field-failure_group">-</td>' in row[: row.index("</tr>")]

@@ -196,9 +196,9 @@ def test_each_order_gets_its_group_for_the_admin_in_one_lookup():
     found = failures.order_failure_groups([order_id, str(uuid.uuid4())])
     assert list(found) == [order_id]
     group = FailureGroup.objects.get()
-    assert (
-        found[order_id].label
-        == "orders-worker · UPDATE orders_order · sqlite3.OperationalError · fault order_db_timeout"
+    assert found[order_id].label == "UPDATE orders_order: OperationalError (order_db_timeout)"
+    assert found[order_id].title == (
+        "orders-worker · UPDATE orders_order · sqlite3.OperationalError · fault order_db_timeout"
     )
     assert found[order_id].path == f"/traces/failures/#group-{group.pk}"
 
