@@ -467,6 +467,12 @@ OTEL_BSP_MAX_EXPORT_BATCH_SIZE = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_S
 TELEMETRY_ORDER_DIAGNOSIS = os.environ.get(
     "TELEMETRY_ORDER_DIAGNOSIS", "telemetry.diagnosis.orders.order_diagnosis"
 )
+# --- Failure groups (telemetry/failures.py, /traces/failures/) ---------------------------
+# The function the order admin asks for each listed order's failure group (dotted path, as
+# above; empty: no column data). A failed or slow trace is grouped once no span of it has
+# been stored for TELEMETRY_FAILURES_SETTLE seconds (the worker's and the web's batches in).
+TELEMETRY_ORDER_GROUPS = os.environ.get("TELEMETRY_ORDER_GROUPS", "telemetry.failures.order_failure_groups")
+TELEMETRY_FAILURES_SETTLE = _env_float("TELEMETRY_FAILURES_SETTLE", 5.0)
 
 # --- Privacy (README "Privacy defaults") -----------------------------------------------
 # Applied to spans and log records before any exporter (store, metric rows, OTLP) sees them:

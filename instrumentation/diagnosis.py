@@ -8,7 +8,7 @@ span exporters: nothing here imports the store, and a shop without one shows no 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -38,3 +38,28 @@ def order_diagnosis(order_id: str, trace_id: str = "") -> OrderDiagnosis | None:
         return None
     diagnose: OrderDiagnosisFunction = import_string(settings.TELEMETRY_ORDER_DIAGNOSIS)
     return diagnose(order_id, trace_id)
+
+
+@dataclass(frozen=True)
+class OrderFailureGroup:
+    """The failure group (``/traces/failures/``) an order's trace was filed in: its id, its
+    signature in a few words (``label``) and in full (``title``), and the path of its row on
+    the failures page."""
+
+    group_id: int
+    label: str
+    title: str
+    path: str
+
+
+# (order ids) -> each grouped order's group; orders without one are left out.
+OrderGroupsFunction = Callable[[Sequence[str]], dict[str, OrderFailureGroup]]
+
+
+def order_failure_groups(order_ids: Sequence[str]) -> dict[str, OrderFailureGroup]:
+    """The failure groups of a page of orders, in one call (``TELEMETRY_ORDER_GROUPS``); an
+    empty dict when no store is configured. Store errors reach the caller, as above."""
+    if not settings.TELEMETRY_ORDER_GROUPS or not order_ids:
+        return {}
+    lookup: OrderGroupsFunction = import_string(settings.TELEMETRY_ORDER_GROUPS)
+    return lookup(order_ids)

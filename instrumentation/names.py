@@ -27,6 +27,9 @@ PAYMENT_AUTHORIZE_ROUTE = "api/payments/authorizations/"
 PAYMENT_CAPTURE_ROUTE = "api/payments/payments/<uuid:order_id>/capture/"
 PAYMENT_CANCEL_ROUTE = "api/payments/payments/<uuid:order_id>/cancel/"
 STOCK_RELEASE_ROUTE = "api/inventory/reservations/<uuid:order_id>/release/"
+# Read by the failure groups (telemetry/failures.py) for what became of an order's stock.
+STOCK_RESERVE_ROUTE = "api/inventory/reservations/"
+STOCK_COMMIT_ROUTE = "api/inventory/reservations/<uuid:order_id>/commit/"
 
 RUN_PREFIX = "run/"  # the Celery instrumentor's name for a task's run: ``run/<task>``
 

@@ -1,6 +1,7 @@
 """Orders in the admin: filter by status or customer tier, search by id or email, the lines
 and the event history inline, a link from the order to its trace, and for a failed order
-the root cause the trace's diagnosis names. Read-only: an order, its lines, events and
+the root cause the trace's diagnosis names; the list shows each order's failure group
+(``/traces/failures/``), looked up once per page. Read-only: an order, its lines, events and
 outbox rows record what happened, and change only through the orders services.
 
 The diagnosis comes from the trace store through ``instrumentation.diagnosis`` (the store
@@ -12,7 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from core.readonly_admin import ReadOnlyAdmin, ReadOnlyTabularInline
-from instrumentation.diagnosis import order_diagnosis
+from instrumentation.diagnosis import order_diagnosis, order_failure_groups
 from orders.models import Order, OrderEvent, OrderLine, OutboxMessage
 
 
@@ -44,7 +45,10 @@ class OrderEventInline(ReadOnlyTabularInline):
 
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdmin):
-    list_display = ("id", "email", "customer_tier", "status", "total", "reason", "created_at", "trace")
+    list_display = (
+        *("id", "email", "customer_tier", "status", "failure_group"),
+        *("total", "reason", "created_at", "trace"),
+    )
     list_filter = ("status", "customer_tier", "created_at")
     search_fields = ("=id", "email", "trace_id")
     date_hierarchy = "created_at"
@@ -86,6 +90,24 @@ class OrderAdmin(ReadOnlyAdmin):
         if diagnosis is None:
             return "no stored trace for this order (yet)"
         return format_html("{} ({})", diagnosis.summary, trace_link(diagnosis.trace_id))
+
+    @admin.display(description="failure group")
+    def failure_group(self, order: Order) -> str:
+        group = getattr(order, "failure_group_found", None)
+        if group is None:
+            return "-"
+        return format_html('<a href="{}" title="{}">{}</a>', group.path, group.title, group.label)
+
+    def get_changelist_instance(self, request):
+        """The page's orders get their failure groups in one call to the store, not one per row."""
+        changelist = super().get_changelist_instance(request)
+        try:
+            groups = order_failure_groups([str(order.pk) for order in changelist.result_list])
+        except DatabaseError:  # the span store is an aid: the list shows without groups
+            groups = {}
+        for order in changelist.result_list:
+            order.failure_group_found = groups.get(str(order.pk))
+        return changelist
 
     def get_search_results(self, request, queryset, search_term):
         # "=id" on a UUID field fails on text that is not a UUID; fall back to the rest.

@@ -243,3 +243,57 @@ class SpanMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service} {self.name} ({self.span_id})"
+
+
+class FailureGroup(models.Model):
+    """Failed and slow traces that share a root-cause signature (``telemetry.failures``):
+    the service and operation where the error started (or, in a slow trace without an error,
+    where most of its time went), the exception type and the injected fault if one is recorded."""
+
+    class Kind(models.TextChoices):
+        ERROR = "error", "failed"
+        SLOW = "slow", "slow"
+
+    signature = models.CharField(max_length=64, unique=True)  # sha256 of the fields below
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    service = models.CharField(max_length=100)
+    operation = models.CharField(max_length=300)
+    exception_type = models.CharField(max_length=200, blank=True, default="")
+    fault = models.CharField(max_length=100, blank=True, default="")
+    summary = models.TextField()  # the diagnosis sentence of the group's first trace
+    first_seen_ns = models.BigIntegerField()  # the earliest member trace's start
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the admins were mailed about the new group: set once, by a conditional update.
+    alerted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["alerted_at"], name="failuregroup_alerted")]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.operation} {self.exception_type}".strip()
+
+
+class TraceFailure(models.Model):
+    """A failed or slow trace's group, computed once from its spans when it has settled and
+    again only if spans arrive later (``stored_ns``), with what became of its order."""
+
+    trace = models.OneToOneField(Trace, primary_key=True, on_delete=models.CASCADE, related_name="failure")
+    group = models.ForeignKey(FailureGroup, on_delete=models.CASCADE, related_name="traces")
+    start_ns = models.BigIntegerField()
+    duration_ns = models.BigIntegerField()
+    order_id = models.CharField(max_length=36, blank=True, default="")
+    money = models.CharField(max_length=30, blank=True, default="")  # "refunded", "voided", "captured", …
+    stock = models.CharField(max_length=30, blank=True, default="")  # "released", "committed", …
+    summary = models.TextField()  # this trace's diagnosis sentence
+    stored_ns = models.BigIntegerField()  # the trace's last_stored_ns when it was grouped
+
+    class Meta:
+        indexes = [
+            # The page's window read, and a group's newest example.
+            models.Index(fields=["start_ns", "group"], name="tracefailure_start"),
+            models.Index(fields=["group", "start_ns"], name="tracefailure_group_start"),
+            models.Index(fields=["order_id"], name="tracefailure_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trace_id} in {self.group_id}"

@@ -2,6 +2,10 @@
 shows (``telemetry.dashboard.metrics``); a rule that starts breaching fires and mails the admins with
 example traces, one that stops recovers and mails again. Nothing here is traced.
 
+A new failure group (``telemetry.failures``) mails the admins too, in the same beat run:
+``failure_groups_evaluate`` groups the traces that settled since, and each group no mail has
+announced yet is announced once, its diagnosis sentence and its link in the first lines.
+
 A window without a single call gives no value, which counts as not breaching: a rule
 recovers when its service falls silent. The move between firing and not firing is a
 conditional update, so two overlapping runs send one mail.
@@ -20,8 +24,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from instrumentation.context import untraced
+from telemetry import failures
 from telemetry.dashboard import metrics
-from telemetry.models import AlertRule, AlertState
+from telemetry.models import AlertRule, AlertState, FailureGroup
 
 logger = logging.getLogger(__name__)
 
@@ -134,3 +139,39 @@ def _mail_recovered(rule: AlertRule, reading: Reading) -> None:
     value = format_value(rule, reading.value)
     lines = [f"Alert {rule.name} recovered: {value}.", f"Rule: {_describe(rule)}."]
     mail_admins(f"Alert recovered: {rule.name} ({value})", "\n".join(lines))
+
+
+def failure_groups_evaluate(*, now_ns: int | None = None) -> dict[str, int]:
+    """Groups the traces that settled since the last run and mails the admins about the
+    groups no mail has announced yet (one mail for all of them). Returns ``grouped`` and
+    ``new_groups`` counts, only those above zero."""
+    with untraced():
+        counts = failures.group_failures(now_ns=now_ns)
+        new = failures.claim_new_groups(now_ns=now_ns)
+    if new:
+        try:
+            _mail_new_groups(new)
+        except OSError:  # not sent: announce them on the next run
+            FailureGroup.objects.filter(pk__in=[g.pk for g in new]).update(alerted_at=None)
+            raise
+    counts["new_groups"] = len(new)
+    return {key: value for key, value in counts.items() if value}
+
+
+MAIL_SEP = " | "  # ASCII: a subject line shows it in any mail client
+
+
+def _mail_new_groups(groups: list[FailureGroup]) -> None:
+    """The first group's sentence and link open the mail: what a phone's preview shows."""
+    first = groups[0]
+    more = f" and {len(groups) - 1} more" if len(groups) > 1 else ""
+    lines = [f"New failure: {first.summary}", failures.group_url(first.pk), ""]
+    for group in groups:
+        lines += [
+            f"{group.get_kind_display().capitalize()}: {failures.describe(group, MAIL_SEP)}",
+            f"  {group.summary}",
+            f"  {failures.group_url(group.pk)}",
+        ]
+    page = settings.THREADLINE_BASE_URL.rstrip("/") + reverse("telemetry:failures")
+    lines += ["", f"All failure groups: {page}"]
+    mail_admins(f"New failure group: {failures.describe(first, MAIL_SEP)}{more}", "\n".join(lines))

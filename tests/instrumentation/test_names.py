@@ -25,6 +25,8 @@ ROUTES = [
     names.PAYMENT_CAPTURE_ROUTE,
     names.PAYMENT_CANCEL_ROUTE,
     names.STOCK_RELEASE_ROUTE,
+    names.STOCK_RESERVE_ROUTE,
+    names.STOCK_COMMIT_ROUTE,
 ]
 
 

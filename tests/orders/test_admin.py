@@ -1,9 +1,11 @@
-"""Orders in the admin: a failed order shows why in its list row, and its change page shows
-the root cause the trace's diagnosis names, with the trace link and the event history."""
+"""Orders in the admin: a failed order shows why and its failure group in its list row, and
+its change page shows the root cause the trace's diagnosis names, with the trace link and the
+event history."""
 
 from __future__ import annotations
 
 import html
+import time
 import uuid
 
 import pytest
@@ -15,7 +17,8 @@ from orders.models import Order
 from synthetic import builders as traces
 from telemetry.diagnosis.analysis import analyze
 from telemetry.diagnosis.text import summary_line
-from telemetry.models import Span
+from telemetry.failures import describe, group_failures
+from telemetry.models import FailureGroup, Span
 from telemetry.store.index import save_spans
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -61,6 +64,37 @@ def test_a_failed_orders_list_row_shows_the_reason(admin_client, failed_order):
     response = admin_client.get("/admin/orders/order/", {"status__exact": "failed"})
     assert response.status_code == 200
     assert html.escape(REASON) in response.content.decode()
+
+
+def test_the_failed_orders_list_shows_each_orders_failure_group(admin_client, failed_order):
+    """Once the trace store has grouped the order's trace, its row links to its group on the
+    failures page; an order of no group shows "-"."""
+    other = Order.objects.create(email="ok@example.com", status=Order.Status.FAILED, total_cents=100)
+    group_failures(now_ns=time.time_ns() + 60 * 1_000_000_000, lookback_s=None)
+    group = FailureGroup.objects.get()
+    page = admin_client.get("/admin/orders/order/", {"status__exact": "failed"}).content.decode()
+    assert "Failure group" in page  # the column header
+    link = (
+        f'<a href="/traces/failures/#group-{group.pk}" title="{html.escape(describe(group))}">'
+        "UPDATE orders_order: OperationalError (order_db_timeout)</a>"
+    )
+    assert link in page
+    row = page[page.index(str(other.id)) :]
+    assert '<td class="field-failure_group">-</td>' in row[: row.index("</tr>")]
+
+
+def failing_groups(order_ids):
+    raise DatabaseError("no such table: telemetry_tracefailure")
+
+
+def test_the_order_list_shows_without_groups_when_the_store_cannot_be_read(
+    admin_client, settings, failed_order
+):
+    settings.TELEMETRY_ORDER_GROUPS = f"{__name__}.failing_groups"
+    response = admin_client.get("/admin/orders/order/")
+    assert (
+        response.status_code == 200 and '<td class="field-failure_group">-</td>' in response.content.decode()
+    )
 
 
 def test_an_order_that_did_not_fail_has_no_root_cause():
