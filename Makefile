@@ -25,8 +25,11 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-run: $(STAMP)  ## set up and run the shop: dev server, Celery worker and beat, Redis
-	$(BIN)/python -m devstack
+# The dev server's port: make run PORT=8001 (a second copy beside the first).
+PORT ?= 8000
+
+run: $(STAMP)  ## set up and run the shop: dev server, Celery worker and beat, Redis (PORT=8000)
+	$(BIN)/python -m devstack --port $(PORT)
 
 test: lint $(CHROMIUM)  ## set up, lint, and run the whole suite (starts its own Redis, server and worker)
 	$(BIN)/python -m pytest
