@@ -14,10 +14,12 @@ Each round of the schedule, ``--every`` seconds apart, takes the next fault in t
   it get no answer, which the simulator retries with the same Idempotency-Key);
 - ``broker``: SIGKILL the Redis broker, keep it down ``--broker-down`` seconds, start it
   again empty on the same port (the worker reconnects; the outbox and reconcile recover
-  what died with it).
+  what died with it);
+- ``database`` (only when asked for with ``--faults``): the run then uses a PostgreSQL
+  server of its own (initdb in a temporary directory), and restarts it with an immediate
+  shutdown, as a crash. The shared server given by ``--postgres`` is never restarted.
 
-The database is not restarted: the PostgreSQL server here is shared with other work. The
-stack runs with short recovery settings (reconcile every 2 s, an order stuck after 15 s,
+The stack runs with short recovery settings (reconcile every 2 s, an order stuck after 15 s,
 a redelivery after 10 s) so a run of a few hundred orders settles in minutes; the
 production defaults (README, "Reliability") change how long orders wait, not whether they
 finish. Exit status: the simulator's (0 when every invariant holds).
@@ -29,9 +31,11 @@ import argparse
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -40,9 +44,10 @@ from pathlib import Path
 # imported before any project module.
 from stack import DEFAULT_POSTGRES, ROOT, Stack, StackError
 
-from devstack.broker import PrivateRedis
+from devstack.broker import PrivateRedis, free_port
 
-FAULTS = ("worker-child", "web-worker", "broker")
+FAULTS = ("worker-child", "web-worker", "broker", "database")
+DEFAULT_FAULTS = ("worker-child", "web-worker", "broker")
 # Recovery settings for a short run (see the module doc).
 RECOVERY = {
     "ORDERS_RECONCILE_INTERVAL": "2",
@@ -70,7 +75,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--faults",
-        default=",".join(FAULTS),
+        default=",".join(DEFAULT_FAULTS),
         help="the faults to cycle through, in order, comma-separated (default: %(default)s)",
     )
     parser.add_argument(
@@ -112,11 +117,53 @@ def children_of(pid: int) -> list[int]:
     return sorted(found)
 
 
+class PrivatePostgres:
+    """A PostgreSQL server of the run's own (initdb in a temporary directory, a free port),
+    so that restarting it disturbs nobody else; run as the postgres user when this is root."""
+
+    def __init__(self) -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+        pg_ctl = str(found[-1]) if found else shutil.which("pg_ctl")
+        if pg_ctl is None:
+            raise StackError("the database fault needs PostgreSQL's pg_ctl and initdb")
+        self.bin = Path(pg_ctl).parent
+        self.dir = Path(tempfile.mkdtemp(prefix="threadline-chaos-pg-"))
+        self.data, self.port = self.dir / "data", free_port()
+        self.as_owner: list[str] = []
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            shutil.chown(self.dir, "postgres")
+            self.as_owner = ["runuser", "-u", "postgres", "--"]
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        self._ctl("start")
+        self.admin_url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [*self.as_owner, str(self.bin / tool), *args]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _ctl(self, action: str, *args: str) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-o", options, *args, action
+        )
+
+    def restart(self) -> None:
+        """Immediate shutdown (as a crash: open transactions roll back at recovery, every
+        connection drops), then start again."""
+        self._ctl("restart", "-m", "immediate")
+
+    def close(self) -> None:
+        self._ctl("stop", "-m", "fast")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Chaos:
     """Injects the faults in turn until stopped; remembers what it did."""
 
-    def __init__(self, stack: Stack, redis: PrivateRedis, args: argparse.Namespace) -> None:
-        self.stack, self.redis, self.args = stack, redis, args
+    def __init__(
+        self, stack: Stack, redis: PrivateRedis, args: argparse.Namespace, postgres: PrivatePostgres | None
+    ) -> None:
+        self.stack, self.redis, self.args, self.postgres = stack, redis, args, postgres
         self.done: list[str] = []
         self.stopped = threading.Event()
         self.started = time.monotonic()
@@ -157,6 +204,13 @@ class Chaos:
         self.redis.start()
         self.log(f"broker: restarted empty on port {self.redis.port} (pid {self.redis.process.pid})")
 
+    def database(self) -> None:
+        assert self.postgres is not None  # main() starts one when the fault is asked for
+        began = time.monotonic()
+        self.postgres.restart()
+        took = time.monotonic() - began
+        self.log(f"database: PostgreSQL crashed (immediate shutdown) and restarted in {took:.1f}s")
+
 
 def simulate(stack: Stack, args: argparse.Namespace) -> subprocess.Popen:
     report = stack.var / "report.json"
@@ -193,11 +247,13 @@ def summary(chaos: Chaos, report: dict, seconds: float) -> str:
 def main() -> int:
     args = parse_args()
     redis = PrivateRedis()
-    stack = Stack(postgres=args.postgres, broker_url=redis.url, env=RECOVERY, name="chaos")
+    postgres = PrivatePostgres() if "database" in args.faults.split(",") else None
+    admin_url = postgres.admin_url if postgres else args.postgres
+    stack = Stack(postgres=admin_url, broker_url=redis.url, env=RECOVERY, name="chaos")
     try:
         stack.prepare(stock_units=2 * args.orders)  # no checkout refused for stock
         stack.start(beat=True)
-        chaos = Chaos(stack, redis, args)
+        chaos = Chaos(stack, redis, args, postgres)
         began = time.monotonic()
         run = simulate(stack, args)
         injector = threading.Thread(target=chaos.run, daemon=True)
@@ -214,6 +270,8 @@ def main() -> int:
     finally:
         stack.close(keep_logs=args.keep_logs)
         redis.stop()
+        if postgres is not None:
+            postgres.close()
 
 
 if __name__ == "__main__":
