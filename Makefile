@@ -25,8 +25,11 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-run: $(STAMP)  ## set up and run the shop: dev server, Celery worker and beat, Redis
-	$(BIN)/python -m devstack
+# The dev server's port: make run PORT=8001 (a second copy beside the first).
+PORT ?= 8000
+
+run: $(STAMP)  ## set up and run the shop: dev server, Celery worker and beat, Redis (PORT=8000)
+	$(BIN)/python -m devstack --port $(PORT)
 
 # A worker per core (TEST_WORKERS=0: all in this process), each test file whole on one worker: the
 # flow modules' stacks start once, and the session stack once per worker.

@@ -6,6 +6,7 @@ Nothing else in the project reads ``os.environ``. App settings carry their app's
 """
 
 import os
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -338,6 +339,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Publishing must not hang a request when the broker is down: the outbox keeps the task.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+# Surviving a broker crash (issue 14; README, "Reliability"). The worker retries its broker
+# forever (Celery's default gives up after 100 tries, about 50 minutes, and exits), every
+# 2 s growing to 30 s, at start as after a loss. A task running when the connection drops
+# finishes its work; its ack goes nowhere and, should the broker still hold the message,
+# it is redelivered and runs again, which every task is written to allow.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Chosen, so Celery's notice that its default will change (printed at every connection
+# loss, 8 lines) says nothing new here.
+warnings.filterwarnings("ignore", message=r"\s*In Celery 5.1 we introduced an optional breaking change")
 # Django's LOGGING (with trace ids) stays in charge; worker children write to stderr
 # directly instead of through Celery's stdout proxy, which swallowed their records.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

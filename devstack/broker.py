@@ -39,12 +39,19 @@ def free_port() -> int:
 
 
 class PrivateRedis:
-    """A redis-server child process on a free loopback port; stop() ends it."""
+    """A redis-server child process on a free loopback port; stop() ends it, crash() kills
+    it outright and start() brings it back empty on the same port, as a Redis without
+    persistence comes back after a crash."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, output: int = subprocess.DEVNULL) -> None:
+        """``output=subprocess.PIPE``: its warnings on ``process.stdout``, as text."""
         self.port = port or free_port()
+        self._output = output
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.mkdtemp(prefix="threadline-redis-")
+        self.start()
+
+    def start(self) -> None:
         self.process = subprocess.Popen(
             [
                 redis_executable(),
@@ -58,15 +65,24 @@ class PrivateRedis:
                 "no",
                 "--dir",
                 self._dir,
+                "--loglevel",
+                "warning",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT if self._output == subprocess.PIPE else subprocess.DEVNULL,
+            text=True,
+            errors="replace",
         )
         deadline = time.monotonic() + 10
         while not redis_answers(self.url):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start on port {self.port}")
             time.sleep(0.05)
+
+    def crash(self) -> None:
+        """SIGKILL: no shutdown, clients see their connections reset, every message is lost."""
+        self.process.kill()
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process.poll() is None:

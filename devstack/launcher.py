@@ -3,15 +3,22 @@
 Runs in debug mode (DJANGO_DEBUG=true unless set otherwise, for itself and its children).
 Prepares both databases (migrations, the demo catalogue, in debug mode only a dev superuser
 admin/admin), finds a Redis broker or starts a private one, then runs the dev server, one
-Celery worker and beat as child processes with their output prefixed by name. Ctrl-C stops
-them all; if one dies, the others are stopped too and the exit status is non-zero.
+Celery worker and beat as child processes with their output prefixed by name. A child that
+dies is started again (``devstack.supervisor``); one that keeps dying stops them all with a
+non-zero exit status. Ctrl-C or SIGTERM stops them all.
 
-    .venv/bin/python -m devstack [--host HOST] [--port PORT]
+The Celery queue is named after the port and the directory (``threadline-8000-1a2b3c4d``)
+unless ``CELERY_TASK_DEFAULT_QUEUE`` is set, so two copies on one Redis (two checkouts, or
+one on two ports) never take each other's tasks.
+
+    .venv/bin/python -m devstack [--host HOST] [--port PORT]    (make run PORT=8001)
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import os
 import signal
 import socket
@@ -25,6 +32,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from devstack.broker import PrivateRedis, redis_answers
+from devstack.supervisor import Child, Supervisor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # The venv's executables: sys.executable is .venv/bin/python when run as `make run` does.
@@ -104,7 +112,7 @@ def choose_broker(configured: str) -> tuple[str, PrivateRedis | None]:
     if redis_answers(configured):
         say(f"broker: {configured} (answers PING)")
         return configured, None
-    redis = PrivateRedis(port=private_redis_port(configured))
+    redis = PrivateRedis(port=private_redis_port(configured), output=subprocess.PIPE)
     say(
         f"broker: nothing answers at {configured}; started a private Redis at {redis.url} "
         "(it stops with this command and keeps nothing)"
@@ -112,11 +120,22 @@ def choose_broker(configured: str) -> tuple[str, PrivateRedis | None]:
     return redis.url, redis
 
 
-def child_env(broker_url: str, base_url: str) -> dict[str, str]:
+def queue_name(port: int, directory: Path = BASE_DIR) -> str:
+    """This copy's own queue: another copy on the same Redis runs from another directory or
+    on another port, so it gets another name. CELERY_TASK_DEFAULT_QUEUE set on purpose wins."""
+    chosen = os.environ.get("CELERY_TASK_DEFAULT_QUEUE")
+    if chosen:
+        return chosen
+    digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:8]
+    return f"threadline-{port}-{digest}"
+
+
+def child_env(broker_url: str, base_url: str, queue: str) -> dict[str, str]:
     return dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="config.settings",
         CELERY_BROKER_URL=broker_url,
+        CELERY_TASK_DEFAULT_QUEUE=queue,  # web, worker and beat alike
         THREADLINE_BASE_URL=base_url,  # the apps' REST calls go to this server
         PYTHONUNBUFFERED="1",  # lines reach the terminal as they are written, not in blocks
         # simulate_orders bursts checkouts from this machine's one address; a rate set on
@@ -135,10 +154,10 @@ def commands(host: str, port: int, schedule: Path) -> dict[str, list[str]]:
     }
 
 
-def start(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
     # A session of its own: the terminal's Ctrl-C reaches only this launcher, which then
     # stops the children in order, and a stuck child's whole group can be killed.
-    process = subprocess.Popen(
+    return subprocess.Popen(
         argv,
         cwd=BASE_DIR,
         env=env,
@@ -149,13 +168,18 @@ def start(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         errors="replace",
         start_new_session=True,
     )
-    threading.Thread(target=relay, args=(name, process.stdout), daemon=True).start()
-    return process
 
 
-def relay(name: str, pipe) -> None:
-    for line in pipe:
-        say(f"{name:>6} | {line.rstrip()}")
+def redis_child(redis: PrivateRedis) -> Child:
+    """The private broker as a child: started again empty on the same port, as a Redis
+    without persistence comes back from a crash (the worker reconnects to it)."""
+
+    def spawn() -> subprocess.Popen:
+        if redis.process.poll() is not None:
+            redis.start()
+        return redis.process
+
+    return Child("redis", spawn)
 
 
 def answers(url: str) -> bool:
@@ -182,18 +206,25 @@ Next, in another terminal (with the same settings{"; export DJANGO_DEBUG=true" i
 """
 
 
-def supervise(children: dict[str, subprocess.Popen], base_url: str, debug: bool) -> int:
-    """Print the banner once the server answers; return 1 as soon as a child exits."""
+def supervise(supervisor: Supervisor, base_url: str, debug: bool) -> int:
+    """Print the banner once the server answers; return 1 if a child keeps dying."""
     announced = False
-    while True:
-        for name, process in children.items():
-            if process.poll() is not None:
-                say(f"{name} exited unexpectedly with code {process.returncode}; stopping the rest")
-                return 1
+
+    def announce() -> None:
+        nonlocal announced
         if not announced and answers(f"{base_url}/"):
             say(banner(base_url, debug))
             announced = True
-        time.sleep(0.5)
+
+    return supervisor.run(on_tick=announce)
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM (kill, systemd, timeout) both end the launcher as KeyboardInterrupt.
+    SIGINT explicitly: a launcher started in the background of a script inherits SIGINT
+    ignored, and Python then leaves it ignored."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def stop(children: dict[str, subprocess.Popen]) -> None:
@@ -237,19 +268,24 @@ def main() -> int:
         if settings.DEBUG
         else "DJANGO_DEBUG is off: production settings, no dev login"
     )
+    stop_on_signals()
     prepare_databases(settings.DEBUG)
-    # SIGTERM (kill, systemd, timeout) ends the launcher the same way Ctrl-C does.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    children: dict[str, subprocess.Popen] = {}
+    children: list[Child] = []
     redis = None
     try:
         broker_url, redis = choose_broker(settings.CELERY_BROKER_URL)
-        env = child_env(broker_url, base_url)
-        for name, argv in commands(args.host, args.port, settings.VAR_DIR / "celerybeat-schedule").items():
-            children[name] = start(name, argv, env)
-        if redis is not None:
-            children["redis"] = redis.process  # watched like the others; stopped last, below
-        return supervise(children, base_url, settings.DEBUG)
+        queue = queue_name(args.port)
+        say(f"queue: {queue} (this copy's own; set CELERY_TASK_DEFAULT_QUEUE to choose one)")
+        env = child_env(broker_url, base_url, queue)
+        # One beat schedule per port: two copies in one directory must not share the file.
+        schedule = settings.VAR_DIR / f"celerybeat-schedule-{args.port}"
+        if redis is not None:  # first, and watched like the others; stopped last, below
+            children.append(redis_child(redis))
+        for name, argv in commands(args.host, args.port, schedule).items():
+            children.append(Child(name, functools.partial(start, argv, env)))
+        supervisor = Supervisor(children, say)
+        supervisor.start_all()
+        return supervise(supervisor, base_url, settings.DEBUG)
     except KeyboardInterrupt:
         say("stopping...")
         return 0
@@ -257,7 +293,7 @@ def main() -> int:
         # A second Ctrl-C must not cut the shutdown short and leave children behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop({name: p for name, p in children.items() if name != "redis"})
+        stop({c.name: c.process for c in children if c.name != "redis" and c.process is not None})
         stop_redis(redis)
         say("stopped")
 

@@ -1,6 +1,6 @@
-"""Named checkpoints: points in business code where the ``worker_crash`` fault may kill
-the process. The names are registered here, so a misspelt one fails at once instead of
-silently never crashing."""
+"""Named checkpoints: points in business code where a crash fault may kill the process.
+The names are registered here, each with the fault flag that fires it, so a misspelt one
+fails at once instead of silently never crashing."""
 
 from __future__ import annotations
 
@@ -8,9 +8,25 @@ from collections.abc import Callable
 
 from faults.services import crash_this_process, fault_fires
 
-# Each checkpoint and where it stands, for whoever reads a crash in the logs or events.
-CHECKPOINTS = {
-    "finalize.before_capture": "orders' finalize, after the stock is committed, before the capture",
+# Each checkpoint, the fault that kills the process there, and where it stands, for
+# whoever reads a crash in the logs or events.
+CHECKPOINTS: dict[str, tuple[str, str]] = {
+    "finalize.before_capture": (
+        "worker_crash",
+        "orders' finalize, after the stock is committed, before the capture",
+    ),
+    # The checkout's steps, in the web process that runs it (issue 14): the customer gets
+    # no answer, retries with the same Idempotency-Key, or gives up.
+    "checkout.after_create": ("web_crash_after_create", "the checkout, after the order is created"),
+    "checkout.after_reserve": ("web_crash_after_reserve", "the checkout, after the stock is reserved"),
+    "checkout.after_authorise": (
+        "web_crash_after_authorise",
+        "the checkout, after the payment is authorised",
+    ),
+    "checkout.after_place": (
+        "web_crash_after_place",
+        "the checkout, after the order is placed, before the answer",
+    ),
 }
 
 
@@ -19,11 +35,12 @@ class UnknownCheckpoint(LookupError):
 
 
 def checkpoint(name: str, *, on_crash: Callable[[], object] | None = None) -> None:
-    """Pass, or when ``worker_crash`` fires, call ``on_crash`` (to record the crash where
-    the caller keeps its history) and then SIGKILL this process."""
+    """Pass, or when the checkpoint's fault fires, call ``on_crash`` (to record the crash
+    where the caller keeps its history) and then SIGKILL this process."""
     if name not in CHECKPOINTS:
         raise UnknownCheckpoint(f"unknown checkpoint {name!r}; known: {', '.join(sorted(CHECKPOINTS))}")
-    if fault_fires("worker_crash"):
+    fault, _ = CHECKPOINTS[name]
+    if fault_fires(fault):
         if on_crash is not None:
             on_crash()
         crash_this_process()

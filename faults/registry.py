@@ -35,6 +35,11 @@ FAULTS = {
         ),
         _rate("email_failure", "share of customer emails the mail server refuses"),
         _rate("worker_crash", "share of finalize runs whose worker process is killed midway"),
+        # The web process running a checkout, killed between two of its steps (issue 14).
+        _rate("web_crash_after_create", "share of checkouts whose web process is killed after create"),
+        _rate("web_crash_after_reserve", "share of checkouts whose web process is killed after reserve"),
+        _rate("web_crash_after_authorise", "share of checkouts whose web process is killed after authorise"),
+        _rate("web_crash_after_place", "share of checkouts whose web process is killed after place"),
     ]
 }
 

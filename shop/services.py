@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from core.api import ApplicationError, ServiceUnavailable
+from faults.checkpoints import checkpoint
 from instrumentation import attributes
 from instrumentation.context import baggage_cleared, get_tracer, order_baggage
 from inventory import client as inventory_client
@@ -84,6 +85,7 @@ def _checkout(
         )
         span.set_attribute(attributes.ORDER_ID, order.order_id)
         span.set_attribute(attributes.ORDER_TOTAL_CENTS, order.total_cents)
+        _checkpoint("checkout.after_create", order.order_id)
         with order_baggage(tier=tier, order_id=order.order_id):
             return _reserve_authorise_place(order, lines, payment_token)
 
@@ -103,16 +105,26 @@ def _reserve_authorise_place(
         inventory_client.reservation_create(
             order_id=order.order_id, items=[(line.sku, line.quantity) for line in lines]
         )
+        _checkpoint("checkout.after_reserve", order.order_id)
         payments_client.payment_authorize(
             order_id=order.order_id, amount_cents=order.total_cents, token=payment_token
         )
+        _checkpoint("checkout.after_authorise", order.order_id)
     except ApplicationError as refusal:
         public = for_customer(refusal)  # the order's reason is shown to the customer too
         _fail(order.order_id, public)
         if public is refusal:
             raise
         raise public from refusal
-    return _place(order.order_id)
+    placed = _place(order.order_id)
+    _checkpoint("checkout.after_place", order.order_id)
+    return placed
+
+
+def _checkpoint(name: str, order_id: str) -> None:
+    """Where the web_crash_* faults kill this process (faults.checkpoints): the customer
+    gets no answer, and what was done so far is left as a crash leaves it."""
+    checkpoint(name, on_crash=lambda: logger.error("%s: killing this web process (order %s)", name, order_id))
 
 
 def _place(order_id: str) -> orders_client.OrderInfo:

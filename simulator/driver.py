@@ -17,9 +17,10 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import requests
@@ -31,6 +32,7 @@ from payments import client as payments_client
 TERMINAL = ("confirmed", "failed")  # "failing" is not: its payment and stock are being undone
 EXPECTED_REFUSALS = (402, 409)  # declined card, short stock: answers, not errors
 CHECKOUT_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds
+RETRY_PAUSE = 1.0  # seconds between a checkout's retries
 STATUS_TIMEOUT = (5.0, 30.0)
 POLL_INTERVAL = 0.25  # seconds between rounds of status reads while orders finish
 MAX_POLL_INTERVAL = 2.0  # the longest wait, after rounds in which no order finished
@@ -50,6 +52,9 @@ class RunConfig:
     timeout: float
     seed: int
     scenario: str | None = None  # recorded in the report; the command applies it
+    # Seconds a checkout that got no answer is sent again with its Idempotency-Key, as a
+    # customer would retry (bench/chaos.py kills web processes mid-checkout); 0: never.
+    retry_for: float = 0.0
     progress: bool | None = None  # None: bars only on a terminal
 
 
@@ -59,6 +64,8 @@ class Attempt:
 
     index: int
     basket: tuple[Line, ...]
+    key: str = field(default_factory=lambda: str(uuid.uuid4()))  # the checkout's Idempotency-Key
+    retries: int = 0  # sent again after no answer, or while the key was held
     http_status: int | None = None  # None: no answer (connection error, timeout)
     code: str = ""
     error: str = ""
@@ -155,23 +162,43 @@ def _bar(config: RunConfig, total: int, desc: str) -> tqdm:
 
 def _checkout_all(http: _Http, config: RunConfig, attempts: list[Attempt]) -> None:
     with _bar(config, len(attempts), "checkouts") as bar, ThreadPoolExecutor(config.concurrency) as pool:
-        for future in as_completed([pool.submit(checkout, http, config.url, a) for a in attempts]):
+        futures = [pool.submit(checkout, http, config.url, a, config.retry_for) for a in attempts]
+        for future in as_completed(futures):
             future.result()
             bar.update()
 
 
-def checkout(http: _Http, url: str, attempt: Attempt) -> None:
+def checkout(http: _Http, url: str, attempt: Attempt, retry_for: float = 0.0) -> None:
+    """One checkout. With ``retry_for``, no answer (the web process died, the connection
+    dropped) and ``409 idempotency_request_in_progress`` (the dead request still holds the
+    key) are retried with the same key until it is answered or the time is up."""
     body = {
         "items": [{"sku": line.sku, "quantity": line.quantity} for line in attempt.basket],
         "email": f"sim-{attempt.index}@example.com",
         "payment": {"method": "card", "token": "tok_ok"},
     }
+    headers = {"Idempotency-Key": attempt.key}
     started = time.perf_counter()
-    try:
-        response = http.session().post(f"{url}/api/shop/checkout/", json=body, timeout=CHECKOUT_TIMEOUT)
-    except requests.RequestException as exc:
-        attempt.error = f"{type(exc).__name__}: {exc}"
-        return
+    give_up = time.monotonic() + retry_for
+    while True:
+        try:
+            response = http.session().post(
+                f"{url}/api/shop/checkout/", json=body, headers=headers, timeout=CHECKOUT_TIMEOUT
+            )
+        except requests.RequestException as exc:
+            if time.monotonic() < give_up:
+                attempt.retries += 1
+                time.sleep(RETRY_PAUSE)
+                continue
+            attempt.error = f"{type(exc).__name__}: {exc}"
+            return
+        code = _json(response).get("code") if response.status_code == 409 else None
+        held = code == "idempotency_request_in_progress"
+        if held and time.monotonic() < give_up:
+            attempt.retries += 1
+            time.sleep(RETRY_PAUSE)
+            continue
+        break
     attempt.checkout_ms = (time.perf_counter() - started) * 1000
     attempt.http_status = response.status_code
     attempt.trace_id = _trace_id(response.headers.get("traceresponse", ""))

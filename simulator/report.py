@@ -48,6 +48,9 @@ class Report:
     stuck: list[OrderRow]
     errors: list[OrderRow]
     checks: list[Check] = field(default_factory=list)
+    # Checkouts sent again with their Idempotency-Key (--retry-for): after no answer, or
+    # while a dead request still held the key.
+    retried: int = 0
 
     @property
     def passed(self) -> bool:
@@ -83,6 +86,7 @@ def build_report(config: RunConfig, result: RunResult) -> Report:
         stuck=[_row(a) for a in stuck(attempts)],
         errors=[_row(a) for a in attempts if a.error],
         checks=check_all(result, config.timeout),
+        retried=sum(a.retries > 0 for a in attempts),
     )
 
 
@@ -178,7 +182,9 @@ def render(report: Report) -> str:
     lines = [
         f"Simulated {report.orders} checkouts against {report.url} "
         f"(concurrency {report.concurrency}, seed {report.seed}, faults: {report.scenario or 'as set'})",
-        "checkouts answered: " + ", ".join(f"{code} × {n}" for code, n in report.answers.items()),
+        "checkouts answered: "
+        + ", ".join(f"{code} × {n}" for code, n in report.answers.items())
+        + (f" ({report.retried} after retries with the same Idempotency-Key)" if report.retried else ""),
         f"orders: {report.confirmed} confirmed, {sum(report.failed_by_reason.values())} failed",
         *[f"  failed: {n} × {reason}" for reason, n in report.failed_by_reason.items()],
         f"checkout latency:     {_percentiles(report.checkout_ms)}",

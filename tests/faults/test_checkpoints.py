@@ -48,3 +48,23 @@ def test_with_the_fault_on_the_crash_is_recorded_then_the_process_is_killed(faul
     with os.fdopen(read_end, "rb") as pipe:
         assert pipe.read() == b"recorded"
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+
+
+def test_each_checkout_checkpoint_is_fired_by_its_own_fault_only(faults, settings):
+    """web_crash_after_reserve at 1: the checkout's other checkpoints (and finalize's) pass,
+    the one after the reservation kills the process."""
+    settings.FAULTS_CACHE_SECONDS = 60
+    faults({"web_crash_after_reserve": 1.0})
+    recorded: list[str] = []
+    for name in CHECKPOINTS:
+        if name != "checkout.after_reserve":
+            checkpoint(name, on_crash=functools.partial(recorded.append, name))
+    assert recorded == []
+    pid = os.fork()
+    if pid == 0:
+        try:
+            checkpoint("checkout.after_reserve")
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL

@@ -4,11 +4,16 @@ against a live server whose orders never finish, which must be flagged stuck."""
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
+
 import pytest
 from opentelemetry.trace import get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shop.demo import CATALOGUE
+from simulator import driver
 from simulator.driver import (
     MAX_POLL_INTERVAL,
     POLL_INTERVAL,
@@ -103,3 +108,64 @@ def test_poll_rounds_without_progress_back_off_and_move_past_slow_orders():
     for _ in range(6):  # nothing more finishes: the pause grows to its cap
         poller.poll(read)
     assert poller.interval == MAX_POLL_INTERVAL
+
+
+class _Flaky:
+    """A checkout endpoint on a real socket: drops the first connection without an answer
+    (the web process died), holds the key once (409 in progress), then answers 202; it
+    records the Idempotency-Key of each request."""
+
+    def __init__(self) -> None:
+        keys: list[str] = []
+        self.keys = keys
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                self.rfile.read(int(self.headers["Content-Length"]))
+                keys.append(self.headers["Idempotency-Key"])
+                if len(keys) == 1:
+                    self.close_connection = True
+                    self.connection.shutdown(2)  # no status line at all
+                    return
+                held = len(keys) == 2
+                body = (
+                    {"code": "idempotency_request_in_progress", "message": "still running"}
+                    if held
+                    else {"order_id": "o-1", "status_url": "/o-1", "status": "placed"}
+                )
+                data = json.dumps(body).encode()
+                self.send_response(409 if held else 202)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_checkout_without_an_answer_is_retried_with_the_same_key_until_answered(monkeypatch):
+    monkeypatch.setattr(driver, "RETRY_PAUSE", 0.01)
+    flaky = _Flaky()
+    try:
+        attempt = Attempt(0, make_baskets(["MOUSE-WIRELESS"], 1, seed=1)[0])
+        driver.checkout(driver._Http(), flaky.url, attempt, retry_for=30)
+    finally:
+        flaky.server.shutdown()
+    assert (attempt.http_status, attempt.order_id, attempt.error) == (202, "o-1", "")
+    assert attempt.retries == 2 and flaky.keys == [attempt.key] * 3
+
+
+def test_without_retry_a_checkout_without_an_answer_is_an_error():
+    flaky = _Flaky()
+    try:
+        attempt = Attempt(0, make_baskets(["MOUSE-WIRELESS"], 1, seed=1)[0])
+        driver.checkout(driver._Http(), flaky.url, attempt)
+    finally:
+        flaky.server.shutdown()
+    assert attempt.http_status is None and attempt.error.startswith("ConnectionError")
+    assert attempt.retries == 0 and len(flaky.keys) == 1

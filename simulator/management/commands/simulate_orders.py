@@ -76,6 +76,14 @@ class Command(BaseCommand):
             "(default: a random seed, printed in the report)",
         )
         parser.add_argument(
+            "--retry-for",
+            type=float,
+            default=0.0,
+            metavar="S",
+            help="retry a checkout that got no answer for up to S seconds with the same "
+            "Idempotency-Key, as a customer would (default: 0, no retry)",
+        )
+        parser.add_argument(
             "--json",
             metavar="PATH",
             help="also write the report as JSON to PATH; '-' writes the JSON to stdout and the text "
@@ -95,6 +103,7 @@ class Command(BaseCommand):
             timeout=options["timeout"],
             seed=options["seed"] if options["seed"] is not None else random.randrange(2**31),
             scenario=options["scenario"],
+            retry_for=options["retry_for"],
         )
         report = self._run(config, out)
         out.write(render(report), ending="")
