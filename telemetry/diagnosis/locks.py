@@ -29,7 +29,7 @@ from telemetry.tree import SpanTree
 
 Tree = SpanTree[Span]
 
-LOCK_WAIT_MIN_NS = 50_000_000  # a BEGIN this slow waited for a lock: one does no work
+LOCK_WAIT_MIN_NS = 200_000_000  # a BEGIN this slow waited for a lock (one does no work); less is noise
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
 
 

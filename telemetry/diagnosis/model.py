@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from telemetry.diagnosis.text import summary_line
+
+if TYPE_CHECKING:  # verdict imports this module's values: no import back at run time
+    from telemetry.diagnosis.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class Diagnosis:
     outcome: tuple[str, ...]  # short phrases: "gave up after 4 attempts", "order failed"
     recommendations: tuple[Recommendation, ...]
     engine: str = ""  # the database the trace's statements ran on: sqlite, postgresql or ""
+    verdict: Verdict | None = None  # service at fault, operation, cause (``verdict``)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "summary": summary_line(self)}

@@ -42,6 +42,7 @@ TIMEOUT_ERROR = re.compile(
 
 def recommendations(tree: Tree) -> tuple[Recommendation, ...]:
     found = lock_contention(tree) + db_timeouts(tree) + failing_calls(tree) + n_plus_one(tree)
+    found += lost_processes(tree)
     cited = {span_id for rec in found for span_id in rec.span_ids}
     return tuple(found + slow_spans(tree, cited))
 
@@ -105,6 +106,45 @@ def holder_phrase(tree: Tree, holder: Span) -> str:
     notes += [f"injected fault {fault}"] if (fault := fault_of(tree, holder)) else []
     duration = f"{holder.duration_ns / 1e6:.0f} ms"
     return f"{holder.service}'s {label(holder)} ({', '.join([duration, *notes])})"
+
+
+# -- a process that died mid-span ------------------------------------------------------
+
+
+def lost_processes(tree: Tree) -> list[Recommendation]:
+    """Spans whose parent never reached the store: the process that ran the parent died
+    before ending it (SIGKILL, out of memory, the ``worker_crash`` fault), after the spans
+    it had already ended were exported. The run of a task that died shows only so."""
+    orphans = [s for s in tree.spans if s.parent_span_id and tree.parent(s) is None]
+    if not orphans:
+        return []
+    lost = sorted({s.parent_span_id for s in orphans})
+    services = sorted({s.service for s in orphans})
+    first = min(orphans, key=lambda s: s.start_time_ns)
+    evidence = (
+        f"{len(orphans)} span(s) of {', '.join(services)} lost their parent span ({', '.join(lost)}): "
+        f"the process running it died before ending it, after {label(first)}"
+    )
+    if again := redelivered(tree, first):
+        evidence += f"; {again.name} ran again afterwards ({'failed' if again.status == 'ERROR' else 'ok'})"
+    advice = (
+        "A worker process died mid-task (killed: out of memory, SIGKILL, a lost machine). Look at "
+        "the worker's log and the machine's memory; the task is only safe to run again if it is "
+        "idempotent and acknowledged late (acks_late with task_reject_on_worker_lost)."
+    )
+    return [Recommendation("worker_lost", evidence, advice, tuple(s.span_id for s in orphans))]
+
+
+def redelivered(tree: Tree, orphan: Span) -> Span | None:
+    """The first task run of the orphan's service that started after it: the delivery again."""
+    runs = [
+        s
+        for s in tree.spans
+        if s.name.startswith(names.RUN_PREFIX)
+        and s.service == orphan.service
+        and s.start_time_ns > orphan.start_time_ns
+    ]
+    return min(runs, key=lambda s: s.start_time_ns) if runs else None
 
 
 # -- database timeouts --------------------------------------------------------------------

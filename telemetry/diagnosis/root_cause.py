@@ -29,9 +29,16 @@ def error_origins(tree: Tree) -> list[Span]:
 
 
 def first_error(tree: Tree) -> Span | None:
-    """The root cause's span: the earliest origin to start, the deepest at equal start."""
+    """The root cause's span: among the origins no other origin lies below, the earliest
+    to start, the deepest at equal start. An origin below another explains it though a
+    span between them ended ok: the gateway's decline under the payments request that
+    answered 402 (a client error is not a server's) explains the shop's failed call."""
     origins = error_origins(tree)
-    return min(origins, key=lambda s: (s.start_time_ns, -tree.depth(s))) if origins else None
+    explained: set[str] = set()
+    for origin in origins:
+        explained.update(s.span_id for s in list(tree.lineage(origin))[1:])
+    deepest = [s for s in origins if s.span_id not in explained] or origins
+    return min(deepest, key=lambda s: (s.start_time_ns, -tree.depth(s))) if deepest else None
 
 
 def fault_of(tree: Tree, span: Span) -> str | None:

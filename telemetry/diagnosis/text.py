@@ -23,7 +23,7 @@ def summary_line(diagnosis: Diagnosis) -> str:
     return "; ".join((cause_phrase(diagnosis.root_cause), *diagnosis.outcome))
 
 
-SLOW_KINDS = ("lock_contention", "slow_leaf", "uninstrumented_time", "n_plus_one")
+SLOW_KINDS = ("worker_lost", "lock_contention", "n_plus_one", "slow_leaf", "uninstrumented_time")
 
 
 def cause_phrase(cause: RootCause) -> str:
@@ -59,6 +59,10 @@ def ranges(values: Iterable[int]) -> str:
 def diagnosis_text(diagnosis: Diagnosis) -> str:
     """The diagnosis as the ``trace --analyze`` command prints it."""
     lines = ["", "diagnosis", f"  {summary_line(diagnosis)}", ""]
+    if diagnosis.verdict is not None:
+        v = diagnosis.verdict
+        where = f"{v.service or '-'}: {v.operation or '-'}"
+        lines += [f"  verdict: {v.cause}, in {where}", f"    {v.sentence}", ""]
     if diagnosis.engine:
         lines += [f"  database: {diagnosis.engine}", ""]
     lines += time_lines(diagnosis) + cause_lines(diagnosis.root_cause)
