@@ -119,13 +119,12 @@ def lost_processes(tree: Tree) -> list[Recommendation]:
     if not orphans:
         return []
     lost = sorted({s.parent_span_id for s in orphans})
-    services = sorted({s.service for s in orphans})
     first = min(orphans, key=lambda s: s.start_time_ns)
     evidence = (
-        f"{len(orphans)} span(s) of {', '.join(services)} lost their parent span ({', '.join(lost)}): "
-        f"the process running it died before ending it, after {label(first)}"
+        f"{len(orphans)} span(s) lost their parent span ({', '.join(lost)}): the {died_service(orphans)} "
+        f"process running it died before ending it, after {label(first)}"
     )
-    if again := redelivered(tree, first):
+    if again := redelivered(tree, first, died_service(orphans)):
         evidence += f"; {again.name} ran again afterwards ({'failed' if again.status == 'ERROR' else 'ok'})"
     advice = (
         "A worker process died mid-task (killed: out of memory, SIGKILL, a lost machine). Look at "
@@ -135,13 +134,20 @@ def lost_processes(tree: Tree) -> list[Recommendation]:
     return [Recommendation("worker_lost", evidence, advice, tuple(s.span_id for s in orphans))]
 
 
-def redelivered(tree: Tree, orphan: Span) -> Span | None:
-    """The first task run of the orphan's service that started after it: the delivery again."""
+def died_service(orphans: list[Span]) -> str:
+    """The service of the process that died: a local orphan's (a server span's parent was
+    the caller's client span, lost with the caller, so its own service says nothing)."""
+    local = Counter(s.service for s in orphans if s.kind != "SERVER")
+    return (local or Counter(s.service for s in orphans)).most_common(1)[0][0]
+
+
+def redelivered(tree: Tree, orphan: Span, service: str) -> Span | None:
+    """The first task run of ``service`` that started after the orphan: the delivery again."""
     runs = [
         s
         for s in tree.spans
         if s.name.startswith(names.RUN_PREFIX)
-        and s.service == orphan.service
+        and s.service == service
         and s.start_time_ns > orphan.start_time_ns
     ]
     return min(runs, key=lambda s: s.start_time_ns) if runs else None

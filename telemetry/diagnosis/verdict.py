@@ -20,7 +20,7 @@ from django.conf import settings
 
 from instrumentation import attributes, names
 from telemetry.diagnosis.model import Recommendation, RootCause
-from telemetry.diagnosis.recommendations import TIMEOUT_ERROR, redelivered
+from telemetry.diagnosis.recommendations import TIMEOUT_ERROR, died_service, redelivered
 from telemetry.diagnosis.spans import error_text, exception_event, http_status, label, statement_of, url_of
 from telemetry.models import Span
 from telemetry.tree import SpanTree
@@ -44,6 +44,8 @@ WORKER_LOST = "worker died mid-task"
 NOTHING = "no problem found"
 
 BROKER_SYSTEMS = {"redis"}
+PUBLISH = "apply_async/"  # the Celery instrumentor's publish span
+PUSH = "LPUSH"  # kombu's publish of a message to a Redis queue
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,8 @@ def error_verdict(tree: Tree, span: Span, cause: RootCause) -> Verdict:
         reason = span.status_message or error
         sentence = f"{span.service}: the card gateway declined the {span.name.split()[-1]}: {reason}{fault}"
         return Verdict(span.service, span.name, CARD_DECLINED, sentence)
-    system = str(span.attributes.get("db.system") or "")
-    if system in BROKER_SYSTEMS or span.name.startswith("apply_async/"):
-        sentence = f"{span.service}: {span.name} could not reach the broker ({error}){where}{fault}"
-        return Verdict(span.service, span.name, BROKER_DOWN, sentence)
+    if is_broker_call(span):
+        return broker_verdict(tree, span, error)
     if span.kind == "CLIENT" and url_of(span):
         return call_verdict(tree, span, error, fault, where)
     code = http_status(span)
@@ -92,6 +92,38 @@ def error_verdict(tree: Tree, span: Span, cause: RootCause) -> Verdict:
     kind = TASK_FAILED if cause.task else EXCEPTION
     sentence = f"{span.service}: {label(span)} raised {error}{where}{fault}"
     return Verdict(span.service, label(span), kind, sentence)
+
+
+def is_broker_call(span: Span) -> bool:
+    return str(span.attributes.get("db.system") or "") in BROKER_SYSTEMS or span.name.startswith(PUBLISH)
+
+
+def broker_verdict(tree: Tree, first: Span, error: str) -> Verdict:
+    """Redis down: the failed publish of a task is what matters (a throttle's read fails
+    open), and whether the task was published again later (the outbox relay). Kombu's
+    ``LPUSH`` of the message runs beside the instrumentor's ``apply_async`` span, under
+    the same parent: the publish is the latest ``apply_async`` sibling before it."""
+    pushes = [s for s in tree.spans if s.status == "ERROR" and is_broker_call(s) and s.name == PUSH]
+    if not pushes:
+        sentence = f"{first.service}: {label(first)} could not reach the broker ({error})"
+        return Verdict(first.service, label(first), BROKER_DOWN, sentence)
+    push = min(pushes, key=lambda s: s.start_time_ns)
+    parent = tree.parent(push)
+    siblings = tree.children(parent) if parent else []
+    before = [s for s in siblings if s.name.startswith(PUBLISH) and s.start_time_ns <= push.start_time_ns]
+    publish = max(before, key=lambda s: s.start_time_ns) if before else push
+    sentence = f"{push.service}: {publish.name} could not reach the broker ({error_text(push)})"
+    again = [
+        s
+        for s in tree.spans
+        if s.name == publish.name and s.start_time_ns > push.end_time_ns and s.status != "ERROR"
+    ]
+    if again and publish is not push:
+        later = (min(a.start_time_ns for a in again) - push.start_time_ns) / 1e6
+        sentence += f"; the outbox published it again {later:.0f} ms later"
+    else:
+        sentence += "; not published again in this trace (its outbox row waits for reconcile)"
+    return Verdict(push.service, publish.name, BROKER_DOWN, sentence)
 
 
 def call_verdict(tree: Tree, span: Span, error: str, fault: str, where: str) -> Verdict:
@@ -136,9 +168,10 @@ def slow_verdict(tree: Tree, found: tuple[Recommendation, ...]) -> Verdict:
     rec = ranked[0]
     span = tree.by_id[rec.span_ids[0]]
     if rec.kind == "worker_lost":
-        again = redelivered(tree, min((tree.by_id[i] for i in rec.span_ids), key=lambda s: s.start_time_ns))
-        operation = again.name if again else "a task run"
-        return Verdict(span.service, operation, WORKER_LOST, rec.evidence)
+        orphans = [tree.by_id[i] for i in rec.span_ids]
+        service = died_service(orphans)
+        again = redelivered(tree, min(orphans, key=lambda s: s.start_time_ns), service)
+        return Verdict(service, again.name if again else "a task run", WORKER_LOST, rec.evidence)
     if rec.kind == "lock_contention":
         return Verdict(span.service, label(span), LOCK_CONTENTION, rec.evidence)
     if rec.kind == "n_plus_one":

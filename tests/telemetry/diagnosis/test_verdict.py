@@ -128,3 +128,49 @@ def test_a_healthy_trace_has_nothing_to_blame():
     trace.span("GET api/shop/products/", service="shop", start=0, ms=5, kind="SERVER")
     found = verdict_of(trace)
     assert found.cause == v.NOTHING
+
+
+def test_redis_down_blames_the_failed_publish_and_says_the_outbox_sent_it_again():
+    """The throttle's read fails first (it fails open); the publish's LPUSH, beside its
+    apply_async span, is what lost the task until the outbox relay published it again."""
+    refused = ("redis.exceptions.ConnectionError", "Error 111 connecting to 127.0.0.1:6379.")
+    trace = TraceBuilder()
+    request = trace.span("POST api/shop/checkout/", service="shop", start=0, ms=300, kind="SERVER")
+    trace.span(
+        "GET",
+        service="shop",
+        start=1,
+        ms=2,
+        parent=request,
+        kind="CLIENT",
+        attributes={"db.system": "redis", "db.statement": "GET ?"},
+        error=refused,
+    )
+    place = trace.span(
+        "POST api/orders/<uuid:order_id>/place/",
+        service="orders",
+        start=50,
+        ms=200,
+        parent=request,
+        kind="SERVER",
+    )
+    traces.publish(trace, place, "orders.finalize_order", start=100)
+    trace.span(
+        "LPUSH",
+        service="orders",
+        start=101,
+        ms=20,
+        parent=place,
+        kind="CLIENT",
+        attributes={"db.system": "redis", "db.statement": "LPUSH ? ?"},
+        error=refused,
+    )
+    relay = trace.span("orders.reconcile order", service="orders-worker", start=6100, ms=10, parent=place)
+    traces.publish(trace, relay, "orders.finalize_order", start=6101)
+    found = verdict_of(trace)
+    assert (found.service, found.operation, found.cause) == (
+        "orders",
+        "apply_async/orders.finalize_order",
+        v.BROKER_DOWN,
+    )
+    assert "the outbox published it again 6000 ms later" in found.sentence
