@@ -125,9 +125,19 @@ def wait_ended(shop: Shop, order_id: str) -> None:
     )
 
 
+TRACE_PREFIX = "trace:"  # a provocation that names a trace rather than an order
+
+
+def trace_args(target: str) -> list[str]:
+    """``manage.py trace`` arguments for an order id or a ``trace:<id>`` target."""
+    if target.startswith(TRACE_PREFIX):
+        return [target.removeprefix(TRACE_PREFIX)]
+    return ["--order", target]
+
+
 def trace_spans(shop: Shop, order_id: str) -> list[dict]:
     try:
-        return json.loads(shop.manage("trace", "--order", order_id, "--json"))
+        return json.loads(shop.manage("trace", *trace_args(order_id), "--json"))
     except (AssertionError, subprocess.CalledProcessError, ValueError):  # no trace stored yet
         return []
 
@@ -147,9 +157,9 @@ def wait_trace_whole(shop: Shop, order_id: str) -> None:
 
 
 def diagnose(shop: Shop, order_id: str) -> tuple[dict, str]:
-    """The verdict and the diagnosis text of the order's stored trace."""
-    verdict = json.loads(shop.manage("trace", "--order", order_id, "--analyze", "--json"))["verdict"]
-    text = shop.manage("trace", "--order", order_id, "--analyze")
+    """The verdict and the diagnosis text of the order's (or the named trace's) stored trace."""
+    verdict = json.loads(shop.manage("trace", *trace_args(order_id), "--analyze", "--json"))["verdict"]
+    text = shop.manage("trace", *trace_args(order_id), "--analyze")
     return verdict or {}, text[text.find("\ndiagnosis\n") + 1 :].rstrip()
 
 
@@ -179,6 +189,41 @@ def with_faults(faults: dict[str, float], *, until: str = "ended") -> Callable[[
         return order_id
 
     return provoke
+
+
+def lock_contention(shop: Shop) -> str:
+    """The worker holds SQLite's write lock: every confirmation UPDATE stalls 8 s
+    (``order_db_timeout``, four attempts). Once attempt 1 has failed (its run span is
+    stored), attempt 2 is stalling: a shopper adds to the cart, and the web's session write
+    waits for the lock. The flags stay set throughout (resetting them is a write that
+    would wait too); the cart request's trace is read, named by its ``traceresponse``."""
+    set_faults(shop, order_db_timeout=1.0, order_db_stall=8)
+    try:
+        _, holder = checkout(shop)
+        wait_until(
+            lambda: any(
+                s["name"] == "run/orders.finalize_order" and s["status"] == "ERROR"
+                for s in trace_spans(shop, holder)
+            ),
+            ORDER_TIMEOUT,
+            "the first stalled attempt",
+        )
+        browser = requests.Session()
+        page = browser.get(f"{shop.url}/", timeout=(5, 60)).text
+        token = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+        answer = browser.post(
+            f"{shop.url}/cart/add/{SKU}/",
+            data={"csrfmiddlewaretoken": token, "quantity": "1"},
+            headers={"Referer": f"{shop.url}/"},
+            allow_redirects=False,
+            timeout=(5, 120),
+        )
+        assert answer.status_code == 302, f"the cart answered {answer.status_code}"
+        trace_id = answer.headers["traceresponse"].split("-")[1]
+    finally:
+        set_faults(shop)
+    wait_ended(shop, holder)
+    return TRACE_PREFIX + trace_id
 
 
 def broker_down(shop: Shop) -> str:
@@ -268,6 +313,14 @@ KINDS: tuple[Kind, ...] = (
         with_faults({"worker_crash": 1.0}, until="worker_crash_injected"),
         Expected(("orders-worker",), "run/orders.finalize_order", v.WORKER_LOST),
         {"worker_crash": 1.0},
+    ),
+    Kind(
+        "lock_contention",
+        "a web request waits for SQLite's write lock while the worker's stalled UPDATE holds it",
+        lock_contention,
+        Expected(("shop",), "", v.LOCK_CONTENTION),
+        {"order_db_timeout": 1.0, "order_db_stall": 8},
+        engines=("sqlite",),
     ),
     Kind(
         "broker_down",

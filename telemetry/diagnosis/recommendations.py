@@ -91,7 +91,10 @@ def lock_advice(tree: Tree, wait: LockWait, kind: str) -> Recommendation:
     if wait.holder is not None:
         evidence += f", held by {holder_phrase(tree, wait.holder)}"
     else:
-        evidence += ", held by a transaction outside this trace (another order's: see that moment's writes)"
+        evidence += (
+            ", held by a transaction outside this trace (another request's or task's: "
+            "see that moment's writes)"
+        )
     advice = LOCK_ADVICE.get(kind, LOCK_ADVICE["postgresql"])
     ids = (wait.waiter.span_id,) + ((wait.holder.span_id,) if wait.holder else ())
     return Recommendation("lock_contention", evidence, advice, ids)
