@@ -123,11 +123,12 @@ def lost_processes(tree: Tree) -> list[Recommendation]:
         return []
     lost = sorted({s.parent_span_id for s in orphans})
     first = min(orphans, key=lambda s: s.start_time_ns)
+    service, again = lost_run(tree, orphans)
     evidence = (
-        f"{len(orphans)} span(s) lost their parent span ({', '.join(lost)}): the {died_service(orphans)} "
+        f"{len(orphans)} span(s) lost their parent span ({', '.join(lost)}): the {service} "
         f"process running it died before ending it, after {label(first)}"
     )
-    if again := redelivered(tree, first, died_service(orphans)):
+    if again is not None:
         evidence += f"; {again.name} ran again afterwards ({'failed' if again.status == 'ERROR' else 'ok'})"
     advice = (
         "A worker process died mid-task (killed: out of memory, SIGKILL, a lost machine). Look at "
@@ -137,23 +138,23 @@ def lost_processes(tree: Tree) -> list[Recommendation]:
     return [Recommendation("worker_lost", evidence, advice, tuple(s.span_id for s in orphans))]
 
 
-def died_service(orphans: list[Span]) -> str:
-    """The service of the process that died: a local orphan's (a server span's parent was
-    the caller's client span, lost with the caller, so its own service says nothing)."""
+def lost_run(tree: Tree, orphans: list[Span]) -> tuple[str, Span | None]:
+    """The service of the process that died, and the task run that came after it (the
+    delivery again). A local orphan (a statement, a call) names the service; a server span
+    whose caller's client span was lost with the caller does not: then the run delivered
+    again after it does."""
+    first = min(orphans, key=lambda s: s.start_time_ns)
     local = Counter(s.service for s in orphans if s.kind != "SERVER")
-    return (local or Counter(s.service for s in orphans)).most_common(1)[0][0]
-
-
-def redelivered(tree: Tree, orphan: Span, service: str) -> Span | None:
-    """The first task run of ``service`` that started after the orphan: the delivery again."""
+    service = local.most_common(1)[0][0] if local else None
     runs = [
         s
         for s in tree.spans
         if s.name.startswith(names.RUN_PREFIX)
-        and s.service == service
-        and s.start_time_ns > orphan.start_time_ns
+        and (service is None or s.service == service)
+        and s.start_time_ns > first.start_time_ns
     ]
-    return min(runs, key=lambda s: s.start_time_ns) if runs else None
+    again = min(runs, key=lambda s: s.start_time_ns) if runs else None
+    return service or (again.service if again else first.service), again
 
 
 # -- database timeouts --------------------------------------------------------------------

@@ -20,7 +20,7 @@ from django.conf import settings
 
 from instrumentation import attributes, names
 from telemetry.diagnosis.model import Recommendation, RootCause
-from telemetry.diagnosis.recommendations import TIMEOUT_ERROR, died_service, redelivered
+from telemetry.diagnosis.recommendations import TIMEOUT_ERROR, lost_run
 from telemetry.diagnosis.spans import error_text, exception_event, http_status, label, statement_of, url_of
 from telemetry.models import Span
 from telemetry.tree import SpanTree
@@ -168,9 +168,7 @@ def slow_verdict(tree: Tree, found: tuple[Recommendation, ...]) -> Verdict:
     rec = ranked[0]
     span = tree.by_id[rec.span_ids[0]]
     if rec.kind == "worker_lost":
-        orphans = [tree.by_id[i] for i in rec.span_ids]
-        service = died_service(orphans)
-        again = redelivered(tree, min(orphans, key=lambda s: s.start_time_ns), service)
+        service, again = lost_run(tree, [tree.by_id[i] for i in rec.span_ids])
         return Verdict(service, again.name if again else "a task run", WORKER_LOST, rec.evidence)
     if rec.kind == "lock_contention":
         return Verdict(span.service, label(span), LOCK_CONTENTION, rec.evidence)

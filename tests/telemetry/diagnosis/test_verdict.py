@@ -174,3 +174,24 @@ def test_redis_down_blames_the_failed_publish_and_says_the_outbox_sent_it_again(
         v.BROKER_DOWN,
     )
     assert "the outbox published it again 6000 ms later" in found.sentence
+
+
+def test_a_dead_worker_seen_only_through_its_callees_server_span_is_named_by_the_run_after():
+    """The worker died before exporting anything of its own: only inventory's server span of
+    its call is stored, orphaned. The process that died is the one whose task ran again."""
+    trace = TraceBuilder()
+    publish = traces.checkout(trace)
+    lost = traces.run(trace, publish, "orders.finalize_order", 1, start=200, ms=50)
+    commit = trace.call(
+        lost, "api/inventory/reservations/<uuid:order_id>/commit/", service="inventory", start=210, ms=10
+    )
+    traces.run(trace, publish, "orders.finalize_order", 1, start=4300, ms=60)
+    trace.spans.remove(lost)
+    trace.spans.remove(next(s for s in trace.spans if s.span_id == commit.parent_span_id))
+    found = verdict_of(trace)
+    assert (found.service, found.operation, found.cause) == (
+        "orders-worker",
+        "run/orders.finalize_order",
+        v.WORKER_LOST,
+    )
+    assert "the orders-worker process running it died" in found.sentence
