@@ -420,6 +420,9 @@ TELEMETRY_SERVICE_BY_PATH = {
     "/api/payments/": "payments",
 }
 TELEMETRY_WORKER_SERVICE = os.environ.get("TELEMETRY_WORKER_SERVICE", "orders-worker")
+# The code's version, as ``service.version`` on every process's resource: which release a
+# failure happened in. The project has no package version, so the deployment names it.
+THREADLINE_VERSION = os.environ.get("THREADLINE_VERSION", "dev")
 # The public edge (instrumentation/edge.py): a request joins its caller's trace (traceparent,
 # tracestate, baggage) only on these path prefixes, the internal APIs the apps call each
 # other on, and only with the service token; any other starts a new trace linked to the

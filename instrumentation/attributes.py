@@ -20,3 +20,10 @@ DB_SUMMARY_COUNT = "db.summary.count"
 DB_SUMMARY_DURATION_MS = "db.summary.duration_ms"
 DB_SUMMARY_TOP_STATEMENT = "db.summary.top_statement"
 DB_SUMMARY_TOP_COUNT = "db.summary.top_count"
+# The card gateway call (payments/gateway.py): which gateway, which operation, how it
+# answered, its transaction id and how long it took, on a span of its own.
+GATEWAY_NAME = "payment.gateway.name"
+GATEWAY_OPERATION = "payment.gateway.operation"
+GATEWAY_OUTCOME = "payment.gateway.outcome"
+GATEWAY_TRANSACTION_ID = "payment.gateway.transaction_id"
+GATEWAY_LATENCY_MS = "payment.gateway.latency_ms"

@@ -20,6 +20,8 @@ RECONCILE_TASK = "orders.reconcile"
 
 # Spans the domain code opens itself.
 RECONCILE_ORDER_SPAN = "orders.reconcile order"
+GATEWAY_SPAN_PREFIX = "gateway "  # ``gateway authorize``: the card gateway call (payments/gateway.py)
+
 
 # Routes (``http.route``).
 ORDER_FAIL_ROUTE = "api/orders/<uuid:order_id>/fail/"
@@ -42,3 +44,8 @@ def run_span(task: str) -> str:
 def server_span(method: str, route: str) -> str:
     """The name of the server span of a request to ``route``."""
     return f"{method} {route}"
+
+
+def gateway_span(operation: str) -> str:
+    """The name of the span of one card gateway call."""
+    return GATEWAY_SPAN_PREFIX + operation

@@ -53,6 +53,7 @@ ALLOWED_ATTRIBUTES = (
     "threadline.*",
     "order.*",
     "payment.amount_cents",
+    "payment.gateway.*",  # the card gateway call: gateway, operation, outcome, transaction id, latency
     "fault.name",
     "sampling.*",
     attributes.CUSTOMER_TIER,

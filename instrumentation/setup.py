@@ -89,7 +89,13 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
         )
         provider = TracerProvider(
             resource=Resource.create(
-                {"service.name": service, "service.namespace": "threadline", "process.pid": os.getpid()}
+                {
+                    "service.name": service,
+                    "service.namespace": "threadline",
+                    # THREADLINE_VERSION (a setting: the project has no package version)
+                    "service.version": settings.THREADLINE_VERSION,
+                    "process.pid": os.getpid(),
+                }
             ),
             sampler=sampler,
             span_limits=span_limits(),

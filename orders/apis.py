@@ -22,7 +22,9 @@ class OrderOutput(serializers.Serializer):
         kind = serializers.CharField()
         message = serializers.CharField(allow_blank=True)
         trace_id = serializers.CharField(allow_blank=True)
-        at = serializers.DateTimeField(source="created_at")
+        # Always with microseconds (isoformat drops a zero fraction): the order page shows
+        # events to the millisecond, so a retry schedule reads as one.
+        at = serializers.DateTimeField(source="created_at", format="%Y-%m-%dT%H:%M:%S.%fZ")
 
     order_id = serializers.UUIDField(source="id")
     status = serializers.ChoiceField(choices=Order.Status.choices)

@@ -129,5 +129,11 @@ def _what_to_do(reason: str) -> str:
 
 
 def staff_events(order: OrderInfo) -> list[dict]:
-    """The order's events as staff read them: code, message, time and trace."""
-    return [{**event, "at": parse_datetime(event["at"])} for event in order.events]
+    """The order's events as staff read them: code, message, time and trace; ``at_text`` to
+    the millisecond, so a retry schedule reads as one."""
+    events = []
+    for event in order.events:
+        at = parse_datetime(event["at"])
+        at_text = f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond // 1000:03d}" if at else event["at"]
+        events.append({**event, "at": at, "at_text": at_text})
+    return events

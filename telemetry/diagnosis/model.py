@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from telemetry.diagnosis.text import summary_line
+
+if TYPE_CHECKING:  # verdict imports this module's values: no import back at run time
+    from telemetry.diagnosis.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,9 @@ class RootCause:
     attempts: int | None  # how many attempts of ``task`` the trace holds
     fault: str | None
     repeated_on: tuple[int, ...]  # later attempts that failed the same way
+    # The application frames that led to it, library frames folded (``stack.folded_lines``),
+    # from the first stack trace on the error's path that reaches the shop's code.
+    stack: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ class Diagnosis:
     propagation: Propagation
     outcome: tuple[str, ...]  # short phrases: "gave up after 4 attempts", "order failed"
     recommendations: tuple[Recommendation, ...]
+    engine: str = ""  # the database the trace's statements ran on: sqlite, postgresql or ""
+    verdict: Verdict | None = None  # service at fault, operation, cause (``verdict``)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "summary": summary_line(self)}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from instrumentation import attributes, names
 from telemetry.diagnosis.model import Propagation, RootCause, Step
-from telemetry.diagnosis.root_cause import attempt_error, fault_of, task_runs
+from telemetry.diagnosis.root_cause import attempt_error, fault_of, reached, task_runs
 from telemetry.diagnosis.spans import attempt_number, error_text, http_status, label, url_of
 from telemetry.models import Span
 from telemetry.tree import SpanTree
@@ -36,7 +36,9 @@ def step(span: Span, what: str) -> Step:
 
 
 def error_path(tree: Tree, cause: Span) -> tuple[Step, ...]:
-    return tuple(step(span, describe(span)) for span in tree.lineage(cause))
+    """The spans the error reached, root cause first: an ancestor that ended without error
+    stopped it (a worker's failure never reaches the checkout that published its task)."""
+    return tuple(step(span, describe(span)) for span in reached(tree, cause))
 
 
 def describe(span: Span) -> str:

@@ -1,6 +1,8 @@
-"""What to do about a trace: database timeouts (across retries or once), a dependency down on
-every retry, N+1 queries and spans slow on their own (definitions in
-``telemetry.diagnosis.analysis``). Each recommendation cites its evidence and its spans."""
+"""What to do about a trace: lock waits, database timeouts (across retries or once), a
+dependency down on every retry, N+1 queries and spans slow on their own (definitions in
+``telemetry.diagnosis.analysis``). Each recommendation cites its evidence and its spans;
+database advice is for the engine the trace ran on (SQLite has no connection pool and no
+statement timeout; PostgreSQL has both, and row locks)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from instrumentation import attributes
+from instrumentation import attributes, names
+from telemetry.diagnosis.locks import LockWait, engine, is_begin, lock_waits, verb
 from telemetry.diagnosis.model import Recommendation
 from telemetry.diagnosis.root_cause import attempt_span, error_origins, fault_of
 from telemetry.diagnosis.spans import (
@@ -38,7 +41,8 @@ TIMEOUT_ERROR = re.compile(
 
 
 def recommendations(tree: Tree) -> tuple[Recommendation, ...]:
-    found = db_timeouts(tree) + failing_calls(tree) + n_plus_one(tree)
+    found = lock_contention(tree) + db_timeouts(tree) + failing_calls(tree) + n_plus_one(tree)
+    found += lost_processes(tree)
     cited = {span_id for rec in found for span_id in rec.span_ids}
     return tuple(found + slow_spans(tree, cited))
 
@@ -46,6 +50,111 @@ def recommendations(tree: Tree) -> tuple[Recommendation, ...]:
 def attempts_of(tree: Tree, spans: Iterable[Span]) -> list[int]:
     runs = (attempt_span(tree, span) for span in spans)
     return sorted({attempt_number(run) for run in runs if run})
+
+
+# -- lock waits ---------------------------------------------------------------------------
+
+LOCK_ADVICE = {
+    "sqlite": (
+        "SQLite lets one transaction write at a time, and the holder kept the file's write lock "
+        "for its whole transaction: keep write transactions short (no slow statement, no call "
+        "to another service inside one) and fix what made the holder slow; the busy timeout "
+        "(DATABASES OPTIONS timeout) only bounds the wait. PostgreSQL would lock rows, not the file."
+    ),
+    "postgresql": (
+        "The statement waited for a row another transaction had locked: shorten that transaction, "
+        "take rows in one order, set lock_timeout so waiters fail fast instead of queueing; "
+        "pg_locks and pg_stat_activity name the holder while it happens."
+    ),
+}
+
+
+def lock_contention(tree: Tree) -> list[Recommendation]:
+    """One recommendation: the longest wait, its holder, and how many more there were."""
+    waits = lock_waits(tree)
+    if not waits:
+        return []
+    found = lock_advice(tree, waits[0], engine(tree))
+    if len(waits) > 1:
+        more = sum(w.wait_ns for w in waits[1:]) / 1e6
+        evidence = f"{found.evidence}; {len(waits) - 1} more lock wait(s), {more:.0f} ms in all"
+        ids = found.span_ids + tuple(w.waiter.span_id for w in waits[1:])
+        found = Recommendation(found.kind, evidence, found.advice, ids)
+    return [found]
+
+
+def lock_advice(tree: Tree, wait: LockWait, kind: str) -> Recommendation:
+    lock = "the database's write lock" if kind == "sqlite" else "a lock"
+    if wait.waiter.attributes.get("db.system") == "postgresql" and not is_begin(wait.waiter):
+        lock = "a row lock"
+    evidence = f"{label(wait.waiter)} on {wait.waiter.service} waited {wait.wait_ns / 1e6:.0f} ms for {lock}"
+    if wait.holder is not None:
+        evidence += f", held by {holder_phrase(tree, wait.holder)}"
+    else:
+        evidence += (
+            ", held by a transaction outside this trace (another request's or task's: "
+            "see that moment's writes)"
+        )
+    advice = LOCK_ADVICE.get(kind, LOCK_ADVICE["postgresql"])
+    ids = (wait.waiter.span_id,) + ((wait.holder.span_id,) if wait.holder else ())
+    return Recommendation("lock_contention", evidence, advice, ids)
+
+
+def holder_phrase(tree: Tree, holder: Span) -> str:
+    """``orders-worker's UPDATE orders_order (attempt 1 of orders.finalize_order, failed with
+    …, injected fault order_db_timeout)``."""
+    run = attempt_span(tree, holder)
+    notes = [f"attempt {attempt_number(run)} of {task_name(run)}"] if run is not None else []
+    notes += [f"failed with {error_text(holder)}"] if holder.status == "ERROR" else []
+    notes += [f"injected fault {fault}"] if (fault := fault_of(tree, holder)) else []
+    duration = f"{holder.duration_ns / 1e6:.0f} ms"
+    return f"{holder.service}'s {label(holder)} ({', '.join([duration, *notes])})"
+
+
+# -- a process that died mid-span ------------------------------------------------------
+
+
+def lost_processes(tree: Tree) -> list[Recommendation]:
+    """Spans whose parent never reached the store: the process that ran the parent died
+    before ending it (SIGKILL, out of memory, the ``worker_crash`` fault), after the spans
+    it had already ended were exported. The run of a task that died shows only so."""
+    orphans = [s for s in tree.spans if s.parent_span_id and tree.parent(s) is None]
+    if not orphans:
+        return []
+    lost = sorted({s.parent_span_id for s in orphans})
+    first = min(orphans, key=lambda s: s.start_time_ns)
+    service, again = lost_run(tree, orphans)
+    evidence = (
+        f"{len(orphans)} span(s) lost their parent span ({', '.join(lost)}): the {service} "
+        f"process running it died before ending it, after {label(first)}"
+    )
+    if again is not None:
+        evidence += f"; {again.name} ran again afterwards ({'failed' if again.status == 'ERROR' else 'ok'})"
+    advice = (
+        "A worker process died mid-task (killed: out of memory, SIGKILL, a lost machine). Look at "
+        "the worker's log and the machine's memory; the task is only safe to run again if it is "
+        "idempotent and acknowledged late (acks_late with task_reject_on_worker_lost)."
+    )
+    return [Recommendation("worker_lost", evidence, advice, tuple(s.span_id for s in orphans))]
+
+
+def lost_run(tree: Tree, orphans: list[Span]) -> tuple[str, Span | None]:
+    """The service of the process that died, and the task run that came after it (the
+    delivery again). A local orphan (a statement, a call) names the service; a server span
+    whose caller's client span was lost with the caller does not: then the run delivered
+    again after it does."""
+    first = min(orphans, key=lambda s: s.start_time_ns)
+    local = Counter(s.service for s in orphans if s.kind != "SERVER")
+    service = local.most_common(1)[0][0] if local else None
+    runs = [
+        s
+        for s in tree.spans
+        if s.name.startswith(names.RUN_PREFIX)
+        and (service is None or s.service == service)
+        and s.start_time_ns > first.start_time_ns
+    ]
+    again = min(runs, key=lambda s: s.start_time_ns) if runs else None
+    return service or (again.service if again else first.service), again
 
 
 # -- database timeouts --------------------------------------------------------------------
@@ -66,19 +175,42 @@ def db_timeouts(tree: Tree) -> list[Recommendation]:
         return []
     attempts = attempts_of(tree, timeouts)
     evidence, ids = timeout_evidence(tree, timeouts, attempts), tuple(s.span_id for s in timeouts)
+    kind = engine(tree)
     if len(attempts) >= 2:
-        advice = (
-            "Retrying does not help while the database keeps timing out: check the connection pool "
-            "size against the worker's concurrency, the statement and lock timeouts (PostgreSQL "
-            "statement_timeout / lock_timeout, SQLite busy timeout) and what holds the locks, and "
-            "put a circuit breaker in front of the database so attempts fail fast and back off."
+        advice = "Retrying does not help while the database keeps timing out: " + RETRY_ADVICE.get(
+            kind, RETRY_ADVICE["postgresql"]
         )
         return [Recommendation("db_timeout_on_retries", evidence, advice, ids)]
-    advice = (
-        "A statement hit the database's timeout: check what held its rows or the lock at that "
-        "moment and whether the timeout fits the statement; retries with backoff cover a one-off."
-    )
+    advice = "A statement hit the database's timeout: " + ONCE_ADVICE.get(kind, ONCE_ADVICE["postgresql"])
     return [Recommendation("db_timeout", evidence, advice, ids)]
+
+
+RETRY_ADVICE = {
+    "sqlite": (
+        "SQLite has no connection pool and no statement timeout; the statement ran inside a write "
+        "transaction that held the file's write lock until it was stopped, so find why it was slow "
+        "(its query plan, the rows it scans), keep write transactions short, check the busy timeout "
+        "(DATABASES OPTIONS timeout), and put a circuit breaker in front of the database so attempts "
+        "fail fast and back off."
+    ),
+    "postgresql": (
+        "check what holds the rows (pg_locks, pg_stat_activity), the statement_timeout and "
+        "lock_timeout against the statement, the connection pool size against the worker's "
+        "concurrency, and put a circuit breaker in front of the database so attempts fail fast "
+        "and back off."
+    ),
+}
+ONCE_ADVICE = {
+    "sqlite": (
+        "SQLite stops a statement only by interrupting it or by the busy timeout on its write lock: "
+        "check what held the write lock at that moment and why the statement was slow; retries "
+        "with backoff cover a one-off."
+    ),
+    "postgresql": (
+        "check what held its rows at that moment (pg_locks) and whether statement_timeout fits "
+        "the statement; retries with backoff cover a one-off."
+    ),
+}
 
 
 def timeout_evidence(tree: Tree, timeouts: list[Span], attempts: list[int]) -> str:
@@ -148,6 +280,7 @@ def n_plus_one_advice(tree: Tree, parent: Span, shape: str, count: int) -> Recom
 
 
 def slow_spans(tree: Tree, cited: set[str]) -> list[Recommendation]:
+    """Spans slow on their own; a lock wait is cited by ``lock_contention`` instead."""
     wall = wall_ns(tree.spans) or 1
     found = []
     for span in tree.spans:
@@ -165,7 +298,16 @@ def slow_span_advice(tree: Tree, span: Span, own: int, wall: int) -> Recommendat
         + ("with no child span" if not children else f"outside its {len(children)} child span(s)")
         + (f"; injected fault {fault}" if fault else "")
     )
-    if statement_of(span):
+    if span.name.startswith(names.GATEWAY_SPAN_PREFIX):
+        latency = span.attributes.get(attributes.GATEWAY_LATENCY_MS)
+        advice = (
+            f"The card gateway ({span.attributes.get(attributes.GATEWAY_NAME, 'gateway')}) took "
+            f"{float(latency or own / 1e6):.0f} ms to answer: a slow provider. Give the call a timeout, "
+            "show the customer a pending state instead of holding the request, and ask the provider."
+        )
+    elif statement_of(span) and verb(span) in {"COMMIT", "ROLLBACK", "RELEASE", "SAVEPOINT"}:
+        advice = "Transaction control was slow: a disk sync or a checkpoint, not a query; check the storage."
+    elif statement_of(span):
         advice = "The statement itself is slow: EXPLAIN it, check its indexes and what locks its rows."
     elif span.kind == "CLIENT":
         advice = (

@@ -9,11 +9,13 @@ from telemetry.diagnosis.model import RootCause
 from telemetry.diagnosis.spans import (
     attempt_number,
     error_of,
+    exception_event,
     label,
     normalize_statement,
     statement_of,
     task_name,
 )
+from telemetry.diagnosis.stack import folded_lines, has_application_frames
 from telemetry.models import Span
 from telemetry.tree import SpanTree
 
@@ -27,9 +29,16 @@ def error_origins(tree: Tree) -> list[Span]:
 
 
 def first_error(tree: Tree) -> Span | None:
-    """The root cause's span: the earliest origin to start, the deepest at equal start."""
+    """The root cause's span: among the origins no other origin lies below, the earliest
+    to start, the deepest at equal start. An origin below another explains it though a
+    span between them ended ok: the gateway's decline under the payments request that
+    answered 402 (a client error is not a server's) explains the shop's failed call."""
     origins = error_origins(tree)
-    return min(origins, key=lambda s: (s.start_time_ns, -tree.depth(s))) if origins else None
+    explained: set[str] = set()
+    for origin in origins:
+        explained.update(s.span_id for s in list(tree.lineage(origin))[1:])
+    deepest = [s for s in origins if s.span_id not in explained] or origins
+    return min(deepest, key=lambda s: (s.start_time_ns, -tree.depth(s))) if deepest else None
 
 
 def fault_of(tree: Tree, span: Span) -> str | None:
@@ -97,4 +106,29 @@ def root_cause(tree: Tree) -> RootCause | None:
         attempts=attempt_number(task_runs(tree, task)[-1]) if task else None,
         fault=fault_of(tree, span),
         repeated_on=repeated_on(tree, span, attempt),
+        stack=application_stack(tree, span),
     )
+
+
+def reached(tree: Tree, span: Span) -> list[Span]:
+    """The spans the error reached: the span and its ancestors up to the first that ended
+    without error (a publish, a request that answered: the error stopped there)."""
+    path = []
+    for ancestor in tree.lineage(span):
+        if ancestor.status != "ERROR":
+            break
+        path.append(ancestor)
+    return path
+
+
+def stacktrace_of(span: Span) -> str:
+    exception = exception_event(span) or {}
+    return str(exception.get("exception.stacktrace") or "")
+
+
+def application_stack(tree: Tree, span: Span) -> tuple[str, ...]:
+    """The folded stack trace of the first span on the error's path whose recorded stack
+    reaches application code (``telemetry.diagnosis.stack``), else of the span itself."""
+    traces = [stacktrace_of(s) for s in reached(tree, span)]
+    chosen = next((t for t in traces if t and has_application_frames(t)), stacktrace_of(span))
+    return folded_lines(chosen) if chosen else ()

@@ -17,8 +17,13 @@ def summary_line(diagnosis: Diagnosis) -> str:
     if diagnosis.root_cause is None:
         top = diagnosis.services[0] if diagnosis.services else None
         where = f"; most time in {top.service} ({top.share:.0%})" if top else ""
-        return f"no error in the trace{where}"
+        # A slow trace without an error: the lock wait or the slow span is its story.
+        slow = next((r for r in diagnosis.recommendations if r.kind in SLOW_KINDS), None)
+        return f"no error in the trace{where}" + (f"; {slow.kind}: {slow.evidence}" if slow else "")
     return "; ".join((cause_phrase(diagnosis.root_cause), *diagnosis.outcome))
+
+
+SLOW_KINDS = ("worker_lost", "lock_contention", "n_plus_one", "slow_leaf", "uninstrumented_time")
 
 
 def cause_phrase(cause: RootCause) -> str:
@@ -54,6 +59,12 @@ def ranges(values: Iterable[int]) -> str:
 def diagnosis_text(diagnosis: Diagnosis) -> str:
     """The diagnosis as the ``trace --analyze`` command prints it."""
     lines = ["", "diagnosis", f"  {summary_line(diagnosis)}", ""]
+    if diagnosis.verdict is not None:
+        v = diagnosis.verdict
+        where = f"{v.service or '-'}: {v.operation or '-'}"
+        lines += [f"  verdict: {v.cause}, in {where}", f"    {v.sentence}", ""]
+    if diagnosis.engine:
+        lines += [f"  database: {diagnosis.engine}", ""]
     lines += time_lines(diagnosis) + cause_lines(diagnosis.root_cause)
     lines += propagation_lines(diagnosis.propagation) + recommendation_lines(diagnosis.recommendations)
     return "\n".join(lines).rstrip()
@@ -86,6 +97,9 @@ def cause_lines(cause: RootCause | None) -> list[str]:
         lines.append(f"    injected fault: {cause.fault}")
     if cause.statement:
         lines.append(f"    statement: {' '.join(cause.statement.split())[:200]}")
+    if cause.stack:
+        lines.append("    stack (application frames, library frames folded):")
+        lines += [f"      {line}" for line in cause.stack]
     return lines + [""]
 
 

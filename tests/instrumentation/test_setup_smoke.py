@@ -53,3 +53,12 @@ def test_spans_leave_for_otlp_with_the_service_of_their_app(spans):
     [exported] = received.get_finished_spans()
     assert exported.resource.attributes["service.name"] == "payments"
     assert exported.context == spans.get_finished_spans()[0].context
+
+
+def test_every_span_carries_the_code_version_on_its_resource(spans, settings):
+    """``service.version`` comes from the THREADLINE_VERSION setting (no package version)."""
+    with trace.get_tracer(__name__).start_as_current_span("versioned"):
+        pass
+    [span] = spans.get_finished_spans()
+    assert span.resource.attributes["service.version"] == settings.THREADLINE_VERSION
+    assert span.resource.attributes["service.name"]

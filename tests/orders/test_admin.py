@@ -7,12 +7,14 @@ from __future__ import annotations
 import html
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib import admin
 from django.db import DatabaseError
 
 from orders.admin import OrderAdmin
+from orders.apis import OrderOutput
 from orders.models import Order
 from synthetic import builders as traces
 from telemetry.diagnosis.analysis import analyze
@@ -156,3 +158,19 @@ def test_orders_are_read_only_in_the_admin_even_for_a_superuser(admin_client, fa
     admin_client.post("/admin/orders/order/", bulk)
     failed_order.refresh_from_db()
     assert failed_order.email == "flow@example.com"
+
+
+def test_order_events_show_their_time_to_the_millisecond(admin_client, failed_order):
+    """A retry schedule 100 ms apart reads as one: the event's time has its milliseconds."""
+    event = failed_order.events.get()
+    page = change_page(admin_client, failed_order)
+    assert event.created_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] in page
+
+
+def test_the_order_api_gives_event_times_with_their_fraction_even_when_it_is_zero(failed_order):
+    """The order page slices the time to the millisecond: the fraction is always there."""
+    event = failed_order.events.get()
+    event.created_at = datetime(2026, 12, 3, 7, 43, 31, tzinfo=UTC)
+    event.save()
+    [out] = OrderOutput(failed_order).data["events"]
+    assert out["at"] == "2026-12-03T07:43:31.000000Z" and out["at"][11:23] == "07:43:31.000"

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from orders.client import OrderInfo, OrderLineInfo
-from shop.order_page import placed_at, reference, summarise
+from shop.order_page import placed_at, reference, staff_events, summarise
 
 ORDER = OrderInfo(
     order_id="3f2a9c1e-0000-4000-8000-000000000001",
@@ -106,3 +106,11 @@ def test_the_reference_is_the_confirmation_code_once_there_is_one():
 def test_the_order_was_placed_when_its_first_event_was_recorded():
     at = placed_at(ORDER)
     assert at is not None and at.isoformat() == "2026-12-03T07:45:01.123456+00:00"
+
+
+def test_staff_read_event_times_to_the_millisecond():
+    """A retry schedule reads as one: 07:45:01.123, not 07:45:01."""
+    assert [event["at_text"] for event in staff_events(order("placed", "", "placed"))] == [
+        "2026-12-03 07:45:01.123",
+        "2026-12-03 07:45:02.000",
+    ]

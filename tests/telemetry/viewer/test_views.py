@@ -17,6 +17,7 @@ from synthetic.builders import UPDATE_CONFIRMATION, Recorder, confirmed_order, f
 from telemetry.models import LogRecord, Span, Trace
 from telemetry.viewer.otlp import from_otlp, to_otlp
 from telemetry.viewer.waterfall import service_colour
+from tests.telemetry.diagnosis.test_stack import WRAPPED, WRAPPER_ONLY
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 FAILED_ORDER = "0b9a3a4e-3a52-4c69-9b7e-8f1f0f0c0a01"
@@ -744,3 +745,23 @@ def test_a_large_trace_is_drawn_in_part_with_a_link_that_draws_it_all(admin_clie
     )
     whole = admin_client.get(f"/traces/{trace.trace_id}/?all=1").content.decode()
     assert whole.count('class="span-row') == 501 and "not drawn" not in whole
+
+
+def test_the_root_cause_card_shows_the_application_frames_with_library_frames_folded(admin_client, failed):
+    """The statement's own stack holds only the database wrapper; the attempt's reaches the
+    task and the service function: the card shows those, library frames folded, and keeps
+    the span's full stack trace a click away."""
+    update = Span.objects.get(trace_id=failed.trace_id, span_id=confirmation_update(failed, 1))
+    run = Span.objects.get(trace_id=failed.trace_id, span_id=update.parent_span_id)
+    for span, stacktrace in ((update, WRAPPER_ONLY), (run, WRAPPED)):
+        for event in span.events:
+            if event["name"] == "exception":
+                event["attributes"]["exception.stacktrace"] = stacktrace
+        span.save()
+    html = admin_client.get(f"/traces/{failed.trace_id}/").content.decode()
+    start = html.index('id="root-cause-stack"')
+    stack = unescape(html[start : html.index("</pre>", start)])
+    assert "orders/tasks.py:73 in finalize_order" in stack
+    assert "orders/services.py:166 in _write_confirmation" in stack
+    assert "… 3 library frames (django, opentelemetry)" in stack
+    assert "full stack trace of this span" in html

@@ -1,0 +1,183 @@
+"""The verdict of a diagnosis: which service is at fault, in which operation, and the cause
+in a few words from a fixed vocabulary, with one sentence a developer acts on.
+
+It is what the failure catalogue compares (``simulator.catalogue``): the root cause when
+the trace holds an error, read through what the span is (a statement the database
+stopped, the card gateway's answer, a call that could not connect or that the callee
+refused, a task's exception); else the trace's trouble, from the recommendations (a
+worker that died mid-task, a lock wait, an N+1 pattern, the card gateway, a slow
+statement, time in a service's own code).
+The service at fault is the callee for a failed call: the shop's call to payments failing
+to connect is payments' outage, seen from the shop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from instrumentation import attributes, names
+from telemetry.diagnosis.model import Recommendation, RootCause
+from telemetry.diagnosis.recommendations import TIMEOUT_ERROR, lost_run
+from telemetry.diagnosis.spans import error_text, exception_event, http_status, label, statement_of, url_of
+from telemetry.models import Span
+from telemetry.tree import SpanTree
+
+Tree = SpanTree[Span]
+
+DB_TIMEOUT = "database timeout"
+LOCK_CONTENTION = "lock contention"
+CARD_DECLINED = "card declined"
+UNREACHABLE = "dependency unreachable"
+DEPENDENCY_5XX = "dependency answered 5xx"
+REFUSED = "request refused"
+BROKER_DOWN = "broker unreachable"
+TASK_FAILED = "task failed"
+EXCEPTION = "exception"
+SLOW_GATEWAY = "slow card gateway"
+SLOW_QUERY = "slow query"
+N_PLUS_ONE = "N+1 queries"
+SLOW_CODE = "slow service"
+WORKER_LOST = "worker died mid-task"
+NOTHING = "no problem found"
+
+BROKER_SYSTEMS = {"redis"}
+PUBLISH = "apply_async/"  # the Celery instrumentor's publish span
+PUSH = "LPUSH"  # kombu's publish of a message to a Redis queue
+
+
+@dataclass(frozen=True)
+class Verdict:
+    service: str
+    operation: str
+    cause: str  # one of the constants above
+    sentence: str
+
+
+def verdict(tree: Tree, cause: RootCause | None, found: tuple[Recommendation, ...]) -> Verdict:
+    if cause is not None:
+        return error_verdict(tree, tree.by_id[cause.span_id], cause)
+    return slow_verdict(tree, found)
+
+
+# -- an error -----------------------------------------------------------------------------
+
+
+def error_verdict(tree: Tree, span: Span, cause: RootCause) -> Verdict:
+    error = error_text(span)
+    fault = f" (injected fault {cause.fault})" if cause.fault else ""
+    where = f" on attempt {cause.attempt} of {cause.task}" if cause.attempt is not None else ""
+    if statement_of(span) and TIMEOUT_ERROR.search(error):
+        kind = LOCK_CONTENTION if "locked" in error.lower() else DB_TIMEOUT
+        ms = span.duration_ns / 1e6
+        sentence = (
+            f"{span.service}: {label(span)} was stopped by the database after {ms:.0f} ms{where} "
+            f"({error}){fault}"
+        )
+        return Verdict(span.service, label(span), kind, sentence)
+    if span.name.startswith(names.GATEWAY_SPAN_PREFIX):
+        reason = span.status_message or error
+        sentence = f"{span.service}: the card gateway declined the {span.name.split()[-1]}: {reason}{fault}"
+        return Verdict(span.service, span.name, CARD_DECLINED, sentence)
+    if is_broker_call(span):
+        return broker_verdict(tree, span, error)
+    if span.kind == "CLIENT" and url_of(span):
+        return call_verdict(tree, span, error, fault, where)
+    code = http_status(span)
+    if span.kind == "SERVER" and code and code >= 500 and exception_event(span) is None:
+        sentence = f"{span.service}: {span.name} answered HTTP {code}{fault}"
+        return Verdict(span.service, span.name, DEPENDENCY_5XX, sentence)
+    kind = TASK_FAILED if cause.task else EXCEPTION
+    sentence = f"{span.service}: {label(span)} raised {error}{where}{fault}"
+    return Verdict(span.service, label(span), kind, sentence)
+
+
+def is_broker_call(span: Span) -> bool:
+    return str(span.attributes.get("db.system") or "") in BROKER_SYSTEMS or span.name.startswith(PUBLISH)
+
+
+def broker_verdict(tree: Tree, first: Span, error: str) -> Verdict:
+    """Redis down: the failed publish of a task is what matters (a throttle's read fails
+    open), and whether the task was published again later (the outbox relay). Kombu's
+    ``LPUSH`` of the message runs beside the instrumentor's ``apply_async`` span, under
+    the same parent: the publish is the latest ``apply_async`` sibling before it."""
+    pushes = [s for s in tree.spans if s.status == "ERROR" and is_broker_call(s) and s.name == PUSH]
+    if not pushes:
+        sentence = f"{first.service}: {label(first)} could not reach the broker ({error})"
+        return Verdict(first.service, label(first), BROKER_DOWN, sentence)
+    push = min(pushes, key=lambda s: s.start_time_ns)
+    parent = tree.parent(push)
+    siblings = tree.children(parent) if parent else []
+    before = [s for s in siblings if s.name.startswith(PUBLISH) and s.start_time_ns <= push.start_time_ns]
+    publish = max(before, key=lambda s: s.start_time_ns) if before else push
+    sentence = f"{push.service}: {publish.name} could not reach the broker ({error_text(push)})"
+    again = [
+        s
+        for s in tree.spans
+        if s.name == publish.name and s.start_time_ns > push.end_time_ns and s.status != "ERROR"
+    ]
+    if again and publish is not push:
+        later = (min(a.start_time_ns for a in again) - push.start_time_ns) / 1e6
+        sentence += f"; the outbox published it again {later:.0f} ms later"
+    else:
+        sentence += "; not published again in this trace (its outbox row waits for reconcile)"
+    return Verdict(push.service, publish.name, BROKER_DOWN, sentence)
+
+
+def call_verdict(tree: Tree, span: Span, error: str, fault: str, where: str) -> Verdict:
+    """A call to another service that failed: the callee is the service at fault."""
+    server = next((c for c in tree.children(span) if c.kind == "SERVER"), None)
+    callee = server.service if server else callee_of(url_of(span))
+    operation = server.name if server else f"{span.name} {urlsplit(url_of(span)).path}"
+    code = http_status(server or span) or http_status(span)
+    callee_fault = server.attributes.get(attributes.FAULT_NAME) if server else None
+    fault = fault or (f" (injected fault {callee_fault})" if callee_fault else "")
+    if code is None:
+        kind, what = UNREACHABLE, f"could not reach {callee} ({error})"
+    elif code >= 500:
+        kind, what = DEPENDENCY_5XX, f"got HTTP {code} from {callee}"
+    else:
+        kind, what = REFUSED, f"was refused by {callee} with HTTP {code}"
+    sentence = f"{span.service}: {operation} {what}{where}{fault}"
+    return Verdict(callee, operation, kind, sentence)
+
+
+def callee_of(url: str) -> str:
+    """The app a URL's path belongs to (``TELEMETRY_SERVICE_BY_PATH``), else its host."""
+    parts = urlsplit(url)
+    for prefix, service in settings.TELEMETRY_SERVICE_BY_PATH.items():
+        if parts.path.startswith(prefix):
+            return service
+    return parts.hostname or url
+
+
+# -- no error: where the time went --------------------------------------------------------
+
+SLOW_ORDER = ("worker_lost", "lock_contention", "n_plus_one", "slow_leaf", "uninstrumented_time")
+
+
+def slow_verdict(tree: Tree, found: tuple[Recommendation, ...]) -> Verdict:
+    ranked = sorted(
+        (r for r in found if r.kind in SLOW_ORDER and r.span_ids and r.span_ids[0] in tree.by_id),
+        key=lambda r: SLOW_ORDER.index(r.kind),
+    )
+    if not ranked:
+        return Verdict("", "", NOTHING, "no error and no slow span in the trace")
+    rec = ranked[0]
+    span = tree.by_id[rec.span_ids[0]]
+    if rec.kind == "worker_lost":
+        service, again = lost_run(tree, [tree.by_id[i] for i in rec.span_ids])
+        return Verdict(service, again.name if again else "a task run", WORKER_LOST, rec.evidence)
+    if rec.kind == "lock_contention":
+        return Verdict(span.service, label(span), LOCK_CONTENTION, rec.evidence)
+    if rec.kind == "n_plus_one":
+        parent = tree.parent(span) if statement_of(span) else span
+        owner = parent or span
+        return Verdict(owner.service, owner.name, N_PLUS_ONE, rec.evidence)
+    if span.name.startswith(names.GATEWAY_SPAN_PREFIX):
+        return Verdict(span.service, span.name, SLOW_GATEWAY, rec.evidence)
+    if statement_of(span):
+        return Verdict(span.service, label(span), SLOW_QUERY, rec.evidence)
+    return Verdict(span.service, span.name, SLOW_CODE, rec.evidence)
