@@ -9,18 +9,24 @@ its ``client.py`` maps the codes back to the same classes, so errors round-trip.
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, IntegrityError, InterfaceError, ProgrammingError
 from django.http import HttpRequest, JsonResponse
 from django.views.defaults import page_not_found
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from rest_framework import exceptions, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
 
 # The largest count or amount the apps store (a PositiveIntegerField's bound on every
 # database Django supports): inputs over it are refused, not overflowed into a 500.
@@ -47,6 +53,12 @@ class ServiceUnavailable(ApplicationError):
 
     code = "service_unavailable"
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
+DATABASE_UNAVAILABLE = "The shop cannot reach its database right now; please try again in a moment."
+# Seconds a client is asked to wait after a database failure: a restart or failover takes
+# seconds, and a retry sooner would only add to the queue.
+DATABASE_RETRY_AFTER_S = 5
 
 
 class InvalidRequest(ApplicationError):
@@ -79,6 +91,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = RequestTooLarge(f"The body is larger than this API takes: {exc}")
     if isinstance(exc, ApplicationError):
         return Response(exc.as_dict(), status=exc.status_code)
+    if _database_unavailable(exc):
+        return _database_unavailable_response(exc)
     if isinstance(exc, exceptions.ParseError):
         body = {"code": "malformed_json", "message": f"The body is not valid JSON: {exc.detail}", "extra": {}}
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
@@ -93,6 +107,28 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is not None and isinstance(exc, exceptions.APIException):
         response.data = {"code": exc.default_code, "message": str(exc.detail), "extra": _extra(exc)}
     return response
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    """A database that did not answer (restarting, unreachable, a statement timed out, a lock
+    not granted): the request's transaction is rolled back, so the client may retry. A
+    constraint or SQL error is a bug, not an outage, and stays a 500."""
+    if isinstance(exc, InterfaceError):  # a connection gone (not a DatabaseError in PEP 249)
+        return True
+    return isinstance(exc, DatabaseError) and not isinstance(exc, (IntegrityError, ProgrammingError))
+
+
+def _database_unavailable_response(exc: Exception) -> Response:
+    """``503 service_unavailable`` with a ``Retry-After``, the error kept on the request's span
+    (Django's instrumentation sees no exception once DRF answered it) and in the log."""
+    span = trace.get_current_span()
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    logger.warning("answered 503: the database failed: %s: %s", type(exc).__name__, exc)
+    body = ServiceUnavailable(DATABASE_UNAVAILABLE, extra={"retry_after": DATABASE_RETRY_AFTER_S}).as_dict()
+    return Response(
+        body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)}
+    )
 
 
 def _extra(exc: exceptions.APIException) -> dict:

@@ -8,7 +8,12 @@ import uuid
 import pytest
 import requests
 from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError, ProgrammingError
 from django.test import Client
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+
+from core import api
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -178,3 +183,36 @@ def test_any_authorization_header_is_refused_in_the_error_shape_never_a_500(meth
     body = response.json()
     assert body["code"] in ("not_authenticated", "permission_denied")
     assert set(body) == {"code", "message", "extra"}
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [OperationalError("database is locked"), InterfaceError("connection already closed")],
+    ids=["operational", "interface"],
+)
+def test_a_database_that_does_not_answer_is_a_503_to_retry_with_the_error_on_the_span(failure, spans):
+    """A database restarting or timing out is an outage, not a bug: 503 service_unavailable,
+    Retry-After, and the exception on the request's span (DRF answered it, so Django's
+    instrumentation never sees it)."""
+    tracer = trace.get_tracer(__name__)
+    with tracer.start_as_current_span("POST api/orders/<uuid:order_id>/place/"):
+        response = api.exception_handler(failure, {})
+
+    assert response is not None and response.status_code == 503
+    assert response.data == {
+        "code": "service_unavailable",
+        "message": api.DATABASE_UNAVAILABLE,
+        "extra": {"retry_after": api.DATABASE_RETRY_AFTER_S},
+    }
+    assert response.headers["Retry-After"] == str(api.DATABASE_RETRY_AFTER_S)
+    (span,) = spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert [event.attributes["exception.type"] for event in span.events] == [
+        f"django.db.utils.{type(failure).__name__}"
+    ]
+
+
+@pytest.mark.parametrize("bug", [IntegrityError("duplicate key"), ProgrammingError("no such column")])
+def test_a_constraint_or_sql_error_stays_a_server_error(bug):
+    """A broken constraint or statement is a bug a retry will not cure: left to Django (500)."""
+    assert api.exception_handler(bug, {}) is None
