@@ -42,7 +42,7 @@ from pathlib import Path
 
 # bench/stack.py puts the project on sys.path (a script's path holds only bench/), so it is
 # imported before any project module.
-from stack import DEFAULT_POSTGRES, ROOT, Stack, StackError
+from stack import DEFAULT_POSTGRES, ROOT, Stack, StackError, children_of
 
 from devstack.broker import PrivateRedis, free_port
 
@@ -100,21 +100,6 @@ def parse_args() -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown fault(s) {', '.join(sorted(unknown))}; known: {', '.join(FAULTS)}")
     return args
-
-
-def children_of(pid: int) -> list[int]:
-    """The living direct children of ``pid``, from /proc (Linux)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # exited while being read
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return sorted(found)
 
 
 class PrivatePostgres:

@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -230,21 +230,31 @@ class Stack:
             shutil.rmtree(self.var, ignore_errors=True)
 
 
+def proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """Every process's pid and its /proc stat fields after the command name (Linux): state
+    first, then the parent's pid, ... (the name, field 2, may hold spaces: it is split off)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while being read
+        yield int(entry.name), fields
+
+
+def children_of(pid: int) -> list[int]:
+    """The living (not zombie) direct children of ``pid``."""
+    return sorted(child for child, fields in proc_stats() if int(fields[1]) == pid and fields[0] != "Z")
+
+
 def tree_cpu_seconds(root: int) -> float:
     """CPU seconds of a process and all its descendants, living or exited, from /proc (Linux):
     every living process's own time plus the time of the children it has reaped (a reaped
     child's own reaped children included), so each process counts once."""
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            # The command name (field 2) may hold spaces: the fields that follow it are split.
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # exited while being read
-        pid = int(entry.name)
+    for pid, fields in proc_stats():
         parents[pid] = int(fields[1])
         times[pid] = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
     tree, frontier = {root}, [root]

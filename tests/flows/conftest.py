@@ -26,6 +26,7 @@ import pytest
 import requests
 from celery import Celery
 from django.conf import settings
+from playwright.sync_api import sync_playwright
 
 from devstack.broker import PrivateRedis, free_port
 
@@ -318,3 +319,38 @@ def calm(stack: Stack):
     stack.manage("faults", "reset")
     yield stack
     stack.manage("faults", "reset")
+
+
+# --- the browser tests' Chromium (Debian's; Playwright's own download is not used) ---------
+
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"  # screenshots, looked at by people
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def staff_page(stack, browser):
+    """A page logged in to the admin as a superuser of the session stack."""
+    stack.manage(
+        "shell", "-c",
+        "from django.contrib.auth.models import User\n"
+        "User.objects.filter(username='browser').exists() or "
+        "User.objects.create_superuser('browser', 'browser@example.com', 'browser-pw')",
+    )  # fmt: skip
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{stack.url}/admin/login/")
+    page.fill("#id_username", "browser")
+    page.fill("#id_password", "browser-pw")
+    page.click("input[type=submit]")
+    yield page
+    page.close()

@@ -5,22 +5,16 @@ test-output/api-docs.png."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
+
+from tests.flows.conftest import OUTPUT
 
 pytestmark = pytest.mark.flow
 
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
-
-def test_the_docs_page_renders_every_operation_within_the_csp(stack):
+def test_the_docs_page_renders_every_operation_within_the_csp(stack, browser):
     stack.manage(
         "shell", "-c",
         "from django.contrib.auth.models import User\n"
@@ -29,25 +23,23 @@ def test_the_docs_page_renders_every_operation_within_the_csp(stack):
     )  # fmt: skip
     schema = stack.internal("GET", "/api/schema/?format=json").json()
     operations = sum(len(methods) for methods in schema["paths"].values())
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{stack.url}/admin/login/")
-        page.fill("#id_username", "docs")
-        page.fill("#id_password", "docs-password")
-        page.click("input[type=submit]")
-        page.wait_for_load_state()
-        # From here on, the docs page alone (the admin's pages have no favicon: a 404).
-        errors: list[str] = []
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        requested: list[str] = []
-        page.on("request", lambda request: requested.append(request.url))
-        page.goto(f"{stack.url}/api/docs/")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{stack.url}/admin/login/")
+    page.fill("#id_username", "docs")
+    page.fill("#id_password", "docs-password")
+    page.click("input[type=submit]")
+    page.wait_for_load_state()
+    # From here on, the docs page alone.
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{stack.url}/api/docs/")
 
-        expect(page.locator(".opblock")).to_have_count(operations, timeout=20_000)
-        OUTPUT.mkdir(exist_ok=True)
-        page.screenshot(path=str(OUTPUT / "api-docs.png"), full_page=True)
-        browser.close()
+    expect(page.locator(".opblock")).to_have_count(operations, timeout=20_000)
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "api-docs.png"), full_page=True)
+    page.close()
     assert errors == []  # a CSP violation is reported as a console error
     assert [url for url in requested if not url.startswith(stack.url)] == []
     assert requests.get(f"{stack.url}/api/docs/", timeout=10, allow_redirects=False).status_code == 302

@@ -4,43 +4,12 @@ Screenshots of the trace page and the service graph go to test-output/."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
+
+from tests.flows.conftest import OUTPUT
 
 pytestmark = pytest.mark.flow
-
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def staff_page(stack, browser):
-    stack.manage(
-        "shell", "-c",
-        "from django.contrib.auth.models import User\n"
-        "User.objects.filter(username='browser').exists() or "
-        "User.objects.create_superuser('browser', 'browser@example.com', 'browser-pw')",
-    )  # fmt: skip
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{stack.url}/admin/login/")
-    page.fill("#id_username", "browser")
-    page.fill("#id_password", "browser-pw")
-    page.click("input[type=submit]")
-    yield page
-    page.close()
 
 
 def test_from_a_failed_order_in_the_admin_to_its_root_cause(calm, staff_page):

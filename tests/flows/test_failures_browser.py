@@ -11,7 +11,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.flows.test_browser import OUTPUT, browser, staff_page  # noqa: F401 (fixtures)
+from tests.flows.conftest import OUTPUT
 
 pytestmark = pytest.mark.flow
 

@@ -7,16 +7,14 @@ Screenshots of each page go to test-output/storefront-*.png."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.flows.test_browser import CHROMIUM_ARGS
+from tests.flows.conftest import OUTPUT
 
 pytestmark = pytest.mark.flow
 
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 ORDER_URL = re.compile(r"/orders/([0-9a-f-]{36})/$")
 # What a customer must never read: exception and step names, event codes, cents, ISO
 # timestamps with microseconds (the trace id is checked per order).
@@ -25,14 +23,6 @@ INTERNALS = re.compile(
     r"stock_|confirmation_written|¢|cents|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+"
 )
 SETTLE_TIMEOUT = 120  # seconds for the worker to confirm or undo, on a loaded machine
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
