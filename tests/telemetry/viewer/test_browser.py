@@ -1,0 +1,162 @@
+"""The viewer and the orders admin in headless Chromium, as a staff member sees them: one
+navigation on every viewer page and no shop header, the empty and refused searches, the
+noise toggle, the admin's links to the viewer and an order list that fits 1280 px.
+
+Runs in-process against pytest-django's live server (no worker, no Redis); screenshots of
+each page go to test-output/viewer-*.png and test-output/admin-*.png."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from orders.models import Order
+from synthetic.builders import Recorder, confirmed_order, failed_order
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+OUTPUT = Path(__file__).resolve().parents[3] / "test-output"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+REASON = "finalize gave up after 4 attempts: OperationalError: interrupted"
+
+
+def recorded(build, minutes_ago: float, **kwargs) -> Recorder:
+    """A trace that started ``minutes_ago`` (so the dashboards' windows hold it)."""
+    rec = Recorder(base_ns=time.time_ns() - int(minutes_ago * 60e9))
+    build(rec, **kwargs)
+    rec.store()
+    return rec
+
+
+@pytest.fixture
+def stored(django_user_model) -> dict:
+    """A failed and a confirmed order with their traces, an admin page's trace (noise),
+    and a staff user with every permission."""
+    failed_id, confirmed_id = str(uuid.uuid4()), str(uuid.uuid4())
+    failed = recorded(failed_order, 3, order_id=failed_id, attempts=3)
+    confirmed = recorded(confirmed_order, 2, order_id=confirmed_id)
+    admin_page = Recorder(base_ns=time.time_ns() - 60 * 10**9)
+    admin_page.span("GET admin/orders/order/", service="shop", start=0, ms=12, kind="SERVER")
+    admin_page.store()
+    Order.objects.create(
+        id=uuid.UUID(failed_id), email="long.customer.name@example.com", status=Order.Status.FAILED,
+        reason=REASON, total_cents=5900, trace_id=failed.trace_id,
+        trace_context={"traceparent": f"00-{failed.trace_id}-00f067aa0ba902b7-01"},
+    )  # fmt: skip
+    Order.objects.create(
+        id=uuid.UUID(confirmed_id), email="c@example.com", status=Order.Status.CONFIRMED,
+        total_cents=2999, trace_id=confirmed.trace_id, confirmation_code="TL-7Q2K",
+    )  # fmt: skip
+    django_user_model.objects.create_superuser("browser", "browser@example.com", "browser-pw")
+    return {"failed": failed.trace_id, "confirmed": confirmed.trace_id, "noise": admin_page.trace_id,
+            "order": failed_id}  # fmt: skip
+
+
+@pytest.fixture
+def page(live_server, stored, monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM is done by now.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        tab = chromium.new_page(viewport={"width": 1280, "height": 900})
+        tab.set_default_timeout(30_000)  # a loaded machine: generous waits on conditions
+        tab.goto(f"{live_server.url}/admin/login/")
+        tab.fill("#id_username", "browser")
+        tab.fill("#id_password", "browser-pw")
+        tab.click("input[type=submit]")
+        expect(tab.locator("#user-tools")).to_be_visible()
+        yield tab
+        chromium.close()
+
+
+def shot(page: Page, name: str) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
+
+
+def nav_of(page: Page) -> list[str]:
+    return page.locator("nav.viewer-nav a").all_inner_texts()
+
+
+def test_every_viewer_page_has_one_navigation_and_no_shop_header(page, live_server, stored):
+    pages = {
+        "viewer-search": "/traces/",
+        "viewer-trace": f"/traces/{stored['failed']}/",
+        "viewer-compare": f"/traces/compare/?a={stored['failed']}&b={stored['confirmed']}",
+        "viewer-services": "/traces/services/",
+        "viewer-metrics": "/traces/metrics/",
+        "viewer-sampling": "/traces/sampling/",
+    }
+    navigations = set()
+    for name, path in pages.items():
+        page.goto(live_server.url + path)
+        expect(page.locator("header.viewer-header")).to_be_visible()
+        expect(page.locator("header.site")).to_have_count(0)
+        expect(page.locator("body")).not_to_contain_text("Cart")
+        expect(page.locator("nav.viewer-nav a.active")).to_have_count(1 if name != "viewer-trace" else 1)
+        navigations.add(tuple(nav_of(page)))
+        shot(page, name)
+    assert navigations == {
+        ("Search", "Services", "Metrics", "Sampling", "Compare", "Alert rules", "Admin", "Shop")
+    }
+
+
+def test_the_search_hides_noise_says_when_nothing_matches_and_refuses_a_reversed_range(
+    page, live_server, stored
+):
+    page.goto(f"{live_server.url}/traces/")
+    rows = page.locator("tr.trace-row")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#noise-toggle")).to_contain_text("1 trace left out")
+    page.click("#noise-toggle a")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#noise-toggle")).to_contain_text("Showing everything")
+    page.goto(f"{live_server.url}/traces/")  # the choice is remembered
+    expect(rows).to_have_count(3)
+    page.click("#noise-toggle a")
+    expect(rows).to_have_count(2)
+
+    page.fill("input[name=operation]", "no-such-operation")
+    page.click("#search button[type=submit]")
+    expect(page.locator("#no-results")).to_contain_text("No trace matches these filters.")
+    shot(page, "viewer-search-empty")
+
+    page.goto(f"{live_server.url}/traces/")
+    page.fill("input[name=start]", "2026-01-02T10:00")
+    page.fill("input[name=end]", "2026-01-02T09:00")
+    page.click("#search button[type=submit]")
+    expect(page.locator("#search .errorlist")).to_contain_text("is before 'from'")
+    expect(page.locator("#invalid-filters")).to_be_visible()
+    shot(page, "viewer-search-reversed-range")
+
+
+def test_the_admin_links_to_the_viewer_and_the_order_list_fits_1280_px(page, live_server, stored):
+    page.goto(f"{live_server.url}/admin/")
+    viewer = page.locator("#trace-viewer-links")
+    expect(viewer).to_be_visible()
+    shot(page, "admin-index")
+    viewer.get_by_role("link", name="Search traces").click()
+    expect(page.locator("nav.viewer-nav")).to_be_visible()
+
+    page.goto(f"{live_server.url}/admin/orders/order/")
+    expect(page.locator("#result_list")).to_be_visible()
+    shot(page, "admin-order-list-1280")
+    # Nothing wider than the window or than the list's own scroll box: the trace column in view.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    results = page.locator("#changelist .results")
+    assert results.evaluate("box => box.scrollWidth <= box.clientWidth"), "the order list scrolls sideways"
+    link, box = page.locator("#result_list a.trace-link").first, results.bounding_box()
+    link_box = link.bounding_box()
+    assert box is not None and link_box is not None
+    assert link_box["x"] + link_box["width"] <= box["x"] + box["width"]
+
+    page.goto(f"{live_server.url}/admin/orders/order/{stored['order']}/change/")
+    expect(page.locator("pre.trace-context")).to_contain_text(f"traceparent: 00-{stored['failed']}")
+    expect(page.locator("textarea, input[name=trace_context]")).to_have_count(0)
+    shot(page, "admin-order-page")
+    page.locator(f".field-trace a[href='/traces/{stored['failed']}/']").click()
+    expect(page.locator("nav.viewer-nav")).to_be_visible()
