@@ -7,6 +7,7 @@ each page go to test-output/viewer-*.png and test-output/admin-*.png."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from pathlib import Path
@@ -88,7 +89,7 @@ def test_every_viewer_page_has_one_navigation_and_no_shop_header(page, live_serv
         "viewer-trace": f"/traces/{stored['failed']}/",
         "viewer-compare": f"/traces/compare/?a={stored['failed']}&b={stored['confirmed']}",
         "viewer-services": "/traces/services/",
-        "viewer-metrics": "/traces/metrics/",
+        "viewer-metrics": "/traces/metrics/?window=1h&kind=SERVER&kind=CONSUMER&kind=CLIENT&kind=INTERNAL",
         "viewer-sampling": "/traces/sampling/",
     }
     navigations = set()
@@ -160,3 +161,48 @@ def test_the_admin_links_to_the_viewer_and_the_order_list_fits_1280_px(page, liv
     shot(page, "admin-order-page")
     page.locator(f".field-trace a[href='/traces/{stored['failed']}/']").click()
     expect(page.locator("nav.viewer-nav")).to_be_visible()
+
+
+LONG_NAME = (
+    "POST http://127.0.0.1:8000/api/inventory/reservations/<uuid:order_id>/release/"
+    " (compensation of a failed order)"
+)
+
+
+def test_the_metrics_page_shows_whole_route_names_and_readable_rates(page, live_server, stored):
+    rec = Recorder(base_ns=time.time_ns() - 30 * 10**9)
+    rec.span(LONG_NAME, service="orders-worker", start=0, ms=13, kind="CLIENT")
+    rec.store()
+    page.goto(f"{live_server.url}/traces/metrics/?window=1h&kind=CLIENT&kind=INTERNAL")
+    rows = page.locator("tr.operation")
+    expect(rows.first).to_be_visible()
+    rates = page.locator("tr.operation td.num:nth-child(3)").all_inner_texts()
+    assert rates and all(re.fullmatch(r"(< )?\d+(\.\d)?/(s|min|h)", text) for text in rates), rates
+    assert "0.000" not in page.locator("table.metrics").inner_text()
+    # Each line of a wrapped name ends at a separator: no word is cut in two.
+    long_cell = page.locator("tr.operation td.op", has_text="compensation of a failed order")
+    assert len(long_cell.evaluate(LINES_OF)) > 1  # it does wrap, so the check below checks
+    for cell in page.locator("tr.operation td.op").all()[:20]:
+        lines = cell.evaluate(LINES_OF)
+        for line in lines[:-1]:
+            assert line[-1:] in "/._ ", (lines, "broken mid-word")
+    shot(page, "viewer-metrics-all-kinds")
+
+
+# The text of each rendered line of an element (by the vertical position of its characters).
+LINES_OF = """cell => {
+  const range = document.createRange(), lines = [];
+  let top = null, text = "";
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.length; i++) {
+      range.setStart(node, i); range.setEnd(node, i + 1);
+      const rect = range.getClientRects()[0];
+      if (!rect) continue;
+      if (top !== null && rect.top > top + 2) { lines.push(text); text = ""; }
+      top = rect.top; text += node.data[i];
+    }
+  }
+  lines.push(text);
+  return lines;
+}"""
