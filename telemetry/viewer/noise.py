@@ -1,6 +1,7 @@
 """The search's noise filter: traces an engineer hunting a failure rarely wants among the
 results, named by their root span: admin pages, the order page's and the order API's status
-polls (the order page refreshes itself every 2 s while the order settles) and the runs of
+polls (the order page refreshes itself every 2 s while the order settles; API clients poll
+the shop's and the orders' status endpoints) and the runs of
 beat's periodic tasks. Hidden by default; each user's choice is kept in their session.
 
 A hidden trace is only left out of the list: it stays stored, searchable with the filter
@@ -23,7 +24,7 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 ADMIN_ROUTE_PREFIX = "admin/"
 # Routes (``http.route``) whose reads are polls; tests/telemetry/viewer/test_noise.py checks
 # they are still in the URLconf, so a renamed route breaks a test instead of the filter.
-POLL_ROUTES = ("orders/<uuid:order_id>/", "api/orders/<uuid:order_id>/")
+POLL_ROUTES = ("orders/<uuid:order_id>/", "api/shop/orders/<uuid:order_id>/", "api/orders/<uuid:order_id>/")
 POLL_METHODS = ("GET", "HEAD")
 APPLY_PREFIX = "apply_async/"  # the Celery instrumentor's name for sending a task
 

@@ -30,6 +30,7 @@ def traces() -> dict[str, str]:
         "admin": stored_root("GET admin/orders/order/"),
         "poll": stored_root("GET orders/<uuid:order_id>/"),
         "api-poll": stored_root("GET api/orders/<uuid:order_id>/"),
+        "shop-api-poll": stored_root("GET api/shop/orders/<uuid:order_id>/"),
         "beat": stored_root("run/orders.reconcile"),
         "finalize": stored_root("run/orders.finalize_order"),
     }
@@ -42,7 +43,7 @@ def listed(html: str) -> set[str]:
 def test_noise_is_hidden_by_default_and_the_page_says_how_many(admin_client, traces):
     html = admin_client.get("/traces/").content.decode()
     assert listed(html) == {traces["checkout"], traces["finalize"]}
-    assert "Noise hidden" in html and "4 traces left out" in html
+    assert "Noise hidden" in html and "5 traces left out" in html
 
 
 def test_the_toggle_shows_everything_and_the_choice_is_remembered(admin_client, traces):
