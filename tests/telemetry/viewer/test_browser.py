@@ -16,7 +16,8 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from orders.models import Order
-from synthetic.builders import Recorder, confirmed_order, failed_order
+from synthetic import builders as span_rows
+from synthetic.builders import Recorder, add_span, call, confirmed_order, failed_order
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -34,9 +35,17 @@ def recorded(build, minutes_ago: float, **kwargs) -> Recorder:
 
 
 @pytest.fixture
-def stored(django_user_model) -> dict:
+def stored(django_user_model, monkeypatch) -> dict:
     """A failed and a confirmed order with their traces, an admin page's trace (noise),
-    and a staff user with every permission."""
+    calls between services for the dashboards, and a staff user with every permission."""
+    monkeypatch.setattr(span_rows, "NOW", time.time_ns())  # the dashboards' windows end now
+    for number in range(3):
+        root = add_span(f"d{number}", "shop", "POST api/shop/checkout/", ago_s=60 * number + 30, ms=80)
+        call(f"d{number}", root, "orders", "POST api/orders/<uuid:order_id>/place/", ms=12)
+        call(f"d{number}", root, "payments", "POST api/payments/authorizations/", ms=30, status="ERROR")
+        call(
+            f"d{number}", root, "inventory", "POST api/inventory/reservations/<uuid:order_id>/release/", ms=9
+        )
     failed_id, confirmed_id = str(uuid.uuid4()), str(uuid.uuid4())
     failed = recorded(failed_order, 3, order_id=failed_id, attempts=3)
     confirmed = recorded(confirmed_order, 2, order_id=confirmed_id)
@@ -111,15 +120,15 @@ def test_the_search_hides_noise_says_when_nothing_matches_and_refuses_a_reversed
 ):
     page.goto(f"{live_server.url}/traces/")
     rows = page.locator("tr.trace-row")
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(5)  # two orders' traces, three dashboard checkouts
     expect(page.locator("#noise-toggle")).to_contain_text("1 trace left out")
     page.click("#noise-toggle a")
-    expect(rows).to_have_count(3)
+    expect(rows).to_have_count(6)
     expect(page.locator("#noise-toggle")).to_contain_text("Showing everything")
     page.goto(f"{live_server.url}/traces/")  # the choice is remembered
-    expect(rows).to_have_count(3)
+    expect(rows).to_have_count(6)
     page.click("#noise-toggle a")
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(5)
 
     page.fill("input[name=operation]", "no-such-operation")
     page.click("#search button[type=submit]")
