@@ -52,6 +52,10 @@ class TraceQuery:
     start_to_ns: int | None = None  # ... and at or before this
     attributes: tuple[tuple[str, str], ...] = ()  # (key, value): a span has attribute key = value
     sort: str = "newest"
+    # Leave out traces whose root span has one of these names or starts with one of these
+    # prefixes (the viewer's noise filter: admin pages, status polls, beat runs).
+    exclude_root_names: tuple[str, ...] = ()
+    exclude_root_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,10 @@ def _trace_conditions(query: TraceQuery) -> list[Q]:
         conditions.append(Q(start_ns__gte=query.start_from_ns))
     if query.start_to_ns is not None:
         conditions.append(Q(start_ns__lte=query.start_to_ns))
+    if query.exclude_root_names:
+        conditions.append(~Q(root_name__in=query.exclude_root_names))
+    for prefix in query.exclude_root_prefixes:
+        conditions.append(~Q(root_name__startswith=prefix))
     return conditions
 
 

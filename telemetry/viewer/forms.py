@@ -51,6 +51,15 @@ class TraceSearchForm(forms.Form):
         low, high = cleaned.get("min_ms"), cleaned.get("max_ms")
         if low is not None and high is not None and low > high:
             self.add_error("max_ms", "The maximum is below the minimum.")
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start is not None and end is not None and start > end:
+            # Refused rather than searched: the range would match nothing, and an empty
+            # result would read as "no such trace" instead of "the bounds are swapped".
+            self.add_error(
+                "end",
+                f"'to' ({end:%Y-%m-%d %H:%M}) is before 'from' ({start:%Y-%m-%d %H:%M}): swap them, "
+                "or leave one empty.",
+            )
         return cleaned
 
     def _attributes(self) -> tuple[tuple[str, str], ...]:

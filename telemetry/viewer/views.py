@@ -4,6 +4,7 @@ trace as a waterfall, two traces compared, and a trace downloaded or loaded as O
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import cast
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from instrumentation.context import untraced
 from telemetry.access import LOAD_TRACES, VIEW_TRACES, staff_with_permission
 from telemetry.diagnosis.analysis import analyze
 from telemetry.diagnosis.text import diagnosis_text
@@ -23,12 +25,14 @@ from telemetry.selectors import (
     trace_logs,
     trace_order_ids,
     trace_sampling,
+    trace_search,
     trace_search_page,
     trace_spans,
 )
 from telemetry.store.exporter import store_spans
 from telemetry.viewer.compare import compare_traces
 from telemetry.viewer.forms import TraceSearchForm, TraceUploadForm
+from telemetry.viewer.noise import HIDE, PARAMETER, SHOW, hide_noise, noise
 from telemetry.viewer.otlp import OtlpError, read_otlp, to_otlp
 from telemetry.viewer.serializers import search_page, wants_json
 from telemetry.viewer.waterfall import root_cause, service_colour, waterfall
@@ -46,13 +50,29 @@ def trace_list(request: HttpRequest) -> HttpResponse:
     """Search: filters in the query string, one page of matching traces; ``?format=json``
     gives the page's results as JSON (an invalid filter: 400 with the form's errors)."""
     form = TraceSearchForm(request.GET)
-    page = trace_search_page(form.to_query(), request.GET.get("page"), PER_PAGE) if form.is_valid() else None
+    hiding = hide_noise(request)
+    page, hidden = None, 0
+    if form.is_valid():
+        query = form.to_query()
+        if hiding:
+            rules = noise()
+            shown = replace(
+                query, exclude_root_names=rules.root_names, exclude_root_prefixes=rules.root_prefixes
+            )
+            page = trace_search_page(shown, request.GET.get("page"), PER_PAGE)
+            with untraced():  # one count more, so the toggle can say what the filter hides
+                hidden = trace_search(query).count() - page.paginator.count
+        else:
+            page = trace_search_page(query, request.GET.get("page"), PER_PAGE)
     if wants_json(request):
         if page is None:
             # Form.errors (the form's declared "errors" field shadows it for the type checker only).
             errors = cast(ErrorDict, form.errors)
             return JsonResponse({"errors": errors.get_json_data()}, status=400)
         return JsonResponse(search_page(page))
+    filtered = form.is_bound and any(
+        value for key, value in request.GET.items() if key not in ("page", "sort", PARAMETER)
+    )
     context = {
         "form": form,
         "page": page,
@@ -60,6 +80,8 @@ def trace_list(request: HttpRequest) -> HttpResponse:
         "operations": operation_names(),
         "attribute_texts": form.attribute_texts(),
         "upload_form": TraceUploadForm(),
+        "noise": {"hidden": hiding, "count": hidden, "parameter": PARAMETER, "hide": HIDE, "show": SHOW},
+        "filtered": filtered,
     }
     return render(request, "telemetry/trace_list.html", context)
 

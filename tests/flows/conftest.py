@@ -29,6 +29,7 @@ from django.conf import settings
 from playwright.sync_api import sync_playwright
 
 from devstack.broker import PrivateRedis, free_port
+from tests.chromium import launch
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -321,19 +322,13 @@ def calm(stack: Stack):
     stack.manage("faults", "reset")
 
 
-# --- the browser tests' Chromium (Debian's; Playwright's own download is not used) ---------
-
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"  # screenshots, looked at by people
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+# --- the browser tests' Chromium ------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        chromium = launch(playwright)
         yield chromium
         chromium.close()
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.flows.conftest import OUTPUT
+from tests.chromium import OUTPUT
 
 pytestmark = pytest.mark.flow
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.flows.conftest import OUTPUT
+from tests.chromium import OUTPUT
 
 pytestmark = pytest.mark.flow
 

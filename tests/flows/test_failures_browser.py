@@ -11,7 +11,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.flows.conftest import OUTPUT
+from tests.chromium import OUTPUT
 
 pytestmark = pytest.mark.flow
 

@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.flows.conftest import OUTPUT
+from tests.chromium import OUTPUT
 
 pytestmark = pytest.mark.flow
 

@@ -139,7 +139,7 @@ def test_the_order_list_shows_and_filters_by_customer_tier(admin_client):
     """The list has a tier column and a tier filter: premium orders only, when asked."""
     Order.objects.create(email="vip@example.com", customer_tier="premium", total_cents=100)
     Order.objects.create(email="trial@example.com", customer_tier="free", total_cents=100)
-    assert "customer_tier" in OrderAdmin.list_display and "customer_tier" in OrderAdmin.list_filter
+    assert "tier" in OrderAdmin.list_display and "customer_tier" in OrderAdmin.list_filter
     page = admin_client.get("/admin/orders/order/", {"customer_tier__exact": "premium"}).content.decode()
     assert "vip@example.com" in page and "trial@example.com" not in page
 
@@ -174,3 +174,38 @@ def test_the_order_api_gives_event_times_with_their_fraction_even_when_it_is_zer
     event.save()
     [out] = OrderOutput(failed_order).data["events"]
     assert out["at"] == "2026-12-03T07:43:31.000000Z" and out["at"][11:23] == "07:43:31.000"
+
+
+def test_the_order_list_shows_a_short_trace_link_to_fit_the_screen(admin_client, failed_order):
+    """The list's trace column: 8 digits and an ellipsis linking to the trace, the full id
+    as the tooltip (a 32-digit id pushed the column off a 1280 px screen)."""
+    page = admin_client.get("/admin/orders/order/").content.decode()
+    trace_id = failed_order.trace_id
+    assert (
+        f'<a href="/traces/{trace_id}/" title="trace {trace_id}" class="trace-link">{trace_id[:8]}…</a>'
+        in page
+    )
+    assert f">{trace_id}<" not in page
+
+
+def test_the_order_page_shows_its_trace_context_as_read_only_text_after_the_order(admin_client, failed_order):
+    """The recorded context is text in the Trace section, after what happened to the order;
+    no form field (input or textarea) on the page."""
+    failed_order.trace_context = {"traceparent": f"00-{failed_order.trace_id}-00f067aa0ba902b7-01"}
+    failed_order.save()
+    page = change_page(admin_client, failed_order)
+    assert "<textarea" not in page and 'name="trace_context"' not in page
+    assert '<pre class="trace-context"' in page and f"traceparent: 00-{failed_order.trace_id}-" in page
+    assert page.index("field-status") < page.index("field-trace_context_text")
+
+
+def test_the_admin_index_links_to_the_trace_viewer(admin_client, client, django_user_model):
+    page = admin_client.get("/admin/").content.decode()
+    assert 'id="trace-viewer-links"' in page
+    viewer = ("services", "metrics", "failures", "sampling", "compare")
+    for url in ("/traces/", *(f"/traces/{page}/" for page in viewer)):
+        assert f'href="{url}"' in page
+    # Staff without the viewer's permission are not sent to a page they may not open.
+    clerk = django_user_model.objects.create_user("clerk", "clerk@example.com", "pw", is_staff=True)
+    client.force_login(clerk)
+    assert 'id="trace-viewer-links"' not in client.get("/admin/").content.decode()

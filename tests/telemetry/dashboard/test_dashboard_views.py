@@ -68,6 +68,18 @@ def test_the_services_page_draws_the_graph_and_tabulates_the_edges(admin_client,
     assert reverse("telemetry:trace-detail", args=[trace_id("v1")]) in html
 
 
+def test_each_service_node_leads_to_its_metrics_and_its_traces(admin_client, recent):
+    """A node is a link to the metrics of that service (every kind, same window); below the
+    graph, a link per service to the trace search."""
+    html = admin_client.get(reverse("telemetry:services"), {"window": "15m"}).content.decode()
+    linked = re.findall(
+        r'<a href="/traces/metrics/\?window=15m&amp;service=(\w+)&amp;kind=SERVER[^"]*" class="node-link">',
+        html,
+    )
+    assert sorted(linked) == ["orders", "payments", "shop"]
+    assert sorted(re.findall(r'<a href="/traces/\?service=(\w+)">', html)) == ["orders", "payments", "shop"]
+
+
 def test_the_services_page_says_when_nothing_called_anything(admin_client):
     """An empty window shows a sentence, not an empty drawing."""
     response = admin_client.get(reverse("telemetry:services"), {"window": "15m"})

@@ -109,7 +109,7 @@ def test_the_html_shows_the_same_figures_with_the_dashboard_navigation(admin_cli
     assert re.search(r'data-reason="slow">.*?<td class="num">0</td><td class="num">1</td>', html)
     assert "TELEMETRY_TAIL_DECISION_WAIT" in html and "tail-off" not in html
     assert reverse("telemetry:services") in html and reverse("telemetry:metrics") in html
-    assert "<strong>Sampling</strong>" in html and "?window=24h" in html
+    assert 'aria-current="page">Sampling<' in html and "?window=24h" in html
 
 
 def test_the_html_says_when_tail_retention_is_off(admin_client):

@@ -765,3 +765,64 @@ def test_the_root_cause_card_shows_the_application_frames_with_library_frames_fo
     assert "orders/services.py:166 in _write_confirmation" in stack
     assert "… 3 library frames (django, opentelemetry)" in stack
     assert "full stack trace of this span" in html
+
+
+# --- The viewer's own layout and empty states ---------------------------------------------
+
+
+def nav_links(html: str) -> list[str]:
+    """The hrefs of the viewer's navigation, in order, without query strings."""
+    start = html.index('<nav class="viewer-nav"')
+    nav = html[start : html.index("</nav>", start)]
+    return [href.split("?")[0] for href in re.findall(r'href="([^"]+)"', nav)]
+
+
+def test_every_viewer_page_has_the_same_navigation_and_not_the_shops_header(admin_client, failed, confirmed):
+    pages = {
+        "search": "/traces/",
+        "trace": f"/traces/{failed.trace_id}/",
+        "compare": f"/traces/compare/?a={failed.trace_id}&b={confirmed.trace_id}",
+        "services": "/traces/services/",
+        "metrics": "/traces/metrics/",
+        "failures": "/traces/failures/",
+        "sampling": "/traces/sampling/",
+    }
+    navigations = {}
+    for label, path in pages.items():
+        html = admin_client.get(path).content.decode()
+        navigations[label] = nav_links(html)
+        assert html.count('<nav class="viewer-nav"') == 1, label
+        assert 'class="cart-link"' not in html and "Cart" not in html, label
+        assert "viewer.css" in html and "shop.css" not in html, label
+    assert len({tuple(links) for links in navigations.values()}) == 1
+    assert navigations["search"][:6] == [
+        "/traces/", "/traces/services/", "/traces/metrics/", "/traces/failures/", "/traces/sampling/",
+        "/traces/compare/",
+    ]  # fmt: skip
+
+
+def test_the_current_page_is_marked_in_the_navigation(admin_client):
+    html = admin_client.get("/traces/metrics/").content.decode()
+    assert re.findall(r'<a href="([^"]+)" class="active" aria-current="page">', html) == ["/traces/metrics/"]
+
+
+def test_a_search_with_no_match_says_so_and_what_to_try(admin_client, failed):
+    html = admin_client.get("/traces/", {"operation": "no-such-operation"}).content.decode()
+    assert 'class="trace-row"' not in html
+    assert "No trace matches these filters." in html and "reset the filters" in html
+
+
+def test_an_empty_store_says_how_to_get_traces(admin_client):
+    html = admin_client.get("/traces/").content.decode()
+    assert "No trace matches." in html and "No traces are stored yet" in html
+
+
+def test_a_from_after_to_range_is_refused_with_a_message(admin_client, failed):
+    response = admin_client.get("/traces/", {"start": "2026-01-02T10:00", "end": "2026-01-02T09:00"})
+    html = unescape(response.content.decode())
+    assert "'to' (2026-01-02 09:00) is before 'from' (2026-01-02 10:00)" in html
+    assert 'class="trace-row"' not in html and 'id="invalid-filters"' in html
+    body = admin_client.get(
+        "/traces/", {"start": "2026-01-02T10:00", "end": "2026-01-02T09:00", "format": "json"}
+    )
+    assert body.status_code == 400 and "end" in body.json()["errors"]
