@@ -41,6 +41,14 @@ def fault_values(*, fresh: bool = False) -> dict[str, float]:
         return dict(_cache)
 
 
+def faults_cache_clear() -> None:
+    """Forget the cached values: the next read asks the database (a test's rolled-back flags
+    must not outlive it in the cache)."""
+    global _cache_until
+    with _cache_lock:
+        _cache_until = 0.0
+
+
 def fault_value(name: str) -> float:
     return fault_values()[name]
 

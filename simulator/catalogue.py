@@ -93,6 +93,14 @@ def set_faults(shop: Shop, **values: float) -> None:
         shop.manage("faults", "set", *(f"{name}={value}" for name, value in values.items()))
 
 
+def _reset_faults(shop: Shop) -> bool:
+    try:
+        set_faults(shop)
+    except Exception:  # the shop's manage raises its own error type: any failure means try again
+        return False
+    return True
+
+
 def checkout(shop: Shop, token: str = "tok_ok") -> tuple[int, str]:
     """One checkout of one monitor; (HTTP status, order id). Refusals carry the id too."""
     body = {
@@ -209,19 +217,22 @@ def lock_contention(shop: Shop) -> str:
             "the first stalled attempt",
         )
         browser = requests.Session()
-        page = browser.get(f"{shop.url}/", timeout=(5, 60)).text
+        product_page = f"{shop.url}/products/{SKU}/"  # its form adds to the cart
+        page = browser.get(product_page, timeout=(5, 60)).text
         token = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
         answer = browser.post(
             f"{shop.url}/cart/add/{SKU}/",
             data={"csrfmiddlewaretoken": token, "quantity": "1"},
-            headers={"Referer": f"{shop.url}/"},
+            headers={"Referer": product_page},
             allow_redirects=False,
             timeout=(5, 120),
         )
         assert answer.status_code == 302, f"the cart answered {answer.status_code}"
         trace_id = answer.headers["traceresponse"].split("-")[1]
     finally:
-        set_faults(shop)
+        # The reset is a write: it waits for the stalled attempt's lock like the cart did,
+        # and may outlast SQLite's busy timeout on a loaded machine; try until it lands.
+        wait_until(lambda: _reset_faults(shop), ORDER_TIMEOUT, "the fault flags to reset")
     wait_ended(shop, holder)
     return TRACE_PREFIX + trace_id
 

@@ -46,6 +46,16 @@ def _fresh_throttles() -> None:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _no_cached_faults() -> None:
+    """Each test reads the fault flags its own database holds: a flag an earlier test set
+    and rolled back would otherwise stay in this process's cache for FAULTS_CACHE_SECONDS
+    (a card declined in a test that set no fault)."""
+    from faults.services import faults_cache_clear
+
+    faults_cache_clear()
+
+
 @pytest.fixture
 def spans() -> InMemorySpanExporter:
     """The spans finished during the test (synchronously exported)."""

@@ -7,13 +7,29 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.chromium import OUTPUT
+from tests.flows.conftest import Stack, running_stack
 
 pytestmark = pytest.mark.flow
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory) -> Iterator[Stack]:
+    """A stack of its own: the page's counts are this incident's alone, not those of the
+    other flow tests' failures on the session stack."""
+    with running_stack(tmp_path_factory.mktemp("incident")) as started:
+        yield started
+
+
+@pytest.fixture
+def stack(incident: Stack) -> Stack:
+    """``calm`` and ``staff_page`` (tests/flows/conftest.py) use this module's stack."""
+    return incident
 
 
 def failed_orders(stack, fault: str, count: int) -> list[str]:
@@ -72,7 +88,7 @@ def test_an_incident_at_a_glance_on_the_failures_page(calm, staff_page):  # noqa
     page.goto(f"{calm.url}/admin/orders/order/?status__exact=failed")
     links = {}
     for order_id in timeouts + unreachable:
-        link = page.locator("tr", has_text=order_id).locator("td.field-failure_group a")
+        link = page.locator("tr", has_text=order_id).locator("td.field-status_and_group a.failure-group")
         expect(link).to_have_attribute("href", re.compile(r"^/traces/failures/#group-\d+$"))
         links[order_id] = link.get_attribute("href")
     assert links[timeouts[0]] == links[timeouts[1]] != links[unreachable[0]]

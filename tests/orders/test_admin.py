@@ -70,19 +70,19 @@ def test_a_failed_orders_list_row_shows_the_reason(admin_client, failed_order):
 
 def test_the_failed_orders_list_shows_each_orders_failure_group(admin_client, failed_order):
     """Once the trace store has grouped the order's trace, its row links to its group on the
-    failures page; an order of no group shows "-"."""
+    failures page, under its status; an order of no group shows its status alone."""
     other = Order.objects.create(email="ok@example.com", status=Order.Status.FAILED, total_cents=100)
     group_failures(now_ns=time.time_ns() + 60 * 1_000_000_000, lookback_s=None)
     group = FailureGroup.objects.get()
     page = admin_client.get("/admin/orders/order/", {"status__exact": "failed"}).content.decode()
-    assert "Failure group" in page  # the column header
+    assert "column-status_and_group" in page  # the column
     link = (
-        f'<a href="/traces/failures/#group-{group.pk}" title="{html.escape(describe(group))}">'
-        "UPDATE orders_order: OperationalError (order_db_timeout)</a>"
+        f'Failed<br><a class="failure-group" href="/traces/failures/#group-{group.pk}" '
+        f'title="{html.escape(describe(group))}">UPDATE orders_order: OperationalError (order_db_timeout)</a>'
     )
     assert link in page
     row = page[page.index(str(other.id)) :]
-    assert '<td class="field-failure_group">-</td>' in row[: row.index("</tr>")]
+    assert '<td class="field-status_and_group">Failed</td>' in row[: row.index("</tr>")]
 
 
 def failing_groups(order_ids):
@@ -95,7 +95,8 @@ def test_the_order_list_shows_without_groups_when_the_store_cannot_be_read(
     settings.TELEMETRY_ORDER_GROUPS = f"{__name__}.failing_groups"
     response = admin_client.get("/admin/orders/order/")
     assert (
-        response.status_code == 200 and '<td class="field-failure_group">-</td>' in response.content.decode()
+        response.status_code == 200
+        and '<td class="field-status_and_group">Failed</td>' in response.content.decode()
     )
 
 
