@@ -31,10 +31,11 @@ PORT ?= 8000
 run: $(STAMP)  ## set up and run the shop: dev server, Celery worker and beat, Redis (PORT=8000)
 	$(BIN)/python -m devstack --port $(PORT)
 
-# A worker per core (TEST_WORKERS=0: all in this process), each test file whole on one worker: the
-# flow modules' stacks start once, and the session stack once per worker.
+# A worker per core (TEST_WORKERS=0: all in this process), each test file whole on one worker
+# (tests/conftest.py makes a file a group): the flow modules' stacks start once, and the
+# session stack once per worker.
 TEST_WORKERS ?= auto
-PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=10
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=10
 
 test: lint $(CHROMIUM)  ## set up, lint, and run the whole suite (starts its own Redis, server and worker)
 	$(PYTEST)

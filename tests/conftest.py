@@ -12,6 +12,16 @@ from instrumentation.setup import configure
 SPANS = InMemorySpanExporter()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist's ``--dist loadgroup`` (make test), each test file is one group, run whole
+    on one worker, so a flow module's stack starts once; a file may split itself by giving
+    its tests ``xdist_group`` marks of its own (tests/flows/test_catalogue_flow.py)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _test_process() -> None:
     # set_tracer_provider works once per process: one provider for the whole session. It

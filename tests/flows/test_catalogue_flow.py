@@ -18,6 +18,12 @@ pytestmark = pytest.mark.flow
 
 ENGINE = "postgresql" if settings.DATABASE_URL.startswith(("postgres://", "postgresql://")) else "sqlite"
 KINDS = [kind for kind in catalogue.KINDS if ENGINE in kind.engines]
+# The kinds take minutes in all: under xdist (make test) they are split between two workers,
+# each on its own session stack, instead of keeping one worker busy with all of them.
+PARAMS = [
+    pytest.param(kind, id=kind.name, marks=pytest.mark.xdist_group(f"catalogue-{number % 2}"))
+    for number, kind in enumerate(KINDS)
+]
 
 
 class BrokerControl:
@@ -37,7 +43,7 @@ class BrokerControl:
         self.stack.redis = PrivateRedis(port=self.stack.redis.port)  # the stack stops this one at the end
 
 
-@pytest.mark.parametrize("kind", KINDS, ids=[kind.name for kind in KINDS])
+@pytest.mark.parametrize("kind", PARAMS)
 def test_each_failure_kind_is_diagnosed_right(calm, kind):
     result = catalogue.run_kind(BrokerControl(calm), kind)
     assert result.right, (
