@@ -69,9 +69,11 @@ def test_a_failed_statement_keeps_its_span():
 
 
 def test_a_slow_statement_keeps_its_span():
-    tracer, exported = tracing(slow_ms=1.0)
+    # 200 ms and a 300 ms wait: an unslept COMMIT stays under the line on a loaded CI machine
+    # (with 1 ms and 5 ms, it did not).
+    tracer, exported = tracing(slow_ms=200.0)
     with tracer.start_as_current_span("POST api/payments/authorize/"):
-        statement(tracer, "BEGIN", sleep_s=0.005)  # a lock wait
+        statement(tracer, "BEGIN", sleep_s=0.3)  # a lock wait
         statement(tracer, "COMMIT")
     assert names(exported) == ["BEGIN", "POST api/payments/authorize/"]
     assert exported.get_finished_spans()[1].attributes[attributes.DB_SUMMARY_COUNT] == 1
