@@ -83,43 +83,13 @@ class OrderAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     # What happened to the order first; its trace and the recorded context last, shown as
     # text (a JSON field would otherwise open the page as a form field of its own).
-    fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    "id",
-                    "email",
-                    "customer_tier",
-                    "status",
-                    "reason",
-                    "root_cause",
-                    "total_cents",
-                    "currency",
-                    "confirmation_code",
-                    "created_at",
-                    "updated_at",
-                )
-            },
-        ),
-        ("Trace", {"fields": ("trace", "trace_context_text", "idempotency_key")}),
+    ORDER_FIELDS = (
+        *("id", "email", "customer_tier", "status", "reason", "root_cause"),
+        *("total_cents", "currency", "confirmation_code", "created_at", "updated_at"),
     )
-    readonly_fields = (
-        "id",
-        "email",
-        "customer_tier",
-        "status",
-        "reason",
-        "root_cause",
-        "total_cents",
-        "currency",
-        "trace",
-        "trace_context_text",
-        "confirmation_code",
-        "idempotency_key",
-        "created_at",
-        "updated_at",
-    )
+    TRACE_FIELDS = ("trace", "trace_context_text", "idempotency_key")
+    fieldsets = ((None, {"fields": ORDER_FIELDS}), ("Trace", {"fields": TRACE_FIELDS}))
+    readonly_fields = ORDER_FIELDS + TRACE_FIELDS  # every field shown, none editable
     inlines = [OrderLineInline, OrderEventInline]
 
     REASON_CHARS = 48
