@@ -110,22 +110,30 @@ def _code(reason: str) -> str:
     return head.strip() if sep and head.strip().isidentifier() else ""
 
 
+# What a refusal means for the customer and what to do next, by its code; our own failures
+# (any other reason) get the last pair.
+REFUSALS = {
+    "payment_declined": (
+        "Your card was declined, so the order was not placed.",
+        "You can order again with another card.",
+    ),
+    "insufficient_stock": (
+        "Some of the items sold out while you were ordering, so the order was not placed.",
+        "Check what is in stock and order again.",
+    ),
+}
+OUR_FAILURE = (
+    "A problem on our side stopped us from completing your order. We are sorry.",
+    "Please try again in a few minutes.",
+)
+
+
 def _why(reason: str) -> str:
-    code = _code(reason)
-    if code == "payment_declined":
-        return "Your card was declined, so the order was not placed."
-    if code == "insufficient_stock":
-        return "Some of the items sold out while you were ordering, so the order was not placed."
-    return "A problem on our side stopped us from completing your order. We are sorry."
+    return REFUSALS.get(_code(reason), OUR_FAILURE)[0]
 
 
 def _what_to_do(reason: str) -> str:
-    code = _code(reason)
-    if code == "payment_declined":
-        return "You can order again with another card."
-    if code == "insufficient_stock":
-        return "Check what is in stock and order again."
-    return "Please try again in a few minutes."
+    return REFUSALS.get(_code(reason), OUR_FAILURE)[1]
 
 
 def staff_events(order: OrderInfo) -> list[dict]:
