@@ -8,6 +8,10 @@ ORDER_ITEM_COUNT = "order.item_count"
 PAYMENT_AMOUNT_CENTS = "payment.amount_cents"
 FAULT_NAME = "fault.name"
 TASK_ATTEMPT = "celery.attempt"
+# On a span whose code handled a failure below it by design: what it did instead (the
+# checkout throttle lets a checkout through when the cache does not answer). The diagnosis
+# looks past the errors under such a span for the one that changed the order's course.
+TOLERATED = "threadline.tolerated"
 
 # Sampling: why a root span's trace was kept and at what probability (counts scale back by it).
 SAMPLING_RULE = "sampling.rule"

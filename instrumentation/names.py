@@ -20,6 +20,7 @@ RECONCILE_TASK = "orders.reconcile"
 
 # Spans the domain code opens itself.
 RECONCILE_ORDER_SPAN = "orders.reconcile order"
+CHECKOUT_THROTTLE_SPAN = "checkout throttle"  # shop/throttling.py: the rate limit's cache reads
 GATEWAY_SPAN_PREFIX = "gateway "  # ``gateway authorize``: the card gateway call (payments/gateway.py)
 
 

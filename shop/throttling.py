@@ -4,7 +4,9 @@ checkouts; beyond it the checkout answers 429 with ``Retry-After``.
 The counters live in the cache (Redis in a deployment, config/settings.py), so every worker
 and host counts one client together. A cache that does not answer lets the checkout through:
 the throttle guards the shop against floods, and must not turn a Redis outage into a shop
-outage (an order placed then is still kept by the outbox until the broker is back).
+outage (an order placed then is still kept by the outbox until the broker is back). The
+check runs in a span of its own that says so when it happens (``threadline.tolerated``), so
+that the diagnosis does not take the cache's refusal for the cause of what followed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from django.conf import settings
 from redis.exceptions import RedisError
 from rest_framework.throttling import SimpleRateThrottle
 
+from instrumentation import attributes, names
+from instrumentation.context import get_tracer
+
 logger = logging.getLogger(__name__)
+tracer = get_tracer(__name__)
 
 
 class CheckoutRateThrottle(SimpleRateThrottle):
@@ -31,8 +37,11 @@ class CheckoutRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
     def allow_request(self, request, view) -> bool:
-        try:
-            return super().allow_request(request, view)
-        except RedisError:
-            logger.warning("checkout throttle: the cache did not answer; checkout let through", exc_info=True)
-            return True
+        with tracer.start_as_current_span(names.CHECKOUT_THROTTLE_SPAN) as span:
+            try:
+                return super().allow_request(request, view)
+            except RedisError:
+                what = "the cache did not answer; checkout let through"
+                span.set_attribute(attributes.TOLERATED, what)
+                logger.warning("checkout throttle: %s", what, exc_info=True)
+                return True

@@ -32,13 +32,17 @@ def first_error(tree: Tree) -> Span | None:
     """The root cause's span: among the origins no other origin lies below, the earliest
     to start, the deepest at equal start. An origin below another explains it though a
     span between them ended ok: the gateway's decline under the payments request that
-    answered 402 (a client error is not a server's) explains the shop's failed call."""
+    answered 402 (a client error is not a server's) explains the shop's failed call. An
+    origin the code tolerated by design (under a ``threadline.tolerated`` span: the
+    throttle's cache read when Redis is down) yields to any other: the same outage's failed
+    publish, later, is what changed the order's course."""
     origins = error_origins(tree)
     explained: set[str] = set()
     for origin in origins:
         explained.update(s.span_id for s in list(tree.lineage(origin))[1:])
     deepest = [s for s in origins if s.span_id not in explained] or origins
-    return min(deepest, key=lambda s: (s.start_time_ns, -tree.depth(s))) if deepest else None
+    heeded = [s for s in deepest if tree.nearest(s, attributes.TOLERATED) is None] or deepest
+    return min(heeded, key=lambda s: (s.start_time_ns, -tree.depth(s))) if heeded else None
 
 
 def fault_of(tree: Tree, span: Span) -> str | None:

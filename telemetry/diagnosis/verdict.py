@@ -45,7 +45,6 @@ NOTHING = "no problem found"
 
 BROKER_SYSTEMS = {"redis"}
 PUBLISH = "apply_async/"  # the Celery instrumentor's publish span
-PUSH = "LPUSH"  # kombu's publish of a message to a Redis queue
 
 
 @dataclass(frozen=True)
@@ -101,29 +100,44 @@ def is_broker_call(span: Span) -> bool:
 def broker_verdict(tree: Tree, first: Span, error: str) -> Verdict:
     """Redis down: the failed publish of a task is what matters (a throttle's read fails
     open), and whether the task was published again later (the outbox relay). Kombu's
-    ``LPUSH`` of the message runs beside the instrumentor's ``apply_async`` span, under
-    the same parent: the publish is the latest ``apply_async`` sibling before it."""
-    pushes = [s for s in tree.spans if s.status == "ERROR" and is_broker_call(s) and s.name == PUSH]
-    if not pushes:
+    commands (``PING`` as it opens a channel, ``LPUSH`` of the message) run below the
+    instrumentor's ``apply_async`` span or beside it, under the same parent."""
+    failed = sorted(
+        (s for s in tree.spans if s.status == "ERROR" and is_redis_command(s)), key=lambda s: s.start_time_ns
+    )
+    found = next(((command, publish) for command in failed if (publish := publish_of(tree, command))), None)
+    if found is None:
         sentence = f"{first.service}: {label(first)} could not reach the broker ({error})"
         return Verdict(first.service, label(first), BROKER_DOWN, sentence)
-    push = min(pushes, key=lambda s: s.start_time_ns)
-    parent = tree.parent(push)
-    siblings = tree.children(parent) if parent else []
-    before = [s for s in siblings if s.name.startswith(PUBLISH) and s.start_time_ns <= push.start_time_ns]
-    publish = max(before, key=lambda s: s.start_time_ns) if before else push
-    sentence = f"{push.service}: {publish.name} could not reach the broker ({error_text(push)})"
+    command, publish = found
+    sentence = f"{publish.service}: {publish.name} could not reach the broker ({error_text(command)})"
     again = [
         s
         for s in tree.spans
-        if s.name == publish.name and s.start_time_ns > push.end_time_ns and s.status != "ERROR"
+        if s.name == publish.name and s.start_time_ns > command.end_time_ns and s.status != "ERROR"
     ]
-    if again and publish is not push:
-        later = (min(a.start_time_ns for a in again) - push.start_time_ns) / 1e6
+    if again:
+        later = (min(a.start_time_ns for a in again) - command.start_time_ns) / 1e6
         sentence += f"; the outbox published it again {later:.0f} ms later"
     else:
         sentence += "; not published again in this trace (its outbox row waits for reconcile)"
-    return Verdict(push.service, publish.name, BROKER_DOWN, sentence)
+    return Verdict(publish.service, publish.name, BROKER_DOWN, sentence)
+
+
+def is_redis_command(span: Span) -> bool:
+    return str(span.attributes.get("db.system") or "") in BROKER_SYSTEMS
+
+
+def publish_of(tree: Tree, command: Span) -> Span | None:
+    """The task publish a Redis command served: its ``apply_async`` ancestor, or the
+    latest ``apply_async`` sibling that started before it."""
+    above = next((s for s in tree.lineage(command) if s.name.startswith(PUBLISH)), None)
+    if above is not None:
+        return above
+    parent = tree.parent(command)
+    siblings = tree.children(parent) if parent else []
+    before = [s for s in siblings if s.name.startswith(PUBLISH) and s.start_time_ns <= command.start_time_ns]
+    return max(before, key=lambda s: s.start_time_ns) if before else None
 
 
 def call_verdict(tree: Tree, span: Span, error: str, fault: str, where: str) -> Verdict:

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from instrumentation import attributes, names
+
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 CHECKOUT = "/api/shop/checkout/"
@@ -47,8 +49,9 @@ def test_a_made_up_forwarded_for_header_is_not_a_new_client(client, settings):
     assert checkout(client, HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 429
 
 
-def test_checkouts_go_through_when_the_cache_does_not_answer(client, settings):
-    """A Redis outage must not become a shop outage: nothing listens on port 9."""
+def test_checkouts_go_through_when_the_cache_does_not_answer(client, settings, spans):
+    """A Redis outage must not become a shop outage: nothing listens on port 9. The
+    throttle's span says the failure was tolerated, for the diagnosis to look past it."""
     settings.SHOP_CHECKOUT_RATE = "1/minute"
     settings.CACHES = {
         "default": {
@@ -57,3 +60,13 @@ def test_checkouts_go_through_when_the_cache_does_not_answer(client, settings):
         }
     }
     assert [checkout(client).status_code for _ in range(3)] == [400, 400, 400]
+    throttles = [s for s in spans.get_finished_spans() if s.name == names.CHECKOUT_THROTTLE_SPAN]
+    assert len(throttles) == 3
+    assert all("did not answer" in str(s.attributes[attributes.TOLERATED]) for s in throttles)
+
+
+def test_a_throttle_that_counts_tolerates_nothing(client, settings, spans):
+    settings.SHOP_CHECKOUT_RATE = "5/minute"
+    assert checkout(client).status_code == 400
+    (throttle,) = [s for s in spans.get_finished_spans() if s.name == names.CHECKOUT_THROTTLE_SPAN]
+    assert attributes.TOLERATED not in throttle.attributes

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from instrumentation import attributes, names
 from synthetic import builders as traces
 from synthetic.builders import MS, TraceBuilder
 from telemetry.diagnosis.analysis import analyze
@@ -188,6 +189,33 @@ def test_a_retry_that_succeeds_is_reported_as_recovered():
     assert cause.attempt == 1 and diagnosis.outcome == ("recovered on attempt 2",)
     assert [s.what for s in diagnosis.propagation.after] == ["retried: attempt 2 succeeded"]
     assert kinds(diagnosis) == ["db_timeout"]
+
+
+def test_an_error_the_code_tolerated_yields_to_the_one_that_changed_the_orders_course():
+    """Redis is down: the checkout throttle's cache read fails first and is let through
+    (its span says so), then the publish of finalize fails the same way. The publish is
+    the root cause; without the tolerated mark the earlier cache read would be."""
+    refused = ("redis.exceptions.ConnectionError", "Error 111 connecting. Connection refused.")
+
+    def diagnose(tolerated: bool) -> str:
+        trace = TraceBuilder()
+        request = trace.span("POST api/shop/checkout/", service="shop", start=0, ms=280, kind="SERVER")
+        throttle = trace.span(
+            names.CHECKOUT_THROTTLE_SPAN, service="shop", start=5, ms=2, parent=request,
+            attributes={attributes.TOLERATED: "checkout let through"} if tolerated else {},
+        )  # fmt: skip
+        trace.span("GET", service="shop", start=5.5, ms=1, parent=throttle, kind="CLIENT", error=refused)
+        place = trace.call(request, "api/orders/<uuid:order_id>/place/", service="orders", start=100, ms=80)
+        trace.span(
+            f"apply_async/{names.FINALIZE_ORDER_TASK}", service="orders", start=170, ms=1, parent=place,
+            kind="PRODUCER", error=refused,
+        )  # fmt: skip
+        cause = analyze(trace.spans).root_cause
+        assert cause is not None
+        return cause.name
+
+    assert diagnose(tolerated=True) == f"apply_async/{names.FINALIZE_ORDER_TASK}"
+    assert diagnose(tolerated=False) == "GET"
 
 
 # -- a refusal undone inside the request --------------------------------------------------

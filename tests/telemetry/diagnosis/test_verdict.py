@@ -3,6 +3,8 @@ is known (synthetic/builders.py): what the failure catalogue compares."""
 
 from __future__ import annotations
 
+import pytest
+
 from synthetic import builders as traces
 from synthetic.builders import TraceBuilder
 from telemetry.diagnosis import verdict as v
@@ -130,9 +132,16 @@ def test_a_healthy_trace_has_nothing_to_blame():
     assert found.cause == v.NOTHING
 
 
-def test_redis_down_blames_the_failed_publish_and_says_the_outbox_sent_it_again():
-    """The throttle's read fails first (it fails open); the publish's LPUSH, beside its
-    apply_async span, is what lost the task until the outbox relay published it again."""
+@pytest.mark.parametrize(
+    "command, below_publish",
+    [("LPUSH", False), ("PING", True)],
+    ids=["message-pushed-beside-the-publish", "channel-opened-below-the-publish"],
+)
+def test_redis_down_blames_the_failed_publish_and_says_the_outbox_sent_it_again(command, below_publish):
+    """The throttle's read fails first (it fails open); the publish is what lost the task
+    until the outbox relay published it again, whichever of kombu's commands failed: the
+    LPUSH of the message, beside the apply_async span, or the PING of a new channel, below
+    it (kombu 5.7 opens a channel per publish after a lost connection)."""
     refused = ("redis.exceptions.ConnectionError", "Error 111 connecting to 127.0.0.1:6379.")
     trace = TraceBuilder()
     request = trace.span("POST api/shop/checkout/", service="shop", start=0, ms=300, kind="SERVER")
@@ -154,15 +163,15 @@ def test_redis_down_blames_the_failed_publish_and_says_the_outbox_sent_it_again(
         parent=request,
         kind="SERVER",
     )
-    traces.publish(trace, place, "orders.finalize_order", start=100)
+    publish = traces.publish(trace, place, "orders.finalize_order", start=100, ms=30)
     trace.span(
-        "LPUSH",
+        command,
         service="orders",
         start=101,
         ms=20,
-        parent=place,
+        parent=publish if below_publish else place,
         kind="CLIENT",
-        attributes={"db.system": "redis", "db.statement": "LPUSH ? ?"},
+        attributes={"db.system": "redis", "db.statement": f"{command} ? ?"},
         error=refused,
     )
     relay = trace.span("orders.reconcile order", service="orders-worker", start=6100, ms=10, parent=place)
