@@ -89,7 +89,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = RequestTooLarge(f"The body is larger than this API takes: {exc}")
     if isinstance(exc, ApplicationError):
         return Response(exc.as_dict(), status=exc.status_code)
-    if _database_unavailable(exc):
+    if database_unavailable(exc):
         return _database_unavailable_response(exc)
     if isinstance(exc, exceptions.ParseError):
         body = {"code": "malformed_json", "message": f"The body is not valid JSON: {exc.detail}", "extra": {}}
@@ -107,7 +107,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def _database_unavailable(exc: Exception) -> bool:
+def database_unavailable(exc: BaseException) -> bool:
     """A database that did not answer (restarting, unreachable, a statement timed out, a lock
     not granted): the request's transaction is rolled back, so the client may retry. A
     constraint or SQL error is a bug, not an outage, and stays a 500."""
