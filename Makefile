@@ -35,7 +35,7 @@ run: $(STAMP)  ## set up and run the shop: dev server, Celery worker and beat, R
 # (tests/conftest.py makes a file a group): the flow modules' stacks start once, and the
 # session stack once per worker.
 TEST_WORKERS ?= auto
-PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=10
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 test: lint $(CHROMIUM)  ## set up, lint, and run the whole suite (starts its own Redis, server and worker)
 	$(PYTEST)
