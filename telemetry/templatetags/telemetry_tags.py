@@ -64,10 +64,11 @@ def _elided_row(elided: waterfall.Elided) -> SafeString:
     parent = elided.parent
     errors = format_html(", {} with an error", elided.errors) if elided.errors else ""
     return format_html(
-        '<tr class="elided" data-parent-id="{parent}"><td colspan="3" class="muted" '
+        '<tr class="elided" data-parent-id="{parent}"{hidden}><td colspan="3" class="muted" '
         'style="padding-left:{indent}em">… {count} more span{plural} {where} not drawn{errors} · '
         '<a href="?all=1{anchor}">draw all</a></td></tr>',
         parent=parent.span.span_id if parent else "",
+        hidden=mark_safe(" hidden") if elided.hidden else "",
         indent=parent.indent + 1 if parent else 0,
         count=elided.spans,
         plural="" if elided.spans == 1 else "s",
@@ -81,10 +82,12 @@ def _span_row(row: waterfall.Row) -> SafeString:
     span = row.span
     if row.child_count:
         toggle = format_html(
-            '<button type="button" class="toggle" data-toggle aria-label="collapse {} children" '
-            'title="{} children">▾</button>',
+            '<button type="button" class="toggle" data-toggle aria-label="{} {} children" '
+            'title="{} children">{}</button>',
+            "expand" if row.folded else "collapse",
             row.child_count,
             row.child_count,
+            "▸" if row.folded else "▾",
         )
     else:
         toggle = mark_safe('<span class="toggle-spacer"></span>')
@@ -110,7 +113,7 @@ def _span_row(row: waterfall.Row) -> SafeString:
     )
     return format_html(
         '<tr class="span-row{flags}"\n    id="{dom_id}"\n    data-span-id="{id}" data-parent-id="{parent}" '
-        'data-depth="{depth}" aria-expanded="{expanded}">\n'
+        'data-depth="{depth}" aria-expanded="{expanded}"{collapsed}{row_hidden}>\n'
         '  <td class="name" style="padding-left:{indent}em" title="{name}">{toggle}'
         '<span class="svc-dot" style="background:{colour}" title="{service}"></span>'
         '<span class="muted">{service}</span> {name}{marks}</td>\n'
@@ -124,6 +127,8 @@ def _span_row(row: waterfall.Row) -> SafeString:
         depth=row.depth,
         indent=row.indent,
         expanded="true" if row.root_cause else "false",
+        collapsed=mark_safe(' data-collapsed="true"') if row.folded else "",
+        row_hidden=mark_safe(" hidden") if row.hidden else "",
         name=span.name,
         toggle=toggle,
         colour=row.colour,

@@ -8,6 +8,11 @@ whole at first: at most ``MAX_CHILDREN_DRAWN`` children of a span and ``MAX_ROWS
 rows in all, the rest of each span's subtree summed up in one ``Elided`` row with a link
 that draws everything. Errors and the root cause's lineage are drawn past a span's
 children limit, so what the page is about is never left out.
+
+A trace of more than ``FOLD_OVER`` spans opens folded (``fold``): a span's children stay
+open when an error is below it or when it is on the critical path, unless they are
+repeats (``REPEATS`` or more children of one name: a loop of statements, an N+1); every
+other subtree is folded, one click (or key) away.
 """
 
 from __future__ import annotations
@@ -44,6 +49,10 @@ PALETTE = (
 # How much of a large trace is drawn at first (see the module docstring); ``draw_all`` lifts it.
 MAX_CHILDREN_DRAWN = 100
 MAX_ROWS_DRAWN = 1500
+# A trace of more spans than this opens folded (see the module docstring).
+FOLD_OVER = 150
+# This many children of one name, at least half of a span's children, are repeats.
+REPEATS = 5
 # Indentation stops growing here: a chain thousands deep stays on the page.
 MAX_INDENT = 40
 
@@ -142,6 +151,10 @@ class Row:
     colour: str
     child_count: int = 0
     critical: bool = False
+    error_below: bool = False  # the span or one of its descendants is an error
+    repeats: bool = False  # most of its children share one name (see ``REPEATS``)
+    folded: bool = False  # its children start hidden
+    hidden: bool = False  # a drawn ancestor is folded
     root_cause: bool = False
     leads_to_cause: bool = False  # the root cause or one of its ancestors
     exception: dict | None = None
@@ -213,6 +226,7 @@ class Elided:
     parent: Row | None  # None: roots past the rows limit (a partial trace of many roots)
     spans: int = 0
     errors: int = 0
+    hidden: bool = False  # its span is folded or hidden
 
 
 @dataclass
@@ -228,6 +242,7 @@ class Waterfall:
     orphan_logs: list[LogRecord]  # written in spans the store does not hold
     drawn: list[Row | Elided]  # what the page draws: the rows, or some and what is left out
     elided: int  # spans not drawn
+    folded: int = 0  # subtrees folded at first (a large trace)
 
 
 def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bool = False) -> Waterfall:
@@ -238,6 +253,7 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bo
     on_path = critical_path(tree)
     cause = first_error(tree)
     cause_lineage = {span.span_id for span in tree.lineage(cause)} if cause else set()
+    errors_above = _error_lineages(tree)
     logs_by_span: dict[str, list[LogRecord]] = defaultdict(list)
     for record in logs:
         logs_by_span[record.span_id].append(record)
@@ -251,6 +267,8 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bo
             colour=service_colour(span.service),
             child_count=len(tree.children(span)),
             critical=span.span_id in on_path,
+            error_below=span.span_id in errors_above,
+            repeats=_repeats(tree.children(span)),
             root_cause=cause is not None and span.span_id == cause.span_id,
             leads_to_cause=span.span_id in cause_lineage,
             exception=exception_of(span),
@@ -260,6 +278,7 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bo
         for depth, span in tree.walk()
     ]
     drawn: list[Row | Elided] = list(rows) if draw_all else drawn_rows(rows)
+    folded = fold(drawn) if len(rows) > FOLD_OVER else 0
     return Waterfall(
         rows=rows,
         start_ns=start,
@@ -272,7 +291,48 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bo
         orphan_logs=[record for records in logs_by_span.values() for record in records],
         drawn=drawn,
         elided=sum(item.spans for item in drawn if isinstance(item, Elided)),
+        folded=folded,
     )
+
+
+def _error_lineages(tree: SpanTree[Span]) -> set[str]:
+    """The ids of every error span and of its ancestors."""
+    found: set[str] = set()
+    for span in tree.spans:
+        if span.status != "ERROR":
+            continue
+        for above in tree.lineage(span):
+            if above.span_id in found:
+                break  # the rest of this lineage is in already
+            found.add(above.span_id)
+    return found
+
+
+def _repeats(children: list[Span]) -> bool:
+    if len(children) < REPEATS:
+        return False
+    _, most = Counter(child.name for child in children).most_common(1)[0]
+    return most >= REPEATS and 2 * most >= len(children)
+
+
+def fold(drawn: list[Row | Elided]) -> int:
+    """Folds the drawn rows of a large trace in place (``folded``, ``hidden``): a span with
+    children is folded unless an error is below it, or it is on the critical path and its
+    children are not repeats. Returns how many spans it folded."""
+    folded = 0
+    ancestors: list[tuple[int, bool]] = []  # (depth, hides its children) of the drawn ancestors
+    for item in drawn:
+        if isinstance(item, Elided):
+            # Placed after its span's subtree: hidden with the span's children.
+            item.hidden = item.parent is not None and (item.parent.hidden or item.parent.folded)
+            continue
+        while ancestors and ancestors[-1][0] >= item.depth:
+            ancestors.pop()
+        item.hidden = bool(ancestors) and ancestors[-1][1]
+        item.folded = bool(item.child_count) and not item.error_below and (item.repeats or not item.critical)
+        folded += item.folded
+        ancestors.append((item.depth, item.hidden or item.folded))
+    return folded
 
 
 def drawn_rows(
