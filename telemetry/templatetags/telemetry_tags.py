@@ -78,6 +78,16 @@ def _elided_row(elided: waterfall.Elided) -> SafeString:
     )
 
 
+def _attempt_badge(row: waterfall.Row) -> SafeString | str:
+    """Before the name, where the cell's ellipsis cannot cut it: which attempt a retried
+    task's run is, or which attempt a publish delivered."""
+    if row.attempt:
+        return format_html('<span class="marker attempt">attempt {}</span> ', row.attempt)
+    if row.retries:
+        return format_html('<span class="marker retry">retry → attempt {}</span> ', row.retries)
+    return ""
+
+
 def _span_row(row: waterfall.Row) -> SafeString:
     span = row.span
     if row.child_count:
@@ -116,14 +126,14 @@ def _span_row(row: waterfall.Row) -> SafeString:
         'data-depth="{depth}" aria-expanded="{expanded}"{collapsed}{row_hidden}>\n'
         '  <td class="name" style="padding-left:{indent}em" title="{name}">{toggle}'
         '<span class="svc-dot" style="background:{colour}" title="{service}"></span>'
-        '<span class="muted">{service}</span> {name}{marks}</td>\n'
+        '<span class="muted">{service}</span> {attempt}{name}{marks}</td>\n'
         '  <td><div class="lane"><div class="bar{bar_flags}" style="{bar_style}"></div></div></td>\n'
         "  <td>{duration}</td>\n</tr>\n"
         '<tr class="details" data-details-for="{id}"{hidden}><td colspan="3">{details}</td></tr>',
         flags=row.flags,
         dom_id="root-cause" if row.root_cause else f"span-{span.span_id}",
         id=span.span_id,
-        parent=span.parent_span_id,
+        parent=row.parent_id,
         depth=row.depth,
         indent=row.indent,
         expanded="true" if row.root_cause else "false",
@@ -134,6 +144,7 @@ def _span_row(row: waterfall.Row) -> SafeString:
         colour=row.colour,
         service=span.service,
         marks=mark_safe("".join(marks)),
+        attempt=_attempt_badge(row),
         bar_flags=row.bar_flags,
         bar_style=row.bar_style,
         duration=row.duration_label,

@@ -13,19 +13,26 @@ A trace of more than ``FOLD_OVER`` spans opens folded (``fold``): a span's child
 open when an error is below it or when it is on the critical path, unless they are
 repeats (``REPEATS`` or more children of one name: a loop of statements, an N+1); every
 other subtree is folded, one click (or key) away.
+
+A task retried within the trace is drawn as siblings in time order, each run labelled
+"attempt n": Celery publishes a retry from inside the failing run, so by parent the
+attempts nest as a staircase. The drawing moves a later run beside the first; its
+details, the diagnosis and the critical path keep the recorded parent.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from instrumentation import attributes
 from telemetry.diagnosis.critical_path import critical_path
 from telemetry.diagnosis.root_cause import fault_of, first_error
-from telemetry.diagnosis.spans import exception_event, note
+from telemetry.diagnosis.spans import exception_event, note, task_name
 from telemetry.models import LogRecord, Span
 from telemetry.tree import SpanTree
 
@@ -145,6 +152,7 @@ class Row:
 
     span: Span
     depth: int
+    parent_id: str  # the span it is drawn under (see ``placed``), "" for a top row
     offset_ms: float
     offset_pct: float
     width_pct: float
@@ -155,6 +163,8 @@ class Row:
     repeats: bool = False  # most of its children share one name (see ``REPEATS``)
     folded: bool = False  # its children start hidden
     hidden: bool = False  # a drawn ancestor is folded
+    attempt: int | None = None  # a retried task's run: which attempt it is
+    retries: int | None = None  # a publish from inside a run: the attempt it delivered
     root_cause: bool = False
     leads_to_cause: bool = False  # the root cause or one of its ancestors
     exception: dict | None = None
@@ -252,8 +262,10 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bo
     total = max(max(span.end_time_ns for span in spans) - start, 1)
     on_path = critical_path(tree)
     cause = first_error(tree)
-    cause_lineage = {span.span_id for span in tree.lineage(cause)} if cause else set()
-    errors_above = _error_lineages(tree)
+    drawing, attempts, retries = placed(tree)
+    lineage = drawing.lineage(drawing.by_id[cause.span_id]) if cause else iter(())
+    cause_lineage = {place.span_id for place in lineage}
+    errors_above = _error_lineages(drawing)
     logs_by_span: dict[str, list[LogRecord]] = defaultdict(list)
     for record in logs:
         logs_by_span[record.span_id].append(record)
@@ -261,21 +273,25 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bo
         Row(
             span=span,
             depth=depth,
+            parent_id=place.parent_span_id if drawing.parent(place) else "",
             offset_ms=(span.start_time_ns - start) / 1e6,
             offset_pct=100 * (span.start_time_ns - start) / total,
             width_pct=max(0.2, 100 * span.duration_ns / total),
             colour=service_colour(span.service),
-            child_count=len(tree.children(span)),
+            child_count=len(drawing.children(place)),
             critical=span.span_id in on_path,
             error_below=span.span_id in errors_above,
-            repeats=_repeats(tree.children(span)),
+            repeats=_repeats(drawing.children(place)),
+            attempt=attempts.get(span.span_id),
+            retries=retries.get(span.span_id),
             root_cause=cause is not None and span.span_id == cause.span_id,
             leads_to_cause=span.span_id in cause_lineage,
             exception=exception_of(span),
             logs=logs_by_span.pop(span.span_id, []),
             events=[_event_view(event, start) for event in _stored_list(span.events)],
         )
-        for depth, span in tree.walk()
+        for depth, place in drawing.walk()
+        for span in (place.span,)
     ]
     drawn: list[Row | Elided] = list(rows) if draw_all else drawn_rows(rows)
     folded = fold(drawn) if len(rows) > FOLD_OVER else 0
@@ -295,8 +311,69 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bo
     )
 
 
-def _error_lineages(tree: SpanTree[Span]) -> set[str]:
-    """The ids of every error span and of its ancestors."""
+@dataclass(frozen=True)
+class Placed:
+    """A span where the waterfall draws it: under ``parent_span_id``, its recorded parent
+    or, for a retried task's run, its first attempt's parent."""
+
+    span: Span
+    parent_span_id: str
+
+    @property
+    def span_id(self) -> str:
+        return self.span.span_id
+
+    @property
+    def start_time_ns(self) -> int:
+        return self.span.start_time_ns
+
+    @property
+    def end_time_ns(self) -> int:
+        return self.span.end_time_ns
+
+    @property
+    def status(self) -> str:
+        return self.span.status
+
+    @property
+    def name(self) -> str:
+        return self.span.name
+
+
+def placed(tree: SpanTree[Span]) -> tuple[SpanTree[Placed], dict[str, int], dict[str, int]]:
+    """The tree the waterfall draws; the attempt number of each run of a task retried
+    within the trace; the attempt each retry's publish delivered. A run of attempt 2 or
+    later whose lineage holds an earlier run of the same task is placed under the first
+    run's parent: the attempts become siblings."""
+    moved: dict[str, str] = {}
+    attempts: dict[str, int] = {}
+    retries: dict[str, int] = {}
+    for span in tree.spans:
+        number = _attempt(span)
+        if number is None or number < 2:
+            continue
+        task = task_name(span)
+        above = itertools.islice(tree.lineage(span), 1, None)
+        earlier = [run for run in above if _attempt(run) is not None and task_name(run) == task]
+        if not earlier:
+            continue
+        first = earlier[-1]  # the highest: the first attempt
+        parent = tree.parent(first)
+        moved[span.span_id] = parent.span_id if parent else ""
+        attempts[span.span_id] = number
+        attempts[first.span_id] = _attempt(first) or 1
+        retries[span.parent_span_id] = number
+    drawing = SpanTree(Placed(span, moved.get(span.span_id, span.parent_span_id)) for span in tree.spans)
+    return drawing, attempts, retries
+
+
+def _attempt(span: Span) -> int | None:
+    number = span.attributes.get(attributes.TASK_ATTEMPT) if isinstance(span.attributes, dict) else None
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
+def _error_lineages(tree: SpanTree[Placed]) -> set[str]:
+    """The ids of every error span and of its ancestors (as drawn)."""
     found: set[str] = set()
     for span in tree.spans:
         if span.status != "ERROR":
@@ -308,7 +385,7 @@ def _error_lineages(tree: SpanTree[Span]) -> set[str]:
     return found
 
 
-def _repeats(children: list[Span]) -> bool:
+def _repeats(children: list[Placed]) -> bool:
     if len(children) < REPEATS:
         return False
     _, most = Counter(child.name for child in children).most_common(1)[0]
@@ -353,7 +430,7 @@ def drawn_rows(
             _, elided = open_rows.pop()
             if elided.spans:
                 out.append(elided)
-        parent_id = span.parent_span_id if row.depth else ""
+        parent_id = row.parent_id if row.depth else ""
         pinned = row.leads_to_cause or span.status == "ERROR"
         over = len(out) >= rows_limit or (
             bool(row.depth) and children_drawn[parent_id] >= children_limit and not pinned

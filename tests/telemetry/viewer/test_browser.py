@@ -286,8 +286,9 @@ def test_a_trace_of_2000_spans_opens_folded_and_is_found_in_and_walked_with_keys
 def test_a_deep_link_opens_its_span_and_the_page_copies_links_counts_and_gives_the_json(
     page, live_server, stored
 ):
-    """A URL ending in #span-<id> selects, opens and scrolls to that span; its details copy
-    a link to it; the statistics count the trace; the raw JSON is its stored spans."""
+    """A URL ending in #span-<id> selects, opens and scrolls to that span; the retried
+    task's runs are siblings labelled by attempt; the span's details copy a link to it; the
+    statistics count the trace; the raw JSON is its stored spans."""
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     compensation = Span.objects.get(trace_id=stored["failed"], name="run/orders.compensate_order")
     url = f"{live_server.url}/traces/{stored['failed']}/"
@@ -297,7 +298,11 @@ def test_a_deep_link_opens_its_span_and_the_page_copies_links_counts_and_gives_t
     expect(row).to_be_in_viewport()
     details = page.locator(f"tr[data-details-for='{compensation.span_id}']")
     expect(details).to_contain_text("orders.compensate_order")
-    view_shot(page, "viewer-trace-deep-link")  # where the link lands
+    # The failed order's three finalize runs: siblings, labelled, not a staircase.
+    runs = page.locator("#waterfall tr.span-row", has_text="run/orders.finalize_order")
+    expect(runs.locator(".marker.attempt")).to_have_text(["attempt 1", "attempt 2", "attempt 3"])
+    assert len({run.get_attribute("data-depth") for run in runs.all()}) == 1
+    view_shot(page, "viewer-trace-deep-link")  # where the link lands, the attempts above it
     details.locator("[data-copy-link]").click()
     expect(details.locator("[data-copy-link]")).to_have_text("link copied")
     assert page.evaluate("navigator.clipboard.readText()") == f"{url}#span-{compensation.span_id}"

@@ -179,3 +179,36 @@ def test_a_trace_of_a_few_spans_is_not_folded():
     failed_order(rec, attempts=3)
     view = waterfall(rec.rows())
     assert view.folded == 0 and not any(row.folded or row.hidden for row in view.rows)
+
+
+# --- retries -------------------------------------------------------------------------------
+
+
+def test_a_retried_tasks_runs_are_drawn_as_siblings_in_time_order_labelled_by_attempt():
+    """Each retry is published from inside the run before it, so by parent the three runs
+    nest three deep; drawn, they sit side by side under the first publish, attempt 1, 2, 3,
+    the retries' publishes left where they ran. The span keeps its recorded parent."""
+    rec = Recorder()
+    failed_order(rec, attempts=3)
+    spans = rec.rows()
+    view = waterfall(spans)
+    runs = [row for row in view.rows if row.span.name == "run/orders.finalize_order"]
+    first_publish = runs[0].parent_id
+    assert [(row.attempt, row.parent_id, row.depth) for row in runs] == [
+        (1, first_publish, runs[0].depth),
+        (2, first_publish, runs[0].depth),
+        (3, first_publish, runs[0].depth),
+    ]
+    assert [row.span.start_time_ns for row in runs] == sorted(row.span.start_time_ns for row in runs)
+    assert runs[1].span.parent_span_id != first_publish  # recorded under attempt 1's publish
+    retry_publish = next(row for row in view.rows if row.span.span_id == runs[1].span.parent_span_id)
+    assert retry_publish.parent_id == runs[0].span.span_id and retry_publish.child_count == 0
+    assert retry_publish.retries == 2
+    compensation = next(row for row in view.rows if row.span.name == "run/orders.compensate_order")
+    assert compensation.attempt is None and compensation.depth == runs[2].depth + 2
+
+
+def test_runs_of_a_task_not_retried_are_not_labelled():
+    rec = Recorder()
+    confirmed_order(rec)
+    assert all(row.attempt is None for row in waterfall(rec.rows()).rows)
