@@ -133,7 +133,13 @@
   function reveal() {
     var target = location.hash && document.getElementById(location.hash.slice(1));
     target = target && target.closest("tr.span-row");
-    if (!target) return;
+    if (!target) {
+      // A span of a large trace that this page left undrawn: the page that draws it all.
+      if (/^#span-[0-9a-f]{16}$/.test(location.hash) && document.getElementById("elided-spans")) {
+        location.replace("?all=1" + location.hash);
+      }
+      return;
+    }
     unfoldTo(target);
     if (target.getAttribute("aria-expanded") !== "true") toggleDetails(target.dataset.spanId);
     select(target, "center");
@@ -183,6 +189,15 @@
     count();
   }
   find.addEventListener("input", search);
+  // An operation in the statistics finds its spans.
+  document.querySelectorAll("[data-find]").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      find.value = link.dataset.find;
+      search();
+      go(1);
+    });
+  });
   document.getElementById("find-next").addEventListener("click", function () { go(1); });
   document.getElementById("find-prev").addEventListener("click", function () { go(-1); });
 

@@ -282,6 +282,14 @@ def test_a_trace_of_2000_spans_opens_folded_and_is_found_in_and_walked_with_keys
     page.keyboard.press("?")
     expect(page.locator("#keys-help")).to_be_hidden()
 
+    # A link to a span this page leaves undrawn opens the page that draws them all.
+    batch20 = next(span for span in trace.spans if span.name == "import batch 20")
+    last = [span for span in trace.spans if span.parent_span_id == batch20.span_id][-1]
+    page.goto(f"{live_server.url}/traces/{trace.trace_id}/#span-{last.span_id}")
+    expect(page).to_have_url(re.compile(rf"\?all=1#span-{last.span_id}$"))
+    expect(page.locator(f"#span-{last.span_id}")).to_have_class(re.compile(r"\bcurrent\b"))
+    expect(page.locator(f"#span-{last.span_id}")).to_be_in_viewport()
+
 
 def test_a_deep_link_opens_its_span_and_the_page_copies_links_counts_and_gives_the_json(
     page, live_server, stored
@@ -312,6 +320,9 @@ def test_a_deep_link_opens_its_span_and_the_page_copies_links_counts_and_gives_t
     expect(page.locator("#stats summary")).to_contain_text("5 services")
     page.locator("#stats").evaluate("element => element.scrollIntoView()")
     view_shot(page, "viewer-trace-stats")
+    page.click("#stats-operations a[data-find='run/orders.finalize_order']")  # finds its spans
+    expect(page.locator("#find")).to_have_value("run/orders.finalize_order")
+    expect(page.locator("#find-count")).to_have_text("1/3")
 
     assert page.locator("#raw-json").get_attribute("href") == "?format=json"
     document = page.request.get(f"{url}?format=json").json()

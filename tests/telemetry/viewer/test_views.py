@@ -787,8 +787,9 @@ def test_the_trace_page_counts_spans_errors_and_self_time_per_service_and_operat
     assert "5 services, " in panel and " spans, 6 errors" in panel
     operations = panel[panel.index('id="stats-operations"') :]
     # Three runs of the finalize task, all three failed.
-    finalize = operations[operations.index("run/<wbr>orders.<wbr>finalize_<wbr>order</td>") :]
-    assert re.match(r'\S+</td>\s*<td class="num">3</td><td class="num"><span class="marker err">3<', finalize)
+    finalize = operations[operations.index("run/<wbr>orders.<wbr>finalize_<wbr>order</a></td>") :]
+    three_of_three = r'\S+</a></td>\s*<td class="num">3</td><td class="num"><span class="marker err">3<'
+    assert re.match(three_of_three, finalize)
 
 
 def test_the_root_cause_card_shows_the_application_frames_with_library_frames_folded(admin_client, failed):
