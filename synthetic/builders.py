@@ -13,6 +13,7 @@
   time before ``NOW``, with their metric rows (``metric_row``), for the dashboard's and
   alerts' numbers; ``sampled=False`` writes the metric row alone, as for a request whose
   trace the head sampler did not keep.
+- ``bulk_import``: a 2,001-span trace for the viewer's folding.
 - ``checkout_trace`` draws one random order's whole trace for ``generate_traces``.
 
 Names, kinds and attributes follow the instrumentors' (Django, requests, Celery, sqlite3,
@@ -626,6 +627,38 @@ def deep(levels: int = 20_000) -> TraceBuilder:
             kind="SERVER" if parent is None else "INTERNAL",
             error=("ValueError", "too deep") if level == levels - 1 else None,
         )
+    return trace
+
+
+def bulk_import(batches: int = 20, rows: int = 99, failing_batch: int = 2) -> TraceBuilder:
+    """An import request writing ``batches`` batches of ``rows`` INSERTs each (2,001 spans
+    by default); one INSERT of ``failing_batch`` breaks a constraint and is skipped: the
+    large trace the viewer opens folded."""
+    trace = TraceBuilder(trace_id=trace_id("bulk-import"))
+    duplicate = ("sqlite3.IntegrityError", "UNIQUE constraint failed: shop_product.sku")
+    per_batch = rows * 0.5 + 1
+    request = trace.span(
+        "POST api/shop/products/import/",
+        service="shop",
+        start=0,
+        ms=batches * per_batch + 2,
+        kind="SERVER",
+        attributes={"http.route": "api/shop/products/import/", "http.status_code": 200},
+    )
+    for number in range(batches):
+        start = 1 + number * per_batch
+        batch = trace.span(
+            f"import batch {number + 1}", service="shop", start=start, ms=per_batch - 0.5, parent=request
+        )
+        for row in range(rows):
+            failing = number == failing_batch - 1 and row == rows // 2
+            trace.statement(
+                batch,
+                'INSERT INTO "shop_product" ("sku", "name", "price_cents") VALUES (%s, %s, %s)',
+                start=start + 0.2 + row * 0.5,
+                ms=0.4,
+                error=duplicate if failing else None,
+            )
     return trace
 
 

@@ -64,10 +64,11 @@ def _elided_row(elided: waterfall.Elided) -> SafeString:
     parent = elided.parent
     errors = format_html(", {} with an error", elided.errors) if elided.errors else ""
     return format_html(
-        '<tr class="elided" data-parent-id="{parent}"><td colspan="3" class="muted" '
+        '<tr class="elided" data-parent-id="{parent}"{hidden}><td colspan="3" class="muted" '
         'style="padding-left:{indent}em">… {count} more span{plural} {where} not drawn{errors} · '
         '<a href="?all=1{anchor}">draw all</a></td></tr>',
         parent=parent.span.span_id if parent else "",
+        hidden=mark_safe(" hidden") if elided.hidden else "",
         indent=parent.indent + 1 if parent else 0,
         count=elided.spans,
         plural="" if elided.spans == 1 else "s",
@@ -77,14 +78,26 @@ def _elided_row(elided: waterfall.Elided) -> SafeString:
     )
 
 
+def _attempt_badge(row: waterfall.Row) -> SafeString | str:
+    """Before the name, where the cell's ellipsis cannot cut it: which attempt a retried
+    task's run is, or which attempt a publish delivered."""
+    if row.attempt:
+        return format_html('<span class="marker attempt">attempt {}</span> ', row.attempt)
+    if row.retries:
+        return format_html('<span class="marker retry">retry → attempt {}</span> ', row.retries)
+    return ""
+
+
 def _span_row(row: waterfall.Row) -> SafeString:
     span = row.span
     if row.child_count:
         toggle = format_html(
-            '<button type="button" class="toggle" data-toggle aria-label="collapse {} children" '
-            'title="{} children">▾</button>',
+            '<button type="button" class="toggle" data-toggle aria-label="{} {} children" '
+            'title="{} children">{}</button>',
+            "expand" if row.folded else "collapse",
             row.child_count,
             row.child_count,
+            "▸" if row.folded else "▾",
         )
     else:
         toggle = mark_safe('<span class="toggle-spacer"></span>')
@@ -110,25 +123,28 @@ def _span_row(row: waterfall.Row) -> SafeString:
     )
     return format_html(
         '<tr class="span-row{flags}"\n    id="{dom_id}"\n    data-span-id="{id}" data-parent-id="{parent}" '
-        'data-depth="{depth}" aria-expanded="{expanded}">\n'
+        'data-depth="{depth}" aria-expanded="{expanded}"{collapsed}{row_hidden}>\n'
         '  <td class="name" style="padding-left:{indent}em" title="{name}">{toggle}'
         '<span class="svc-dot" style="background:{colour}" title="{service}"></span>'
-        '<span class="muted">{service}</span> {name}{marks}</td>\n'
+        '<span class="muted">{service}</span> {attempt}{name}{marks}</td>\n'
         '  <td><div class="lane"><div class="bar{bar_flags}" style="{bar_style}"></div></div></td>\n'
         "  <td>{duration}</td>\n</tr>\n"
         '<tr class="details" data-details-for="{id}"{hidden}><td colspan="3">{details}</td></tr>',
         flags=row.flags,
         dom_id="root-cause" if row.root_cause else f"span-{span.span_id}",
         id=span.span_id,
-        parent=span.parent_span_id,
+        parent=row.parent_id,
         depth=row.depth,
         indent=row.indent,
         expanded="true" if row.root_cause else "false",
+        collapsed=mark_safe(' data-collapsed="true"') if row.folded else "",
+        row_hidden=mark_safe(" hidden") if row.hidden else "",
         name=span.name,
         toggle=toggle,
         colour=row.colour,
         service=span.service,
         marks=mark_safe("".join(marks)),
+        attempt=_attempt_badge(row),
         bar_flags=row.bar_flags,
         bar_style=row.bar_style,
         duration=row.duration_label,

@@ -34,7 +34,8 @@ from telemetry.viewer.compare import compare_traces
 from telemetry.viewer.forms import TraceSearchForm, TraceUploadForm
 from telemetry.viewer.noise import HIDE, PARAMETER, SHOW, hide_noise, noise
 from telemetry.viewer.otlp import OtlpError, read_otlp, to_otlp
-from telemetry.viewer.serializers import search_page, wants_json
+from telemetry.viewer.serializers import search_page, trace_spans_json, wants_json
+from telemetry.viewer.stats import trace_stats
 from telemetry.viewer.waterfall import root_cause, service_colour, waterfall
 
 PER_PAGE = 25
@@ -88,10 +89,12 @@ def trace_list(request: HttpRequest) -> HttpResponse:
 
 @staff_with_permission(VIEW_TRACES)
 def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
-    """One trace: header, why it was kept (sampling), root cause, waterfall with each span's
-    details and logs."""
+    """One trace: header, why it was kept (sampling), root cause, statistics, waterfall with
+    each span's details and logs; ``?format=json`` gives its stored spans as JSON."""
     trace_id = trace_id.lower()
     spans = _spans_or_404(trace_id)
+    if wants_json(request):
+        return JsonResponse(trace_spans_json(trace_id, spans), json_dumps_params={"indent": 1})
     # A large trace is drawn in part unless asked for whole (``?all=1``, the "draw all" links).
     view = waterfall(spans, trace_logs(trace_id), draw_all=request.GET.get("all") == "1")
     diagnosis = analyze(spans)
@@ -100,6 +103,7 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
         "view": view,
         "diagnosis": diagnosis.to_dict(),
         "diagnosis_text": diagnosis_text(diagnosis),
+        "stats": trace_stats(spans),
         "orders": [(order_id, order_admin_url(order_id)) for order_id in trace_order_ids(spans)],
         "similar": similar_traces(view.rows[0].span.name, exclude=trace_id) if view.rows else [],
         "sampling": trace_sampling(trace_id, spans),

@@ -8,19 +8,31 @@ whole at first: at most ``MAX_CHILDREN_DRAWN`` children of a span and ``MAX_ROWS
 rows in all, the rest of each span's subtree summed up in one ``Elided`` row with a link
 that draws everything. Errors and the root cause's lineage are drawn past a span's
 children limit, so what the page is about is never left out.
+
+A trace of more than ``FOLD_OVER`` spans opens folded (``fold``): a span's children stay
+open when an error is below it or when it is on the critical path, unless they are
+repeats (``REPEATS`` or more children of one name: a loop of statements, an N+1); every
+other subtree is folded, one click (or key) away.
+
+A task retried within the trace is drawn as siblings in time order, each run labelled
+"attempt n": Celery publishes a retry from inside the failing run, so by parent the
+attempts nest as a staircase. The drawing moves a later run beside the first; its
+details, the diagnosis and the critical path keep the recorded parent.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from instrumentation import attributes
 from telemetry.diagnosis.critical_path import critical_path
 from telemetry.diagnosis.root_cause import fault_of, first_error
-from telemetry.diagnosis.spans import exception_event, note
+from telemetry.diagnosis.spans import exception_event, note, task_name
 from telemetry.models import LogRecord, Span
 from telemetry.tree import SpanTree
 
@@ -44,6 +56,10 @@ PALETTE = (
 # How much of a large trace is drawn at first (see the module docstring); ``draw_all`` lifts it.
 MAX_CHILDREN_DRAWN = 100
 MAX_ROWS_DRAWN = 1500
+# A trace of more spans than this opens folded (see the module docstring).
+FOLD_OVER = 150
+# This many children of one name, at least half of a span's children, are repeats.
+REPEATS = 5
 # Indentation stops growing here: a chain thousands deep stays on the page.
 MAX_INDENT = 40
 
@@ -136,12 +152,19 @@ class Row:
 
     span: Span
     depth: int
+    parent_id: str  # the span it is drawn under (see ``placed``), "" for a top row
     offset_ms: float
     offset_pct: float
     width_pct: float
     colour: str
     child_count: int = 0
     critical: bool = False
+    error_below: bool = False  # the span or one of its descendants is an error
+    repeats: bool = False  # most of its children share one name (see ``REPEATS``)
+    folded: bool = False  # its children start hidden
+    hidden: bool = False  # a drawn ancestor is folded
+    attempt: int | None = None  # a retried task's run: which attempt it is
+    retries: int | None = None  # a publish from inside a run: the attempt it delivered
     root_cause: bool = False
     leads_to_cause: bool = False  # the root cause or one of its ancestors
     exception: dict | None = None
@@ -213,6 +236,7 @@ class Elided:
     parent: Row | None  # None: roots past the rows limit (a partial trace of many roots)
     spans: int = 0
     errors: int = 0
+    hidden: bool = False  # its span is folded or hidden
 
 
 @dataclass
@@ -228,6 +252,7 @@ class Waterfall:
     orphan_logs: list[LogRecord]  # written in spans the store does not hold
     drawn: list[Row | Elided]  # what the page draws: the rows, or some and what is left out
     elided: int  # spans not drawn
+    folded: int = 0  # subtrees folded at first (a large trace)
 
 
 def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bool = False) -> Waterfall:
@@ -237,7 +262,10 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bo
     total = max(max(span.end_time_ns for span in spans) - start, 1)
     on_path = critical_path(tree)
     cause = first_error(tree)
-    cause_lineage = {span.span_id for span in tree.lineage(cause)} if cause else set()
+    drawing, attempts, retries = placed(tree)
+    lineage = drawing.lineage(drawing.by_id[cause.span_id]) if cause else iter(())
+    cause_lineage = {place.span_id for place in lineage}
+    errors_above = _error_lineages(drawing)
     logs_by_span: dict[str, list[LogRecord]] = defaultdict(list)
     for record in logs:
         logs_by_span[record.span_id].append(record)
@@ -245,21 +273,28 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bo
         Row(
             span=span,
             depth=depth,
+            parent_id=place.parent_span_id if drawing.parent(place) else "",
             offset_ms=(span.start_time_ns - start) / 1e6,
             offset_pct=100 * (span.start_time_ns - start) / total,
             width_pct=max(0.2, 100 * span.duration_ns / total),
             colour=service_colour(span.service),
-            child_count=len(tree.children(span)),
+            child_count=len(drawing.children(place)),
             critical=span.span_id in on_path,
+            error_below=span.span_id in errors_above,
+            repeats=_repeats(drawing.children(place)),
+            attempt=attempts.get(span.span_id),
+            retries=retries.get(span.span_id),
             root_cause=cause is not None and span.span_id == cause.span_id,
             leads_to_cause=span.span_id in cause_lineage,
             exception=exception_of(span),
             logs=logs_by_span.pop(span.span_id, []),
             events=[_event_view(event, start) for event in _stored_list(span.events)],
         )
-        for depth, span in tree.walk()
+        for depth, place in drawing.walk()
+        for span in (place.span,)
     ]
     drawn: list[Row | Elided] = list(rows) if draw_all else drawn_rows(rows)
+    folded = fold(drawn) if len(rows) > FOLD_OVER else 0
     return Waterfall(
         rows=rows,
         start_ns=start,
@@ -272,7 +307,109 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bo
         orphan_logs=[record for records in logs_by_span.values() for record in records],
         drawn=drawn,
         elided=sum(item.spans for item in drawn if isinstance(item, Elided)),
+        folded=folded,
     )
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A span where the waterfall draws it: under ``parent_span_id``, its recorded parent
+    or, for a retried task's run, its first attempt's parent."""
+
+    span: Span
+    parent_span_id: str
+
+    @property
+    def span_id(self) -> str:
+        return self.span.span_id
+
+    @property
+    def start_time_ns(self) -> int:
+        return self.span.start_time_ns
+
+    @property
+    def end_time_ns(self) -> int:
+        return self.span.end_time_ns
+
+    @property
+    def status(self) -> str:
+        return self.span.status
+
+    @property
+    def name(self) -> str:
+        return self.span.name
+
+
+def placed(tree: SpanTree[Span]) -> tuple[SpanTree[Placed], dict[str, int], dict[str, int]]:
+    """The tree the waterfall draws; the attempt number of each run of a task retried
+    within the trace; the attempt each retry's publish delivered. A run of attempt 2 or
+    later whose lineage holds an earlier run of the same task is placed under the first
+    run's parent: the attempts become siblings."""
+    moved: dict[str, str] = {}
+    attempts: dict[str, int] = {}
+    retries: dict[str, int] = {}
+    for span in tree.spans:
+        number = _attempt(span)
+        if number is None or number < 2:
+            continue
+        task = task_name(span)
+        above = itertools.islice(tree.lineage(span), 1, None)
+        earlier = [run for run in above if _attempt(run) is not None and task_name(run) == task]
+        if not earlier:
+            continue
+        first = earlier[-1]  # the highest: the first attempt
+        parent = tree.parent(first)
+        moved[span.span_id] = parent.span_id if parent else ""
+        attempts[span.span_id] = number
+        attempts[first.span_id] = _attempt(first) or 1
+        retries[span.parent_span_id] = number
+    drawing = SpanTree(Placed(span, moved.get(span.span_id, span.parent_span_id)) for span in tree.spans)
+    return drawing, attempts, retries
+
+
+def _attempt(span: Span) -> int | None:
+    number = span.attributes.get(attributes.TASK_ATTEMPT) if isinstance(span.attributes, dict) else None
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
+def _error_lineages(tree: SpanTree[Placed]) -> set[str]:
+    """The ids of every error span and of its ancestors (as drawn)."""
+    found: set[str] = set()
+    for span in tree.spans:
+        if span.status != "ERROR":
+            continue
+        for above in tree.lineage(span):
+            if above.span_id in found:
+                break  # the rest of this lineage is in already
+            found.add(above.span_id)
+    return found
+
+
+def _repeats(children: list[Placed]) -> bool:
+    if len(children) < REPEATS:
+        return False
+    _, most = Counter(child.name for child in children).most_common(1)[0]
+    return most >= REPEATS and 2 * most >= len(children)
+
+
+def fold(drawn: list[Row | Elided]) -> int:
+    """Folds the drawn rows of a large trace in place (``folded``, ``hidden``): a span with
+    children is folded unless an error is below it, or it is on the critical path and its
+    children are not repeats. Returns how many spans it folded."""
+    folded = 0
+    ancestors: list[tuple[int, bool]] = []  # (depth, hides its children) of the drawn ancestors
+    for item in drawn:
+        if isinstance(item, Elided):
+            # Placed after its span's subtree: hidden with the span's children.
+            item.hidden = item.parent is not None and (item.parent.hidden or item.parent.folded)
+            continue
+        while ancestors and ancestors[-1][0] >= item.depth:
+            ancestors.pop()
+        item.hidden = bool(ancestors) and ancestors[-1][1]
+        item.folded = bool(item.child_count) and not item.error_below and (item.repeats or not item.critical)
+        folded += item.folded
+        ancestors.append((item.depth, item.hidden or item.folded))
+    return folded
 
 
 def drawn_rows(
@@ -293,7 +430,7 @@ def drawn_rows(
             _, elided = open_rows.pop()
             if elided.spans:
                 out.append(elided)
-        parent_id = span.parent_span_id if row.depth else ""
+        parent_id = row.parent_id if row.depth else ""
         pinned = row.leads_to_cause or span.status == "ERROR"
         over = len(out) >= rows_limit or (
             bool(row.depth) and children_drawn[parent_id] >= children_limit and not pinned

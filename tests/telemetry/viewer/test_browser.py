@@ -1,6 +1,7 @@
 """The viewer and the orders admin in headless Chromium, as a staff member sees them: one
 navigation on every viewer page and no shop header, the empty and refused searches, the
-noise toggle, the admin's links to the viewer and an order list that fits 1280 px.
+noise toggle, the admin's links to the viewer and an order list that fits 1280 px; the
+trace page's folding, find, keys, deep links, statistics and raw JSON.
 
 Runs in-process against pytest-django's live server (no worker, no Redis); screenshots of
 each page go to test-output/viewer-*.png and test-output/admin-*.png."""
@@ -16,7 +17,9 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from orders.models import Order
 from synthetic import builders as span_rows
-from synthetic.builders import Recorder, add_span, call, confirmed_order, failed_order
+from synthetic.builders import Recorder, add_span, bulk_import, call, confirmed_order, failed_order
+from telemetry.models import Span
+from telemetry.store.index import save_spans
 from tests.chromium import OUTPUT, launch
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
@@ -84,6 +87,12 @@ def page(live_server, stored, monkeypatch):
 def shot(page: Page, name: str) -> None:
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
+
+
+def view_shot(page: Page, name: str) -> None:
+    """The window only (1280 x 900): what a person sees there, legible in the file."""
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"{name}.png"))
 
 
 def nav_of(page: Page) -> list[str]:
@@ -214,3 +223,107 @@ LINES_OF = """cell => {
   lines.push(text);
   return lines;
 }"""
+
+
+def shown_span_rows(page: Page):
+    return page.locator("#waterfall tr.span-row:visible")
+
+
+def test_a_trace_of_2000_spans_opens_folded_and_is_found_in_and_walked_with_keys(page, live_server, stored):
+    """The bulk import's 2,001 spans open folded (the failing batch open); find reaches an
+    INSERT inside a folded batch, unfolds it and names it in the URL; the keys move, fold,
+    unfold and open; the keys box shows."""
+    trace = bulk_import()
+    save_spans(trace.spans)
+    batch5 = next(span for span in trace.spans if span.name == "import batch 5")
+    insert = next(span for span in trace.spans if span.parent_span_id == batch5.span_id)
+    page.goto(f"{live_server.url}/traces/{trace.trace_id}/")
+    rows = shown_span_rows(page)
+    expect(rows).to_have_count(1 + 15 + 99)
+    expect(page.locator("#folded-spans")).to_contain_text("14 subtrees folded")
+    expect(page.locator("#root-cause")).to_be_visible()
+    shot(page, "viewer-trace-2000-folded")
+    page.locator("#waterfall tr.span-row:visible").last.scroll_into_view_if_needed()
+    view_shot(page, "viewer-trace-2000-folded-batches")
+
+    page.keyboard.press("/")
+    expect(page.locator("#find")).to_be_focused()
+    page.keyboard.type(insert.span_id)
+    expect(page.locator("#find-count")).to_have_text("–/1")
+    expect(page.locator(f"#span-{batch5.span_id}")).to_have_class(re.compile(r"\bholds-match\b"))
+    page.keyboard.press("Enter")
+    expect(page.locator("#find-count")).to_have_text("1/1")
+    found = page.locator(f"#span-{insert.span_id}")
+    expect(found).to_be_visible()
+    expect(found).to_have_class(re.compile(r"\bcurrent\b"))
+    assert page.evaluate("location.hash") == f"#span-{insert.span_id}"
+    expect(rows).to_have_count(1 + 15 + 99 + 99)  # batch 5 unfolded
+    view_shot(page, "viewer-trace-find")
+
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    second = page.locator(f"#waterfall tr[data-parent-id='{batch5.span_id}']").nth(1)
+    expect(second).to_have_class(re.compile(r"\bcurrent\b"))
+    page.keyboard.press("k")
+    expect(found).to_have_class(re.compile(r"\bcurrent\b"))
+    page.keyboard.press("h")  # a statement has no children: up to its batch
+    batch = page.locator(f"#span-{batch5.span_id}")
+    expect(batch).to_have_class(re.compile(r"\bcurrent\b"))
+    page.keyboard.press("h")  # folds the batch
+    expect(found).to_be_hidden()
+    expect(rows).to_have_count(1 + 15 + 99)
+    page.keyboard.press("ArrowRight")
+    expect(found).to_be_visible()
+    page.keyboard.press("Enter")
+    expect(page.locator(f"tr[data-details-for='{batch5.span_id}']")).to_contain_text("copy link to this span")
+    page.keyboard.press("?")
+    expect(page.locator("#keys-help")).to_be_visible()
+    view_shot(page, "viewer-trace-keys")
+    page.keyboard.press("?")
+    expect(page.locator("#keys-help")).to_be_hidden()
+
+    # A link to a span this page leaves undrawn opens the page that draws them all.
+    batch20 = next(span for span in trace.spans if span.name == "import batch 20")
+    last = [span for span in trace.spans if span.parent_span_id == batch20.span_id][-1]
+    page.goto(f"{live_server.url}/traces/{trace.trace_id}/#span-{last.span_id}")
+    expect(page).to_have_url(re.compile(rf"\?all=1#span-{last.span_id}$"))
+    expect(page.locator(f"#span-{last.span_id}")).to_have_class(re.compile(r"\bcurrent\b"))
+    expect(page.locator(f"#span-{last.span_id}")).to_be_in_viewport()
+
+
+def test_a_deep_link_opens_its_span_and_the_page_copies_links_counts_and_gives_the_json(
+    page, live_server, stored
+):
+    """A URL ending in #span-<id> selects, opens and scrolls to that span; the retried
+    task's runs are siblings labelled by attempt; the span's details copy a link to it; the
+    statistics count the trace; the raw JSON is its stored spans."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    compensation = Span.objects.get(trace_id=stored["failed"], name="run/orders.compensate_order")
+    url = f"{live_server.url}/traces/{stored['failed']}/"
+    page.goto(f"{url}#span-{compensation.span_id}")
+    row = page.locator(f"#span-{compensation.span_id}")
+    expect(row).to_have_class(re.compile(r"\bcurrent\b"))
+    expect(row).to_be_in_viewport()
+    details = page.locator(f"tr[data-details-for='{compensation.span_id}']")
+    expect(details).to_contain_text("orders.compensate_order")
+    # The failed order's three finalize runs: siblings, labelled, not a staircase.
+    runs = page.locator("#waterfall tr.span-row", has_text="run/orders.finalize_order")
+    expect(runs.locator(".marker.attempt")).to_have_text(["attempt 1", "attempt 2", "attempt 3"])
+    assert len({run.get_attribute("data-depth") for run in runs.all()}) == 1
+    view_shot(page, "viewer-trace-deep-link")  # where the link lands, the attempts above it
+    details.locator("[data-copy-link]").click()
+    expect(details.locator("[data-copy-link]")).to_have_text("link copied")
+    assert page.evaluate("navigator.clipboard.readText()") == f"{url}#span-{compensation.span_id}"
+
+    page.click("#stats summary")
+    expect(page.locator("#stats-services")).to_be_visible()
+    expect(page.locator("#stats summary")).to_contain_text("5 services")
+    page.locator("#stats").evaluate("element => element.scrollIntoView()")
+    view_shot(page, "viewer-trace-stats")
+    page.click("#stats-operations a[data-find='run/orders.finalize_order']")  # finds its spans
+    expect(page.locator("#find")).to_have_value("run/orders.finalize_order")
+    expect(page.locator("#find-count")).to_have_text("1/3")
+
+    assert page.locator("#raw-json").get_attribute("href") == "?format=json"
+    document = page.request.get(f"{url}?format=json").json()
+    assert document["span_count"] == Span.objects.filter(trace_id=stored["failed"]).count()

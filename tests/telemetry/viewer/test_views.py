@@ -747,6 +747,51 @@ def test_a_large_trace_is_drawn_in_part_with_a_link_that_draws_it_all(admin_clie
     assert whole.count('class="span-row') == 501 and "not drawn" not in whole
 
 
+def test_a_trace_of_2000_spans_renders_folded(admin_client):
+    """Of 1,500 drawn rows only the request, its batches and the failing batch's INSERTs
+    are shown; the other batches come folded (▸, their rows hidden) and the page says so."""
+    from synthetic.builders import bulk_import
+    from telemetry.store.index import save_spans
+
+    trace = bulk_import()
+    save_spans(trace.spans)
+    html = admin_client.get(f"/traces/{trace.trace_id}/").content.decode()
+    tags = re.findall(r'<tr class="span-row[^>]*>', html)
+    shown = [tag for tag in tags if not tag.endswith(" hidden>")]
+    assert len(tags) == 1500 and len(shown) == 1 + 15 + 99
+    assert sum('data-collapsed="true"' in tag for tag in tags) == 14
+    assert html.count('aria-label="expand 99 children"') == 14
+    assert "14 subtrees folded" in html
+    assert 'id="root-cause"' in "".join(shown)
+
+
+def test_the_trace_page_as_json_lists_its_stored_spans(admin_client, failed):
+    """``?format=json``: every stored span with its fields, in start order (the raw JSON link)."""
+    html = admin_client.get(f"/traces/{failed.trace_id}/").content.decode()
+    assert 'href="?format=json"' in html
+    response = admin_client.get(f"/traces/{failed.trace_id}/?format=json")
+    assert response["Content-Type"] == "application/json"
+    document = json.loads(response.content)
+    stored = Span.objects.filter(trace_id=failed.trace_id).order_by("start_time_ns", "span_id")
+    assert document["trace_id"] == failed.trace_id and document["span_count"] == stored.count()
+    assert [span["span_id"] for span in document["spans"]] == [span.span_id for span in stored]
+    update = next(span for span in document["spans"] if span["span_id"] == confirmation_update(failed, 1))
+    assert update["status"] == "ERROR" and update["attributes"]["db.statement"] == UPDATE_CONFIRMATION
+    assert update["events"][0]["name"] == "exception"
+    assert admin_client.get(f"/traces/{'f' * 32}/?format=json").status_code == 404
+
+
+def test_the_trace_page_counts_spans_errors_and_self_time_per_service_and_operation(admin_client, failed):
+    html = admin_client.get(f"/traces/{failed.trace_id}/").content.decode()
+    panel = html[html.index('id="stats"') : html.index("</details>", html.index('id="stats"'))]
+    assert "5 services, " in panel and " spans, 6 errors" in panel
+    operations = panel[panel.index('id="stats-operations"') :]
+    # Three runs of the finalize task, all three failed.
+    finalize = operations[operations.index("run/<wbr>orders.<wbr>finalize_<wbr>order</a></td>") :]
+    three_of_three = r'\S+</a></td>\s*<td class="num">3</td><td class="num"><span class="marker err">3<'
+    assert re.match(three_of_three, finalize)
+
+
 def test_the_root_cause_card_shows_the_application_frames_with_library_frames_folded(admin_client, failed):
     """The statement's own stack holds only the database wrapper; the attempt's reaches the
     task and the service function: the card shows those, library frames folded, and keeps

@@ -6,13 +6,16 @@ from synthetic.builders import (
     UPDATE_CONFIRMATION,
     Recorder,
     TraceBuilder,
+    bulk_import,
     confirmed_order,
     deep,
     failed_order,
     flooded,
+    n_plus_one,
 )
 from telemetry.models import LogRecord
 from telemetry.viewer.waterfall import (
+    FOLD_OVER,
     MAX_CHILDREN_DRAWN,
     MAX_INDENT,
     MAX_ROWS_DRAWN,
@@ -134,3 +137,78 @@ def test_undrawn_spans_are_counted_under_the_span_whose_subtree_they_are_in():
 def test_drawing_all_draws_every_span():
     view = waterfall(flooded(300).spans, draw_all=True)
     assert view.drawn == view.rows and view.elided == 0
+
+
+# --- folding -------------------------------------------------------------------------------
+
+
+def shown_rows(view) -> list[Row]:
+    return [item for item in view.drawn if isinstance(item, Row) and not item.hidden]
+
+
+def test_a_trace_of_2000_spans_opens_folded_with_its_failure_open():
+    """20 batches of 99 INSERTs, one failing in batch 2; 1,500 rows drawn (batches 1 to 15).
+    What shows: the request, its drawn batches, batch 2 open down to the failed INSERT, the
+    other 14 folded, and the row that counts the undrawn rest with its "draw all" link."""
+    view = waterfall(bulk_import().spans)
+    assert len(view.rows) == 2001 > FOLD_OVER and view.elided == 501
+    shown = shown_rows(view)
+    batches = [row for row in shown if row.depth == 1]
+    assert [row.span.name for row in batches] == [f"import batch {n}" for n in range(1, 16)]
+    assert [row.span.name for row in batches if not row.folded] == ["import batch 2"]
+    assert view.folded == 14 and len(shown) == 1 + 15 + 99
+    failed = next(row for row in view.rows if row.span.status == "ERROR")
+    assert failed in shown and failed.root_cause
+    # An elided row goes with its span: hidden under a folded batch, shown under the request.
+    elided = {
+        item.parent.span.name: item.hidden for item in view.drawn if isinstance(item, Elided) and item.parent
+    }
+    assert elided == {"import batch 15": True, "POST api/shop/products/import/": False}
+
+
+def test_repeated_children_fold_even_on_the_critical_path():
+    """An N+1 of 200 SELECTs: the request is on the critical path, but its children are
+    repeats, so it opens folded; without errors nothing below shows."""
+    view = waterfall(n_plus_one(200).spans)
+    assert view.rows[0].critical and view.rows[0].repeats and view.rows[0].folded
+    assert [row.span.name for row in shown_rows(view)] == ["GET api/shop/products/"]
+
+
+def test_a_trace_of_a_few_spans_is_not_folded():
+    rec = Recorder()
+    failed_order(rec, attempts=3)
+    view = waterfall(rec.rows())
+    assert view.folded == 0 and not any(row.folded or row.hidden for row in view.rows)
+
+
+# --- retries -------------------------------------------------------------------------------
+
+
+def test_a_retried_tasks_runs_are_drawn_as_siblings_in_time_order_labelled_by_attempt():
+    """Each retry is published from inside the run before it, so by parent the three runs
+    nest three deep; drawn, they sit side by side under the first publish, attempt 1, 2, 3,
+    the retries' publishes left where they ran. The span keeps its recorded parent."""
+    rec = Recorder()
+    failed_order(rec, attempts=3)
+    spans = rec.rows()
+    view = waterfall(spans)
+    runs = [row for row in view.rows if row.span.name == "run/orders.finalize_order"]
+    first_publish = runs[0].parent_id
+    assert [(row.attempt, row.parent_id, row.depth) for row in runs] == [
+        (1, first_publish, runs[0].depth),
+        (2, first_publish, runs[0].depth),
+        (3, first_publish, runs[0].depth),
+    ]
+    assert [row.span.start_time_ns for row in runs] == sorted(row.span.start_time_ns for row in runs)
+    assert runs[1].span.parent_span_id != first_publish  # recorded under attempt 1's publish
+    retry_publish = next(row for row in view.rows if row.span.span_id == runs[1].span.parent_span_id)
+    assert retry_publish.parent_id == runs[0].span.span_id and retry_publish.child_count == 0
+    assert retry_publish.retries == 2
+    compensation = next(row for row in view.rows if row.span.name == "run/orders.compensate_order")
+    assert compensation.attempt is None and compensation.depth == runs[2].depth + 2
+
+
+def test_runs_of_a_task_not_retried_are_not_labelled():
+    rec = Recorder()
+    confirmed_order(rec)
+    assert all(row.attempt is None for row in waterfall(rec.rows()).rows)
