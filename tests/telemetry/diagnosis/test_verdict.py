@@ -67,6 +67,7 @@ def test_a_refused_call_blames_the_callee_with_its_status_and_fault():
         v.REFUSED,
     )
     assert "HTTP 409" in found.sentence and "inventory_shortage" in found.sentence
+    assert found.fault == "inventory_shortage"  # the callee's: the verdict names the fault it blames
 
 
 def test_a_5xx_from_the_callee_is_a_dependency_error():
@@ -278,3 +279,4 @@ def test_a_dependency_shedding_load_is_its_5xx_not_the_callers_exception():
     assert found.sentence == (
         "inventory: POST api/inventory/reservations/ answered HTTP 503 (injected fault inventory_unavailable)"
     )
+    assert found.fault == "inventory_unavailable"
