@@ -33,6 +33,9 @@ FAULTS = {
         _duration(
             "order_db_stall", "how long the database stalls before the timeout fires", "seconds", 10, 0.5
         ),
+        _rate("inventory_unavailable", "share of reservation calls inventory sheds with HTTP 503"),
+        _duration("catalogue_slow_query", "extra time the checkout's catalogue query takes", "ms", 30_000),
+        _rate("catalogue_n_plus_one", "share of product list reads made one query per product"),
         _rate("email_failure", "share of customer emails the mail server refuses"),
         _rate("worker_crash", "share of finalize runs whose worker process is killed midway"),
         # The web process running a checkout, killed between two of its steps (issue 14).

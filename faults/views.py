@@ -1,5 +1,6 @@
-"""The view seam: a mixin that delays a DRF view by a latency fault, as a slow service
-would, without the view's own code knowing."""
+"""The view seam: mixins that make a DRF view misbehave as a troubled service would,
+without the view's own code knowing: delayed by a latency fault (a slow service), or
+answering 503 under a rate fault (an overloaded service shedding load)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from rest_framework.request import Request
 
-from faults.services import fault_delay
+from core.api import ServiceUnavailable
+from faults.services import fault_delay, fault_fires
 
 # The mixin goes before APIView in a view's bases; the type checker is told so, to know
 # the ``initial`` it extends. At run time it stays a plain mixin.
@@ -27,9 +29,26 @@ class InjectedLatencyMixin(_ViewBase):
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        if self._does_work(request):
+        if does_work(self, request):
             fault_delay(self.latency_fault)
 
-    def _does_work(self, request: Request) -> bool:
-        method = (request.method or "").lower()  # None only on a bare, unserved HttpRequest
-        return method != "options" and hasattr(self, method)
+
+def does_work(view: object, request: Request) -> bool:
+    """Whether the view has a handler for the request that does work (not OPTIONS, not a 405)."""
+    method = (request.method or "").lower()  # None only on a bare, unserved HttpRequest
+    return method != "options" and hasattr(view, method)
+
+
+class InjectedUnavailableMixin(_ViewBase):
+    """Answer ``503 service_unavailable`` when ``unavailable_fault`` fires, once the request
+    is authenticated and permitted, before the handler runs (nothing is done): a service
+    shedding load. The answer is the APIs' own error shape, raised as an anticipated
+    error, so the request's span is a 5xx with no exception of the view's in it. A request
+    that does no work is never refused."""
+
+    unavailable_fault: str
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        if does_work(self, request) and fault_fires(self.unavailable_fault):
+            raise ServiceUnavailable(f"The service is overloaded (injected fault {self.unavailable_fault}).")

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from core.api import MAX_STORED_INT, IsInternalService
 from core.schema import refusals
-from faults.views import InjectedLatencyMixin
+from faults.views import InjectedLatencyMixin, InjectedUnavailableMixin
 from inventory import selectors, services
 
 
@@ -43,9 +43,10 @@ class StockListApi(APIView):
         return Response(self.OutputSerializer(items, many=True).data)
 
 
-class ReservationCreateApi(InjectedLatencyMixin, APIView):
+class ReservationCreateApi(InjectedUnavailableMixin, InjectedLatencyMixin, APIView):
     permission_classes = [IsInternalService]
     latency_fault = "inventory_latency"  # a slow service
+    unavailable_fault = "inventory_unavailable"  # an overloaded one
 
     class InputSerializer(serializers.Serializer):
         class LineSerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from faults.database import row_by_row, slowed
 from inventory import client as inventory_client
 from shop.models import Customer, Product, normalise_email
 
@@ -22,7 +23,7 @@ class ProductListing:
 
 
 def product_listings() -> list[ProductListing]:
-    products = list(Product.objects.filter(active=True))
+    products = row_by_row(Product.objects.filter(active=True), fault="catalogue_n_plus_one")
     stock = {
         level.sku: level.available for level in inventory_client.stock_list(skus=[p.sku for p in products])
     }
@@ -43,7 +44,8 @@ def product_listing(sku: str) -> ProductListing | None:
 
 
 def products_by_sku(skus: list[str]) -> dict[str, Product]:
-    return {product.sku: product for product in Product.objects.filter(sku__in=skus, active=True)}
+    products = slowed(Product.objects.filter(sku__in=skus, active=True), fault="catalogue_slow_query")
+    return {product.sku: product for product in products}
 
 
 def customer_tier(email: str) -> str:

@@ -256,7 +256,23 @@ def broker_down(shop: Shop) -> str:
     return order_id
 
 
+def n_plus_one(shop: Shop) -> str:
+    """The product list read row by row (``catalogue_n_plus_one``): one SELECT of the ids,
+    then one per product, each fast and folded into the page's span. No order is involved;
+    the page's trace is read, named by its ``traceresponse``."""
+    set_faults(shop, catalogue_n_plus_one=1.0)
+    try:
+        answer = requests.get(f"{shop.url}/", timeout=(5, 60))
+        assert answer.status_code == 200, f"the product list answered {answer.status_code}"
+        trace_id = answer.headers["traceresponse"].split("-")[1]
+    finally:
+        set_faults(shop)
+    return TRACE_PREFIX + trace_id
+
+
 DB_UPDATE = "UPDATE orders_order"
+# The flow test splits the kinds into two xdist groups by position, alternately: a new kind
+# goes at the end, where it keeps the groups as balanced as they were.
 KINDS: tuple[Kind, ...] = (
     Kind(
         "payment_decline",
@@ -342,6 +358,27 @@ KINDS: tuple[Kind, ...] = (
         broker_down,
         Expected(("orders",), "apply_async/orders.finalize_order", v.BROKER_DOWN),
         needs_broker_control=True,
+    ),
+    Kind(
+        "n_plus_one",
+        "the product list reads its products one SELECT per row",
+        n_plus_one,
+        Expected(("shop",), "GET", v.N_PLUS_ONE),
+        {"catalogue_n_plus_one": 1.0},
+    ),
+    Kind(
+        "slow_query",
+        "the checkout's catalogue query takes 2 s in the database (the order is confirmed, late)",
+        with_faults({"catalogue_slow_query": 2000}),
+        Expected(("shop",), "SELECT shop_product", v.SLOW_QUERY),
+        {"catalogue_slow_query": 2000},
+    ),
+    Kind(
+        "dependency_5xx",
+        "inventory sheds the reservation call with HTTP 503; the checkout fails the order",
+        with_faults({"inventory_unavailable": 1.0}),
+        Expected(("inventory",), "POST api/inventory/reservations/", v.DEPENDENCY_5XX),
+        {"inventory_unavailable": 1.0},
     ),
 )
 BY_NAME = {kind.name: kind for kind in KINDS}

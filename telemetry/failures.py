@@ -2,12 +2,14 @@
 signature, for ``/traces/failures/``, ``manage.py failures``, the new-group alert mail and
 the order admin's group column.
 
-The **signature** of a trace with an error is the root cause's (``telemetry.diagnosis``):
-its service, its operation (a statement's verb and table, an outgoing call's method and URL
-path with ids folded to ``<id>``, else the span's name), the exception type and the injected
-fault (``fault.name``) when one is recorded. A trace without an error that is slow (longer
-than ``TELEMETRY_TAIL_SLOW_MS``, tail retention's "slow") is signed by the span that spent
-the most time on its own (self time), its service, operation and fault.
+The **signature** is the diagnosis' verdict (``telemetry.diagnosis.verdict``): the service
+at fault, its operation (ids in URL paths folded to ``<id>``) and the cause in the
+verdict's words, with the injected fault it names (``fault.name``), the root cause's
+exception type for a trace with an error, and whether the trace failed or was only slow
+(longer than ``TELEMETRY_TAIL_SLOW_MS``, tail retention's "slow"). A group therefore says
+what the trace's diagnosis says: the shop's failed call to payments is payments
+unreachable, in both. A slow trace whose time no span explains (verdict "no problem
+found") is signed by the span that spent the most time on its own (self time).
 
 **Computed once per trace, not per page view.** ``group_failures`` analyses the failed and
 slow traces that have *settled* (no span stored for ``TELEMETRY_FAILURES_SETTLE`` seconds,
@@ -44,8 +46,8 @@ from telemetry.diagnosis.analysis import analyze
 from telemetry.diagnosis.model import Diagnosis
 from telemetry.diagnosis.propagation import answered_ok, payment_undone
 from telemetry.diagnosis.spans import short_statement, statement_of, url_of
-from telemetry.diagnosis.text import summary_line
 from telemetry.diagnosis.timing import self_time_ns
+from telemetry.diagnosis.verdict import NOTHING
 from telemetry.models import FailureGroup, Span, Trace, TraceFailure
 from telemetry.selectors import trace_spans
 from telemetry.tree import SpanTree
@@ -71,12 +73,19 @@ class Signature:
     kind: str  # FailureGroup.Kind
     service: str
     operation: str
+    cause: str  # the verdict's cause
     exception_type: str
     fault: str
 
     def digest(self) -> str:
-        fields = (self.kind, self.service, self.operation, self.exception_type, self.fault)
+        fields = (self.kind, self.service, self.operation, self.cause, self.exception_type, self.fault)
         return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+
+
+def fold_ids(text: str) -> str:
+    """``text`` with UUIDs as ``<id>`` and numeric path segments as ``<n>``: the same for
+    every order."""
+    return _NUMBER.sub("<n>", _UUID.sub("<id>", text))
 
 
 def operation_of(span: Span) -> str:
@@ -87,8 +96,7 @@ def operation_of(span: Span) -> str:
         return short_statement(statement)
     url = url_of(span)
     if span.kind == "CLIENT" and url:
-        path = _NUMBER.sub("<n>", _UUID.sub("<id>", urlsplit(url).path))
-        return f"{span.name} {path}"
+        return f"{span.name} {fold_ids(urlsplit(url).path)}"
     return _UUID.sub("<id>", span.name)
 
 
@@ -103,24 +111,34 @@ def slowest_span(tree: SpanTree[Span]) -> Span:
 
 
 def signature(tree: SpanTree[Span], diagnosis: Diagnosis) -> Signature:
-    """The root cause's signature, or for a trace without an error its slowest span's."""
+    """The verdict's signature; for a slow trace without a verdict of its own, the slowest
+    span's."""
+    verdict = diagnosis.verdict
     cause = diagnosis.root_cause
-    if cause is not None:
-        span = tree.by_id[cause.span_id]
-        kind, exception = FailureGroup.Kind.ERROR, cause.exception_type
-        return Signature(kind, cause.service, operation_of(span), exception, cause.fault or "")
-    span = slowest_span(tree)
-    return Signature(FailureGroup.Kind.SLOW, span.service, operation_of(span), "", fault_near(tree, span))
+    kind = FailureGroup.Kind.ERROR if cause is not None else FailureGroup.Kind.SLOW
+    exception = cause.exception_type if cause is not None else ""
+    if verdict is None or verdict.cause == NOTHING or not verdict.service:
+        span = slowest_span(tree)
+        return Signature(kind, span.service, operation_of(span), NOTHING, exception, fault_near(tree, span))
+    operation = fold_ids(verdict.operation)
+    return Signature(kind, verdict.service, operation, verdict.cause, exception, verdict.fault)
 
 
-def slow_summary(tree: SpanTree[Span], sig: Signature, diagnosis: Diagnosis) -> str:
-    span = slowest_span(tree)
-    own = self_time_ns(span, tree.children(span)) / NS_PER_MS
-    fault = f" (fault {sig.fault})" if sig.fault else ""
-    return (
-        f"slow: {sig.service}: {sig.operation} spent {own:.0f} ms of the trace's "
-        f"{diagnosis.wall_ns / NS_PER_MS:.0f} ms on its own{fault}"
-    )
+def summary_of(tree: SpanTree[Span], sig: Signature, diagnosis: Diagnosis) -> str:
+    """The diagnosis sentence a group and its member show: the verdict's, and for a trace
+    with an error what became of it (the order failed, the payment voided, …)."""
+    verdict = diagnosis.verdict
+    if verdict is None or sig.cause == NOTHING:
+        span = slowest_span(tree)
+        own = self_time_ns(span, tree.children(span)) / NS_PER_MS
+        fault = f" (fault {sig.fault})" if sig.fault else ""
+        return (
+            f"slow: {sig.service}: {sig.operation} spent {own:.0f} ms of the trace's "
+            f"{diagnosis.wall_ns / NS_PER_MS:.0f} ms on its own{fault}"
+        )
+    if diagnosis.root_cause is None:
+        return f"slow: {verdict.sentence}"
+    return "; ".join((verdict.sentence, *diagnosis.outcome))
 
 
 # -- what became of the order -------------------------------------------------------------
@@ -203,7 +221,7 @@ def group_trace(trace: Trace) -> bool | None:
     if diagnosis.root_cause is None and not slow:
         return None
     sig = signature(tree, diagnosis)
-    summary = summary_line(diagnosis) if diagnosis.root_cause else slow_summary(tree, sig, diagnosis)
+    summary = summary_of(tree, sig, diagnosis)
     start_ns = min(span.start_time_ns for span in spans)
     group, created = FailureGroup.objects.get_or_create(
         signature=sig.digest(),
@@ -211,6 +229,7 @@ def group_trace(trace: Trace) -> bool | None:
             "kind": sig.kind,
             "service": sig.service[:100],
             "operation": sig.operation[:300],
+            "cause": sig.cause[:50],
             "exception_type": sig.exception_type[:200],
             "fault": sig.fault[:100],
             "summary": summary,
@@ -347,18 +366,19 @@ def buckets(starts: Iterable[int], start_ns: int, end_ns: int, count: int = BUCK
 
 
 def describe(group: FailureGroup, sep: str = " · ") -> str:
-    """The signature in a few words: ``orders-worker · UPDATE orders_order ·
-    OperationalError · fault order_db_timeout`` (``sep`` between them)."""
-    kind = "" if group.kind == FailureGroup.Kind.ERROR else "slow"
+    """The signature in a few words: ``orders-worker · UPDATE orders_order · database
+    timeout · sqlite3.OperationalError · fault order_db_timeout`` (``sep`` between them). A
+    group filed before causes were recorded shows "slow" for a slow one instead."""
+    cause = group.cause or ("" if group.kind == FailureGroup.Kind.ERROR else "slow")
     fault = f"fault {group.fault}" if group.fault else ""
-    parts = (group.service, group.operation, group.exception_type or kind, fault)
+    parts = (group.service, group.operation, cause, group.exception_type, fault)
     return sep.join(part for part in parts if part)
 
 
 def short_label(group: FailureGroup) -> str:
-    """The signature for a narrow column: ``UPDATE orders_order: OperationalError
-    (order_db_timeout)``, the exception without its module."""
-    what = group.exception_type.rsplit(".", 1)[-1] if group.exception_type else group.kind
+    """The signature for a narrow column: ``UPDATE orders_order: database timeout
+    (order_db_timeout)``; a group filed before causes were recorded shows its exception."""
+    what = group.cause or (group.exception_type.rsplit(".", 1)[-1] if group.exception_type else group.kind)
     return f"{group.operation}: {what}" + (f" ({group.fault})" if group.fault else "")
 
 

@@ -247,8 +247,8 @@ class SpanMetric(models.Model):
 
 class FailureGroup(models.Model):
     """Failed and slow traces that share a root-cause signature (``telemetry.failures``):
-    the service and operation where the error started (or, in a slow trace without an error,
-    where most of its time went), the exception type and the injected fault if one is recorded."""
+    their diagnosis' verdict (the service at fault, the operation, the cause), the root
+    cause's exception type and the injected fault if one is recorded."""
 
     class Kind(models.TextChoices):
         ERROR = "error", "failed"
@@ -258,6 +258,9 @@ class FailureGroup(models.Model):
     kind = models.CharField(max_length=5, choices=Kind.choices)
     service = models.CharField(max_length=100)
     operation = models.CharField(max_length=300)
+    # The verdict's cause (telemetry.diagnosis.verdict); "" on groups filed before it was
+    # part of the signature (their signatures differ, so no new trace joins them).
+    cause = models.CharField(max_length=50, blank=True, default="")
     exception_type = models.CharField(max_length=200, blank=True, default="")
     fault = models.CharField(max_length=100, blank=True, default="")
     summary = models.TextField()  # the diagnosis sentence of the group's first trace
@@ -270,7 +273,7 @@ class FailureGroup(models.Model):
         indexes = [models.Index(fields=["alerted_at"], name="failuregroup_alerted")]
 
     def __str__(self) -> str:
-        return f"{self.service} {self.operation} {self.exception_type}".strip()
+        return f"{self.service} {self.operation} {self.cause or self.exception_type}".strip()
 
 
 class TraceFailure(models.Model):

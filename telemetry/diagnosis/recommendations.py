@@ -269,11 +269,22 @@ def n_plus_one_advice(tree: Tree, parent: Span, shape: str, count: int) -> Recom
         if verb in {"INSERT", "UPDATE", "DELETE"}
         else "select_related / prefetch_related, or one query with id__in=[…]"
     )
-    evidence = f"{count} near-identical statements in {parent.name} ({parent.service}): {shape[:160]}"
+    evidence = (
+        f"{count} near-identical statements in {parent.name} ({parent.service}): {compact(shape)[:160]}"
+    )
     advice = f"An N+1 query: one statement per row. Fetch or write the rows at once: {fix}."
     children = tree.children(parent)
     ids = tuple(c.span_id for c in children if normalize_statement(statement_of(c) or "") == shape)
     return Recommendation("n_plus_one", evidence, advice, ids or (parent.span_id,))
+
+
+_SELECT_LIST = re.compile(r"^(SELECT\s+(?:DISTINCT\s+)?).+?(\s+FROM\s)", re.IGNORECASE | re.DOTALL)
+
+
+def compact(statement: str) -> str:
+    """A SELECT with its column list as ``…``: what differs between the repeats (the
+    table and the filter) fits in a line; Django names every column of the model."""
+    return _SELECT_LIST.sub(r"\1…\2", statement, count=1)
 
 
 # -- slow spans ---------------------------------------------------------------------------
@@ -308,7 +319,7 @@ def slow_span_advice(tree: Tree, span: Span, own: int, wall: int) -> Recommendat
     elif statement_of(span) and verb(span) in {"COMMIT", "ROLLBACK", "RELEASE", "SAVEPOINT"}:
         advice = "Transaction control was slow: a disk sync or a checkpoint, not a query; check the storage."
     elif statement_of(span):
-        advice = "The statement itself is slow: EXPLAIN it, check its indexes and what locks its rows."
+        advice = slow_statement_advice(engine(tree))
     elif span.kind == "CLIENT":
         advice = (
             "The callee answered slowly and is not traced below this call: look at it; keep a read timeout."
@@ -320,3 +331,18 @@ def slow_span_advice(tree: Tree, span: Span, own: int, wall: int) -> Recommendat
         )
     kind = "slow_leaf" if not children else "uninstrumented_time"
     return Recommendation(kind, evidence, advice, (span.span_id,))
+
+
+def slow_statement_advice(engine_name: str) -> str:
+    """What to do about a statement slow on its own, for the engine it ran on."""
+    if engine_name == "sqlite":
+        return (
+            "The statement itself is slow: EXPLAIN QUERY PLAN it and check its indexes (a SCAN of a "
+            "large table is the usual cause); SQLite has no row locks, so the time is its own work."
+        )
+    if engine_name == "postgresql":
+        return (
+            "The statement itself is slow: EXPLAIN (ANALYZE, BUFFERS) it, check its indexes, and "
+            "pg_locks for a row lock it waited on."
+        )
+    return "The statement itself is slow: EXPLAIN it and check its indexes and what locks its rows."

@@ -21,6 +21,7 @@ from django.conf import settings
 from instrumentation import attributes, names
 from telemetry.diagnosis.model import Recommendation, RootCause
 from telemetry.diagnosis.recommendations import TIMEOUT_ERROR, lost_run
+from telemetry.diagnosis.root_cause import fault_of
 from telemetry.diagnosis.spans import error_text, exception_event, http_status, label, statement_of, url_of
 from telemetry.models import Span
 from telemetry.tree import SpanTree
@@ -53,6 +54,7 @@ class Verdict:
     operation: str
     cause: str  # one of the constants above
     sentence: str
+    fault: str = ""  # the injected fault (``fault.name``) over the span blamed, if any
 
 
 def verdict(tree: Tree, cause: RootCause | None, found: tuple[Recommendation, ...]) -> Verdict:
@@ -66,7 +68,8 @@ def verdict(tree: Tree, cause: RootCause | None, found: tuple[Recommendation, ..
 
 def error_verdict(tree: Tree, span: Span, cause: RootCause) -> Verdict:
     error = error_text(span)
-    fault = f" (injected fault {cause.fault})" if cause.fault else ""
+    fault_name = cause.fault or ""
+    fault = f" (injected fault {fault_name})" if fault_name else ""
     where = f" on attempt {cause.attempt} of {cause.task}" if cause.attempt is not None else ""
     if statement_of(span) and TIMEOUT_ERROR.search(error):
         kind = LOCK_CONTENTION if "locked" in error.lower() else DB_TIMEOUT
@@ -75,22 +78,22 @@ def error_verdict(tree: Tree, span: Span, cause: RootCause) -> Verdict:
             f"{span.service}: {label(span)} was stopped by the database after {ms:.0f} ms{where} "
             f"({error}){fault}"
         )
-        return Verdict(span.service, label(span), kind, sentence)
+        return Verdict(span.service, label(span), kind, sentence, fault_name)
     if span.name.startswith(names.GATEWAY_SPAN_PREFIX):
         reason = span.status_message or error
         sentence = f"{span.service}: the card gateway declined the {span.name.split()[-1]}: {reason}{fault}"
-        return Verdict(span.service, span.name, CARD_DECLINED, sentence)
+        return Verdict(span.service, span.name, CARD_DECLINED, sentence, fault_name)
     if is_broker_call(span):
         return broker_verdict(tree, span, error)
     if span.kind == "CLIENT" and url_of(span):
-        return call_verdict(tree, span, error, fault, where)
+        return call_verdict(tree, span, error, fault_name, where)
     code = http_status(span)
     if span.kind == "SERVER" and code and code >= 500 and exception_event(span) is None:
         sentence = f"{span.service}: {span.name} answered HTTP {code}{fault}"
-        return Verdict(span.service, span.name, DEPENDENCY_5XX, sentence)
+        return Verdict(span.service, span.name, DEPENDENCY_5XX, sentence, fault_name)
     kind = TASK_FAILED if cause.task else EXCEPTION
     sentence = f"{span.service}: {label(span)} raised {error}{where}{fault}"
-    return Verdict(span.service, label(span), kind, sentence)
+    return Verdict(span.service, label(span), kind, sentence, fault_name)
 
 
 def is_broker_call(span: Span) -> bool:
@@ -140,14 +143,15 @@ def publish_of(tree: Tree, command: Span) -> Span | None:
     return max(before, key=lambda s: s.start_time_ns) if before else None
 
 
-def call_verdict(tree: Tree, span: Span, error: str, fault: str, where: str) -> Verdict:
+def call_verdict(tree: Tree, span: Span, error: str, fault_name: str, where: str) -> Verdict:
     """A call to another service that failed: the callee is the service at fault."""
     server = next((c for c in tree.children(span) if c.kind == "SERVER"), None)
     callee = server.service if server else callee_of(url_of(span))
     operation = server.name if server else f"{span.name} {urlsplit(url_of(span)).path}"
     code = http_status(server or span) or http_status(span)
     callee_fault = server.attributes.get(attributes.FAULT_NAME) if server else None
-    fault = fault or (f" (injected fault {callee_fault})" if callee_fault else "")
+    fault_name = fault_name or str(callee_fault or "")
+    fault = f" (injected fault {fault_name})" if fault_name else ""
     if code is None:
         kind, what = UNREACHABLE, f"could not reach {callee} ({error})"
     elif code >= 500:
@@ -155,7 +159,7 @@ def call_verdict(tree: Tree, span: Span, error: str, fault: str, where: str) -> 
     else:
         kind, what = REFUSED, f"was refused by {callee} with HTTP {code}"
     sentence = f"{span.service}: {operation} {what}{where}{fault}"
-    return Verdict(callee, operation, kind, sentence)
+    return Verdict(callee, operation, kind, sentence, fault_name)
 
 
 def callee_of(url: str) -> str:
@@ -181,17 +185,18 @@ def slow_verdict(tree: Tree, found: tuple[Recommendation, ...]) -> Verdict:
         return Verdict("", "", NOTHING, "no error and no slow span in the trace")
     rec = ranked[0]
     span = tree.by_id[rec.span_ids[0]]
+    fault = fault_of(tree, span) or ""
     if rec.kind == "worker_lost":
         service, again = lost_run(tree, [tree.by_id[i] for i in rec.span_ids])
-        return Verdict(service, again.name if again else "a task run", WORKER_LOST, rec.evidence)
+        return Verdict(service, again.name if again else "a task run", WORKER_LOST, rec.evidence, fault)
     if rec.kind == "lock_contention":
-        return Verdict(span.service, label(span), LOCK_CONTENTION, rec.evidence)
+        return Verdict(span.service, label(span), LOCK_CONTENTION, rec.evidence, fault)
     if rec.kind == "n_plus_one":
         parent = tree.parent(span) if statement_of(span) else span
         owner = parent or span
-        return Verdict(owner.service, owner.name, N_PLUS_ONE, rec.evidence)
+        return Verdict(owner.service, owner.name, N_PLUS_ONE, rec.evidence, fault_of(tree, owner) or "")
     if span.name.startswith(names.GATEWAY_SPAN_PREFIX):
-        return Verdict(span.service, span.name, SLOW_GATEWAY, rec.evidence)
+        return Verdict(span.service, span.name, SLOW_GATEWAY, rec.evidence, fault)
     if statement_of(span):
-        return Verdict(span.service, label(span), SLOW_QUERY, rec.evidence)
-    return Verdict(span.service, span.name, SLOW_CODE, rec.evidence)
+        return Verdict(span.service, label(span), SLOW_QUERY, rec.evidence, fault)
+    return Verdict(span.service, span.name, SLOW_CODE, rec.evidence, fault)

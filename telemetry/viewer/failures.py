@@ -71,6 +71,7 @@ def report_json(win: span_metrics.Window, kind: str, report: failures.FailureRep
                 "kind": g.group.kind,
                 "service": g.group.service,
                 "operation": g.group.operation,
+                "cause": g.group.cause,
                 "exception_type": g.group.exception_type,
                 "fault": g.group.fault,
                 "summary": g.group.summary,

@@ -87,7 +87,7 @@ def test_scenario_incident_sets_its_flags():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("set", "nope=1"), "unknown fault 'nope'; known faults: email_failure"),
+        (("set", "nope=1"), "unknown fault 'nope'; known faults: catalogue_n_plus_one"),
         (("set", "payment_decline=often"), "is not a number"),
         (("set", "payment_decline=2"), "outside 0..1"),
         (("scenario", "apocalypse"), "invalid choice"),

@@ -1,7 +1,8 @@
 """The database seam: ``guarded_update`` is a plain UPDATE until its fault fires; then
 that one statement times out with the driver's own error (SQLite's ``interrupted``,
 PostgreSQL's ``QueryCanceled``), the span names the fault, and the database is left as
-usable as after any failed statement."""
+usable as after any failed statement. ``slowed`` makes a query's own statement take the
+fault's time in the database; ``row_by_row`` reads as an N+1 does while its fault fires."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import time
 
 import pytest
 from django.db import OperationalError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from opentelemetry import trace
 
-from faults.database import guarded_update
+from faults.database import guarded_update, row_by_row, slowed
 from faults.models import FaultFlag
 from instrumentation import attributes
 
@@ -88,3 +90,55 @@ def test_a_firing_fault_outside_a_transaction_is_refused(row, faults):
     faults({"order_db_timeout": 1.0})
     with pytest.raises(RuntimeError, match="needs a transaction"):
         guarded_update(FaultFlag.objects.filter(pk=row.pk), fault="order_db_timeout", value=8.0)
+
+
+SLOW_MS = 200
+
+
+def test_a_slowed_query_takes_the_faults_time_in_the_database(row, faults, spans):
+    """catalogue_slow_query=200 ms: the one statement takes at least that long and returns
+    the same rows; the span around it names the fault."""
+    faults({"catalogue_slow_query": SLOW_MS})
+    with trace.get_tracer(__name__).start_as_current_span("step"), CaptureQueriesContext(connection) as run:
+        started = time.monotonic()
+        names = list(slowed(FaultFlag.objects.filter(pk=row.pk), fault="catalogue_slow_query"))
+        took = time.monotonic() - started
+    assert names == [row] and len(run.captured_queries) == 1
+    assert took >= SLOW_MS / 1000  # a lower bound: the engine slept that long, whatever the load
+    [step] = [span for span in spans.get_finished_spans() if span.name == "step"]
+    assert step.attributes[attributes.FAULT_NAME] == "catalogue_slow_query"
+
+
+def test_a_query_is_not_slowed_while_its_fault_is_at_zero(row, faults):
+    """At zero the queryset is handed back untouched: the same SQL."""
+    faults({"catalogue_slow_query": 0})
+    queryset = FaultFlag.objects.filter(pk=row.pk)
+    assert slowed(queryset, fault="catalogue_slow_query") is queryset
+
+
+@pytest.fixture
+def rows(db) -> list[FaultFlag]:
+    return [FaultFlag.objects.create(name=f"scratch-{n}", value=n) for n in range(6)]
+
+
+def test_a_firing_n_plus_one_reads_one_select_per_row(rows, faults, spans):
+    """catalogue_n_plus_one=1: the keys in one query, then one SELECT per row, all the same
+    statement; the same rows in the same order; the span names the fault."""
+    faults({"catalogue_n_plus_one": 1.0})
+    queryset = FaultFlag.objects.filter(name__startswith="scratch-").order_by("value")
+    with trace.get_tracer(__name__).start_as_current_span("step"), CaptureQueriesContext(connection) as run:
+        read = row_by_row(queryset, fault="catalogue_n_plus_one")
+    assert read == rows
+    per_row = [query["sql"] for query in run.captured_queries[1:]]
+    assert len(per_row) == len(rows)
+    assert len({sql.replace(row.pk, "?") for sql, row in zip(per_row, rows, strict=True)}) == 1
+    [step] = [span for span in spans.get_finished_spans() if span.name == "step"]
+    assert step.attributes[attributes.FAULT_NAME] == "catalogue_n_plus_one"
+
+
+def test_without_the_n_plus_one_the_rows_come_in_one_query(rows, faults):
+    faults({"catalogue_n_plus_one": 0.0})
+    queryset = FaultFlag.objects.filter(name__startswith="scratch-").order_by("value")
+    with CaptureQueriesContext(connection) as run:
+        assert row_by_row(queryset, fault="catalogue_n_plus_one") == rows
+    assert len(run.captured_queries) == 1

@@ -1,6 +1,7 @@
 """The view seam: ``InjectedLatencyMixin`` delays a view's handler by its latency fault,
 after the permission check and before the handler, and marks the span; a refused
-request, a 405 and a fault at zero are not delayed."""
+request, a 405 and a fault at zero are not delayed. ``InjectedUnavailableMixin`` answers
+503 in the APIs' error shape instead of running the handler while its fault fires."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
-from faults.views import InjectedLatencyMixin
+from faults.views import InjectedLatencyMixin, InjectedUnavailableMixin
 from instrumentation import attributes
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +76,40 @@ def test_at_zero_there_is_no_delay(faults, spans):
     assert status == 200 and waited < DELAY_MS / 1000
     [span] = spans.get_finished_spans()
     assert attributes.FAULT_NAME not in span.attributes
+
+
+class SheddingApi(InjectedUnavailableMixin, APIView):
+    permission_classes = [OnlyWithPass]
+    unavailable_fault = "inventory_unavailable"
+    handled = False
+
+    def post(self, request):
+        SheddingApi.handled = True
+        return Response({"ok": True})
+
+
+def shed(headers: dict[str, str]) -> tuple[int, dict]:
+    SheddingApi.handled = False
+    response = SheddingApi.as_view()(APIRequestFactory().post("/shedding/", headers=headers))
+    return response.status_code, response.data
+
+
+def test_a_firing_unavailable_fault_answers_503_without_running_the_handler(faults, spans):
+    """inventory_unavailable=1: 503 service_unavailable, the handler never ran, the span
+    names the fault."""
+    faults({"inventory_unavailable": 1.0})
+    with trace.get_tracer(__name__).start_as_current_span("request"):
+        status, body = shed(PASS)
+    assert (status, body["code"], SheddingApi.handled) == (503, "service_unavailable", False)
+    [span] = spans.get_finished_spans()
+    assert span.attributes[attributes.FAULT_NAME] == "inventory_unavailable"
+
+
+def test_a_refused_request_is_refused_before_the_unavailable_fault(faults):
+    faults({"inventory_unavailable": 1.0})
+    assert shed({})[0] == 403
+
+
+def test_at_zero_the_handler_answers(faults):
+    faults({"inventory_unavailable": 0.0})
+    assert shed(PASS)[0] == 200 and SheddingApi.handled

@@ -33,6 +33,7 @@ from instrumentation.privacy import (
     span_limits,
     truncate_address,
 )
+from instrumentation.statements import _Folded
 from telemetry.store.exporter import StoreLogExporter, StoreMetricsExporter, StoreSpanExporter
 
 EMAIL = "privacy.probe@example.com"
@@ -162,6 +163,16 @@ def test_extra_attributes_extend_the_allow_list_and_are_still_cleaned():
     kept = redactor.span_attributes(SERVER_ATTRIBUTES, SpanKind.SERVER)
     assert kept["http.request.header.authorization"] == (REDACTED,)
     assert kept["customer.email"] == REDACTED
+
+
+def test_the_statements_folded_into_a_span_pass_as_they_are():
+    """The summary ExportFilter puts on a parent (count, time, the statement repeated most)
+    is what the N+1 diagnosis reads of fast reads: it must reach the store."""
+    folded = _Folded()
+    for _ in range(8):
+        folded.add('SELECT "shop_product"."id" FROM "shop_product" WHERE "shop_product"."id" = ?', 1_000_000)
+    summary = folded.attributes()
+    assert Redactor.build().span_attributes(summary, SpanKind.SERVER) == summary
 
 
 def test_an_unknown_client_address_mode_is_refused():

@@ -78,7 +78,7 @@ def test_the_failed_orders_list_shows_each_orders_failure_group(admin_client, fa
     assert "column-status_and_group" in page  # the column
     link = (
         f'Failed<br><a class="failure-group" href="/traces/failures/#group-{group.pk}" '
-        f'title="{html.escape(describe(group))}">UPDATE orders_order: OperationalError (order_db_timeout)</a>'
+        f'title="{html.escape(describe(group))}">UPDATE orders_order: database timeout (order_db_timeout)</a>'
     )
     assert link in page
     row = page[page.index(str(other.id)) :]

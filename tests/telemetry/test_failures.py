@@ -1,7 +1,8 @@
-"""Failure groups on built traces: traces failing the same way share one group, a slow trace
-is signed by its slowest span, each trace is analysed once (again only when spans arrive),
-a window's report counts, dates and draws its groups from the stored rows, and new groups
-are claimed for the mail once."""
+"""Failure groups on built traces: a group is the diagnosis' verdict (service, operation,
+cause), so groups and diagnosis agree; traces failing the same way share one group, a slow
+trace whose time no span explains is signed by its slowest span, each trace is analysed
+once (again only when spans arrive), a window's report counts, dates and draws its groups
+from the stored rows, and new groups are claimed for the mail once."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 from synthetic import builders
 from synthetic.builders import BASE_NS, S, TraceBuilder
 from telemetry import failures
+from telemetry.diagnosis import verdict as v
+from telemetry.diagnosis.analysis import analyze
 from telemetry.models import FailureGroup, Span, Trace, TraceFailure
 from telemetry.store.index import save_spans
 
@@ -49,20 +52,22 @@ def group_all(now_ns: int = LATER) -> dict[str, int]:
 
 def test_traces_failing_the_same_way_share_one_group_with_their_orders_outcomes():
     """Three orders whose confirmation UPDATE timed out on every attempt make one group,
-    signed by the root cause; one that first could not reach payments makes another."""
+    signed by the verdict; one that first could not reach payments makes another, blamed
+    on payments (the callee), as its diagnosis does."""
     timeouts = [stored(builders.retried_db_timeouts(), f"timeout-{n}", shift_s=n) for n in range(3)]
     stored(builders.unreachable_then_db_timeout(), "unreachable", shift_s=5)
     assert group_all() == {"grouped": 4, "new_groups": 2}
 
     timeout = FailureGroup.objects.get(operation="UPDATE orders_order")
-    assert (timeout.kind, timeout.service, timeout.exception_type, timeout.fault) == (
+    assert (timeout.kind, timeout.service, timeout.cause, timeout.exception_type, timeout.fault) == (
         "error",
         "orders-worker",
+        v.DB_TIMEOUT,
         "sqlite3.OperationalError",
         "order_db_timeout",
     )
     assert timeout.summary.startswith(
-        "orders-worker: UPDATE orders_order failed with sqlite3.OperationalError"
+        "orders-worker: UPDATE orders_order was stopped by the database after 300 ms on attempt 1"
     )
     assert timeout.first_seen_ns == BASE_NS
     members = TraceFailure.objects.filter(group=timeout)
@@ -71,8 +76,9 @@ def test_traces_failing_the_same_way_share_one_group_with_their_orders_outcomes(
     assert {(m.money, m.stock) for m in members} == {("voided", "released")}
 
     unreachable = FailureGroup.objects.exclude(pk=timeout.pk).get()
-    assert (unreachable.service, unreachable.exception_type, unreachable.fault) == (
-        "orders-worker",
+    assert (unreachable.service, unreachable.cause, unreachable.exception_type, unreachable.fault) == (
+        "payments",
+        v.UNREACHABLE,
         "requests.exceptions.ConnectionError",
         "payments_unreachable",
     )
@@ -80,9 +86,59 @@ def test_traces_failing_the_same_way_share_one_group_with_their_orders_outcomes(
     assert unreachable.operation == "POST /api/payments/payments/<id>/capture/"
 
 
-def test_a_slow_trace_without_an_error_is_signed_by_its_slowest_span():
-    """The capture took 2 s with nothing under it: the slow group names payments' capture,
-    and the order was charged and its stock committed."""
+def shed_by_inventory() -> TraceBuilder:
+    """The checkout's reservation call answered 503 by inventory (``inventory_unavailable``)."""
+    trace = TraceBuilder()
+    request = trace.span(
+        "POST api/shop/checkout/", service="shop", start=0, ms=50, kind="SERVER", status="ERROR"
+    )
+    step = trace.span(
+        "checkout",
+        service="shop",
+        start=2,
+        ms=40,
+        parent=request,
+        error=("core.api.ServiceUnavailable", "POST /api/inventory/reservations/ answered 503"),
+    )
+    server = trace.call(step, "api/inventory/reservations/", service="inventory", start=5, ms=10, status=503)
+    server.status = "ERROR"
+    server.attributes["fault.name"] = "inventory_unavailable"
+    trace.spans[-2].status = "ERROR"  # the shop's client span of the call
+    return trace
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        builders.retried_db_timeouts,
+        builders.unreachable_then_db_timeout,
+        builders.slow_gateway,
+        builders.n_plus_one,
+        shed_by_inventory,
+    ],
+)
+def test_a_group_says_what_its_traces_diagnosis_says(settings, build):
+    """Whatever the trace, its group's service, operation and cause are its verdict's (ids
+    folded out of the operation) and the group's sentence is the verdict's."""
+    settings.TELEMETRY_TAIL_SLOW_MS = 50  # the N+1 request (60 ms) counts as slow
+    builder = build()
+    trace_id, _ = stored(builder, build.__name__)
+    group_all()
+    verdict = analyze(Span.objects.filter(trace_id=trace_id)).verdict
+    assert verdict is not None and verdict.cause != v.NOTHING
+    group = TraceFailure.objects.get(trace_id=trace_id).group
+    assert (group.service, group.operation, group.cause, group.fault) == (
+        verdict.service,
+        failures.fold_ids(verdict.operation),
+        verdict.cause,
+        verdict.fault,
+    )
+    assert failures.fold_ids(verdict.sentence) in failures.fold_ids(group.summary)
+
+
+def test_a_slow_trace_without_an_error_is_signed_by_its_verdict():
+    """The capture took 2 s with nothing under it: the slow group names payments' capture as
+    a slow service, and the order was charged and its stock committed."""
     trace_id, order_id = stored(builders.slow_gateway(), "slow")
     stored(builders.n_plus_one(), "fast")  # 60 ms, no error: neither failed nor slow
     assert group_all() == {"grouped": 1, "new_groups": 1}
@@ -94,11 +150,50 @@ def test_a_slow_trace_without_an_error_is_signed_by_its_slowest_span():
         "committed",
     )
     group = member.group
-    assert (group.kind, group.service, group.exception_type, group.fault) == ("slow", "payments", "", "")
+    assert (group.kind, group.service, group.cause, group.exception_type, group.fault) == (
+        "slow",
+        "payments",
+        v.SLOW_CODE,
+        "",
+        "",
+    )
     assert group.operation == "POST api/payments/payments/<uuid:order_id>/capture/"
     assert group.summary.startswith(
-        "slow: payments: POST api/payments/payments/<uuid:order_id>/capture/ spent 2000 ms"
+        "slow: POST api/payments/payments/<uuid:order_id>/capture/ on payments spent 2000 ms"
     )
+
+
+def test_a_slow_trace_no_span_explains_is_signed_by_its_slowest_span():
+    """Five steps of 500 ms each, none a quarter of the trace: the verdict finds nothing to
+    blame, so the group is the span with the most time of its own."""
+    trace = TraceBuilder()
+    request = trace.span("POST api/shop/checkout/", service="shop", start=0, ms=2600, kind="SERVER")
+    for n in range(5):
+        trace.span(f"step {n}", service="shop", start=10 + n * 510, ms=500 + n, parent=request)
+    stored(trace, "spread")
+    group_all()
+    group = FailureGroup.objects.get()
+    assert (group.kind, group.service, group.operation, group.cause) == ("slow", "shop", "step 4", v.NOTHING)
+    assert group.summary.startswith("slow: shop: step 4 spent 504 ms of the trace's 2600 ms on its own")
+
+
+def test_a_group_filed_before_causes_keeps_its_traces_and_new_ones_start_their_own():
+    """A group of the old signature (no cause) is history: a trace failing the same way now
+    goes to the verdict's group, announced as new."""
+    old = FailureGroup.objects.create(
+        signature="0" * 64,
+        kind="error",
+        service="orders-worker",
+        operation="UPDATE orders_order",
+        exception_type="sqlite3.OperationalError",
+        fault="order_db_timeout",
+        summary="orders-worker: UPDATE orders_order failed with sqlite3.OperationalError",
+        first_seen_ns=BASE_NS - S,
+    )
+    stored(builders.retried_db_timeouts(), "after")
+    assert group_all() == {"grouped": 1, "new_groups": 1}
+    assert TraceFailure.objects.get().group.cause == v.DB_TIMEOUT
+    assert failures.short_label(old) == "UPDATE orders_order: OperationalError (order_db_timeout)"
 
 
 def test_a_trace_is_analysed_once_and_again_only_when_spans_of_it_arrive():
@@ -196,9 +291,10 @@ def test_each_order_gets_its_group_for_the_admin_in_one_lookup():
     found = failures.order_failure_groups([order_id, str(uuid.uuid4())])
     assert list(found) == [order_id]
     group = FailureGroup.objects.get()
-    assert found[order_id].label == "UPDATE orders_order: OperationalError (order_db_timeout)"
+    assert found[order_id].label == "UPDATE orders_order: database timeout (order_db_timeout)"
     assert found[order_id].title == (
-        "orders-worker · UPDATE orders_order · sqlite3.OperationalError · fault order_db_timeout"
+        "orders-worker · UPDATE orders_order · database timeout · sqlite3.OperationalError"
+        " · fault order_db_timeout"
     )
     assert found[order_id].path == f"/traces/failures/#group-{group.pk}"
 

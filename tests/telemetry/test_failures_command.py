@@ -37,8 +37,8 @@ def test_it_prints_each_group_with_its_orders_and_example(failed_orders, setting
     text = run()
     assert text.startswith("12 orders affected, 12 traces, in 1 group over 1 h.")
     assert (
-        "[error NEW] orders-worker · UPDATE orders_order · sqlite3.OperationalError · fault order_db_timeout"
-        in text
+        "[error NEW] orders-worker · UPDATE orders_order · database timeout · sqlite3.OperationalError"
+        " · fault order_db_timeout" in text
     )
     assert "money: 12 voided · stock: 12 released" in text
     assert text.count("    order ") == 10 and "… and 2 more (--orders)" in text

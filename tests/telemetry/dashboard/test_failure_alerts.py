@@ -34,11 +34,14 @@ def test_a_new_group_mails_its_diagnosis_and_link_first_then_never_again(mailout
     [mail] = mailoutbox
     group = FailureGroup.objects.get()
     assert mail.to == ["ops@threadline.test"]
-    signature = "orders-worker | UPDATE orders_order | sqlite3.OperationalError | fault order_db_timeout"
+    signature = (
+        "orders-worker | UPDATE orders_order | database timeout | sqlite3.OperationalError"
+        " | fault order_db_timeout"
+    )
     assert mail.subject == f"[Django] New failure group: {signature}"
     first, second = mail.body.splitlines()[:2]
     assert first == f"New failure: {group.summary}"
-    assert group.summary.startswith("orders-worker: UPDATE orders_order failed with sqlite3.OperationalError")
+    assert group.summary.startswith("orders-worker: UPDATE orders_order was stopped by the database")
     assert second == f"{settings.THREADLINE_BASE_URL}/traces/failures/#group-{group.pk}"
 
     failed("second")  # the same cause: no news

@@ -342,6 +342,45 @@ def test_a_repeated_read_folded_into_its_parent_is_an_n_plus_one_too():
     assert rec.evidence.startswith("20 near-identical statements in GET api/shop/products/ (shop)")
 
 
+def test_an_n_plus_one_of_a_wide_model_shows_its_filter_not_its_columns():
+    """Django names every column; the evidence folds the column list so the table and the
+    filter (what the repeats differ in) stay in its 160 characters."""
+    columns = ", ".join(f'"shop_product"."column_{n}"' for n in range(12))
+    trace = TraceBuilder()
+    trace.span(
+        "GET product-list",
+        service="shop",
+        start=0,
+        ms=60,
+        kind="SERVER",
+        attributes={
+            "db.summary.top_statement": f'SELECT {columns} FROM "shop_product" '
+            'WHERE "shop_product"."id" = ? LIMIT 21',
+            "db.summary.top_count": 8,
+        },
+    )
+    [rec] = analyze(trace.spans).recommendations
+    assert rec.evidence.endswith('SELECT … FROM "shop_product" WHERE "shop_product"."id" = ? LIMIT ?')
+
+
+@pytest.mark.parametrize(
+    ("system", "says", "never"),
+    [("sqlite", "EXPLAIN QUERY PLAN", "pg_locks"), ("postgresql", "pg_locks", "SQLite")],
+)
+def test_a_slow_statement_is_advised_for_the_engine_it_ran_on(system, says, never):
+    trace = TraceBuilder()
+    request = trace.span("POST api/shop/checkout/", service="shop", start=0, ms=2100, kind="SERVER")
+    trace.statement(
+        request,
+        'SELECT "shop_product"."id" FROM "shop_product"',
+        start=1,
+        ms=2000,
+        attributes={"db.system": system},
+    )
+    [rec] = [r for r in analyze(trace.spans).recommendations if r.kind == "slow_leaf"]
+    assert says in rec.advice and never not in rec.advice
+
+
 def test_a_span_says_what_statements_were_folded_into_it():
     trace = TraceBuilder()
     span = trace.span(

@@ -67,6 +67,7 @@ def test_a_refused_call_blames_the_callee_with_its_status_and_fault():
         v.REFUSED,
     )
     assert "HTTP 409" in found.sentence and "inventory_shortage" in found.sentence
+    assert found.fault == "inventory_shortage"  # the callee's: the verdict names the fault it blames
 
 
 def test_a_5xx_from_the_callee_is_a_dependency_error():
@@ -204,3 +205,78 @@ def test_a_dead_worker_seen_only_through_its_callees_server_span_is_named_by_the
         v.WORKER_LOST,
     )
     assert "the orders-worker process running it died" in found.sentence
+
+
+# -- the shapes the catalogue's slow query, N+1 and 5xx kinds store ------------------------
+
+PRODUCTS_BY_SKU = (
+    'SELECT "shop_product"."id", "shop_product"."sku" FROM "shop_product" '
+    'WHERE ("shop_product"."sku" IN (%s) AND (SELECT threadline_sleep(%s)) = 1)'
+)
+
+
+def test_a_statement_slow_in_the_database_is_a_slow_query_in_the_service_that_ran_it():
+    """The checkout's catalogue read took 2 s in the database (``catalogue_slow_query``): a
+    statement over the slow-statement line keeps its own span, and it spent the time."""
+    trace = TraceBuilder()
+    publish = traces.checkout(trace)
+    step = next(s for s in trace.spans if s.name == "checkout")
+    step.attributes["fault.name"] = "catalogue_slow_query"
+    trace.statement(step, PRODUCTS_BY_SKU, start=51, ms=2000)
+    traces.run(trace, publish, "orders.finalize_order", 1, start=2200, ms=100)
+    found = verdict_of(trace)
+    assert (found.service, found.operation, found.cause) == ("shop", "SELECT shop_product", v.SLOW_QUERY)
+    assert found.sentence.startswith("SELECT on shop spent 2000 ms")
+
+
+def test_an_n_plus_one_folded_into_its_request_is_the_requests_n_plus_one():
+    """Fast reads are not exported but counted on their parent (instrumentation/statements.py):
+    the product list's eight SELECTs by id are only its summary attributes."""
+    trace = TraceBuilder()
+    trace.span(
+        "GET",
+        service="shop",
+        start=0,
+        ms=40,
+        kind="SERVER",
+        attributes={
+            "http.status_code": 200,
+            "fault.name": "catalogue_n_plus_one",
+            "db.summary.count": 9,
+            "db.summary.top_statement": 'SELECT "shop_product"."id" FROM "shop_product" '
+            'WHERE "shop_product"."id" = %s LIMIT 21',
+            "db.summary.top_count": 8,
+        },
+    )
+    found = verdict_of(trace)
+    assert (found.service, found.operation, found.cause) == ("shop", "GET", v.N_PLUS_ONE)
+    assert found.sentence.startswith("8 near-identical statements in GET (shop)")
+
+
+def test_a_dependency_shedding_load_is_its_5xx_not_the_callers_exception():
+    """Inventory answered 503 (``inventory_unavailable``) with no exception of its own; the
+    shop's client span, its checkout (which raised ServiceUnavailable) and its request are
+    errors above it. The callee's answer is the root cause."""
+    trace = refused_trace(503)
+    request, client, server = trace.spans
+    server.attributes["fault.name"] = "inventory_unavailable"
+    request.status = "ERROR"
+    trace.span(
+        "checkout",
+        service="shop",
+        start=2,
+        ms=40,
+        parent=request,
+        error=("core.api.ServiceUnavailable", "POST /api/inventory/reservations/ answered 503"),
+    )
+    client.parent_span_id = trace.spans[-1].span_id
+    found = verdict_of(trace)
+    assert (found.service, found.operation, found.cause) == (
+        "inventory",
+        "POST api/inventory/reservations/",
+        v.DEPENDENCY_5XX,
+    )
+    assert found.sentence == (
+        "inventory: POST api/inventory/reservations/ answered HTTP 503 (injected fault inventory_unavailable)"
+    )
+    assert found.fault == "inventory_unavailable"

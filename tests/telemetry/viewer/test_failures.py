@@ -69,7 +69,8 @@ def test_an_incident_at_a_glance(admin_client, incident):
     row = page[page.index(f'id="group-{timeout.pk}"') :]
     row = row[: row.index("</tr>")]
     assert '<td class="num">2</td>' in row
-    assert "orders-worker · UPDATE orders_order · sqlite3.OperationalError · fault order_db_timeout" in row
+    signature = "orders-worker · UPDATE orders_order · database timeout · sqlite3.OperationalError"
+    assert f"{signature} · fault order_db_timeout" in row
     assert "2 voided" in row and "2 released" in row
     assert f'class="example" href="/traces/{incident["newest"]}/"' in row
     assert "<polyline points=" in row
