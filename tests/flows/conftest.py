@@ -28,6 +28,7 @@ from celery import Celery
 from django.conf import settings
 from playwright.sync_api import sync_playwright
 
+from config import queues
 from devstack.broker import PrivateRedis, free_port
 from tests.chromium import launch
 
@@ -132,9 +133,10 @@ class Stack:
 
     def send_task(self, name: str, **kwargs) -> None:
         """Publish a task straight to the stack's broker, as a duplicate delivery would, on
-        the queue the worker takes from (a bare app would publish to Celery's "celery")."""
+        the queue its app's worker takes from (a bare app would publish to Celery's "celery")."""
         with Celery(broker=self.redis.url) as app:
-            app.send_task(name, kwargs=kwargs, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+            queue = queues.queue_for(name, settings.CELERY_TASK_DEFAULT_QUEUE)
+            app.send_task(name, kwargs=kwargs, queue=queue)
 
     def internal(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call an internal API with the service token."""
