@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from instrumentation import names
+from instrumentation import attributes, names
 from telemetry.models import LogRecord, Span, SpanMetric
 from telemetry.store.exporter import StoreSpanExporter, span_to_row
 from telemetry.store.index import save_spans
@@ -397,12 +397,13 @@ def run(
     attributes: dict | None = None,
     error: Error | None = None,
 ):
-    """The worker's run of ``task`` delivered by ``parent`` (its publish); ``fault`` names
-    an injected fault that fired in it."""
+    """The worker's run of ``task`` delivered by ``parent`` (its publish), in the worker of
+    the task's app (``payments.…`` in ``payments-worker``); ``fault`` names an injected fault
+    that fired in it."""
     extra = {"celery.attempt": attempt} if attempt is not None else {}
     return builder.span(
         names.run_span(task),
-        service="orders-worker",
+        service=f"{task.partition('.')[0]}-worker",
         start=start,
         ms=ms,
         parent=parent,
@@ -512,6 +513,35 @@ def compensation(trace: TraceBuilder, parent: Span, *, start: float) -> Span:
     trace.statement(
         task, 'UPDATE "orders_order" SET "status" = %s, "reason" = %s WHERE id = %s', start=start + 30
     )
+    return task
+
+
+def queued_compensation(trace: TraceBuilder, parent: Span, *, start: float, payment: str = "voided") -> Span:
+    """``orders.compensate_order`` as it runs since the undo became tasks: it claims the order
+    and asks payments' and inventory's workers by task; each reports back to orders, and the
+    second report fails the order. (``compensation`` is the shape traced before: REST.)"""
+    published = publish(trace, parent, names.COMPENSATE_ORDER_TASK, start=start)
+    task = run(trace, published, names.COMPENSATE_ORDER_TASK, 1, start=start + 2, ms=12)
+    trace.statement(
+        task, 'UPDATE "orders_order" SET "status" = %s, "reason" = %s WHERE id = %s', start=start + 4
+    )
+    steps = ((names.PAYMENT_CANCEL_TASK, "payment", payment), (names.STOCK_RELEASE_TASK, "stock", "released"))
+    for number, (undo, step, outcome) in enumerate(steps):
+        at = start + 20 + number * 20
+        asked = publish(trace, task, undo, start=start + 10 + number)
+        done = {attributes.UNDO_STEP: step, attributes.UNDO_OUTCOME: outcome}
+        undone = run(trace, asked, undo, 1, start=at, ms=8, attributes=done)
+        reported = publish(trace, undone, names.UNDO_REPORTED_TASK, start=at + 7)
+        status = "failed" if number == len(steps) - 1 else "failing"
+        run(
+            trace,
+            reported,
+            names.UNDO_REPORTED_TASK,
+            1,
+            start=at + 9,
+            ms=5,
+            attributes={**done, attributes.ORDER_STATUS: status},
+        )
     return task
 
 

@@ -79,7 +79,7 @@ def test_a_database_timeout_in_the_worker_fails_the_order_and_undoes_it_in_the_s
     calm.manage("faults", "reset")
     assert calm.stock() == stock_before
 
-    spans = calm.trace(order_id, until=lambda s: by_name(s, "run/orders.compensate_order"))
+    spans = calm.trace(order_id, until=lambda s: len(by_name(s, "run/orders.record_undo")) >= 2)
     assert {span["trace_id"] for span in spans} == {trace_id}
     attempts = sorted(by_name(spans, "run/orders.finalize_order"), key=lambda s: s["start_time"])
     assert [a["attributes"]["celery.attempt"] for a in attempts] == list(range(1, MAX_ATTEMPTS + 1))
@@ -96,12 +96,29 @@ def test_a_database_timeout_in_the_worker_fails_the_order_and_undoes_it_in_the_s
 
     [compensation] = by_name(spans, "run/orders.compensate_order")
     assert compensation["start_time"] > attempts[-1]["start_time"]
-    undo = {s["name"] for s in descendants(spans, compensation) if s["kind"] == "SERVER"}
-    assert undo == {
-        "POST api/payments/payments/<uuid:order_id>/cancel/",
-        "POST api/inventory/reservations/<uuid:order_id>/release/",
-    }
+    assert_undone_by_three_kinds_of_worker(spans, compensation)
     assert not [s for s in spans if "capture" in s["name"]]
+
+
+def assert_undone_by_three_kinds_of_worker(spans: list[dict], compensation: dict) -> None:
+    """The compensation's undo, parented across every queue hop: orders' worker publishes
+    payments' and inventory's tasks, their workers run them (no REST), and each publishes
+    its report, which orders' worker runs; the last report failed the order."""
+    assert not [s for s in descendants(spans, compensation) if s["kind"] == "SERVER"]
+    for task, service in (
+        ("payments.cancel_payment", "payments-worker"),
+        ("inventory.release_reservation", "inventory-worker"),
+    ):
+        [publish] = [s for s in children(spans, compensation) if s["name"] == f"apply_async/{task}"]
+        assert publish["service"] == "orders-worker"
+        [run] = [s for s in children(spans, publish) if s["name"] == f"run/{task}"]
+        assert (run["service"], run["kind"]) == (service, "CONSUMER") and run["status"] != "ERROR"
+        [report] = [s for s in children(spans, run) if s["name"] == "apply_async/orders.record_undo"]
+        assert report["service"] == service
+        [recorded] = [s for s in children(spans, report) if s["kind"] == "CONSUMER"]
+        assert (recorded["name"], recorded["service"]) == ("run/orders.record_undo", "orders-worker")
+    statuses = sorted(s["attributes"]["order.status"] for s in by_name(spans, "run/orders.record_undo"))
+    assert statuses == ["failed", "failing"]
 
 
 def test_a_declined_card_is_refused_with_nothing_charged_or_reserved(calm):
