@@ -100,9 +100,12 @@ class Stack:
     def log_path(self, name: str) -> Path:
         return Path(self.env["THREADLINE_VAR_DIR"]) / f"{name}.log"
 
-    def start_worker(self) -> subprocess.Popen:
+    def start_worker(self, name: str = "worker", queues: list[str] | None = None) -> subprocess.Popen:
+        """A worker consuming every queue, or only ``queues`` (a pool per queue, as
+        docs/scaling.md deploys them), under ``name`` (its log is ``<name>.log``)."""
+        only = ["-Q", ",".join(queues), "-n", f"{name}@%h"] if queues else []
         return self.start(
-            "worker",
+            name,
             str(BIN / "celery"),
             "-A",
             "config",
@@ -110,15 +113,22 @@ class Stack:
             "--loglevel",
             "INFO",
             "--concurrency",
-            "2",
+            "2" if not queues else "1",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            *only,
         )
 
-    def kill_worker(self) -> None:
+    def stop_process(self, name: str) -> None:
+        """Stop one process warmly (its spans flushed)."""
+        process = self.processes.pop(name)
+        process.terminate()
+        process.wait(timeout=30)
+
+    def kill_worker(self, name: str = "worker") -> None:
         """SIGKILL the whole worker, parent and children: no warm shutdown, no acks."""
-        worker = self.processes.pop("worker")
+        worker = self.processes.pop(name)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
 

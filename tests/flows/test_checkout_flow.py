@@ -4,6 +4,9 @@ one trace the processes stored together."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
+
+from config import queues
 
 pytestmark = pytest.mark.flow
 
@@ -98,6 +101,40 @@ def test_a_database_timeout_in_the_worker_fails_the_order_and_undoes_it_in_the_s
     assert compensation["start_time"] > attempts[-1]["start_time"]
     assert_undone_by_three_kinds_of_worker(spans, compensation)
     assert not [s for s in spans if "capture" in s["name"]]
+
+
+def test_a_worker_pool_per_queue_undoes_a_failed_order_across_three_processes(calm):
+    """Deployed as docs/scaling.md shows, one worker process per app's queue: each takes
+    only its app's tasks, and the order's undo still crosses them in one trace."""
+    prefix = settings.CELERY_TASK_DEFAULT_QUEUE
+    calm.stop_process("worker")
+    # Orders' pool also takes the default queue (the periodic tasks of shop and the store).
+    pools = {app: f"worker-{app}" for app in queues.TASK_APPS}
+    try:
+        for app, name in pools.items():
+            consumed = [queues.app_queue(prefix, app)] + ([prefix] if app == "orders" else [])
+            calm.start_worker(name, consumed)
+        calm.set_faults("order_db_timeout=1.0", "order_db_stall=0.3")
+        response = calm.checkout([("MONITOR-4K-27", 1)])
+        assert response.status_code == 202, response.text
+        order_id = response.json()["order_id"]
+        order = calm.wait_for_status(order_id, {"confirmed", "failed"}, timeout=60)
+        assert order["status"] == "failed"
+        calm.manage("faults", "reset")
+        spans = calm.trace(order_id, until=lambda s: len(by_name(s, "run/orders.record_undo")) >= 2)
+        [compensation] = by_name(spans, "run/orders.compensate_order")
+        assert_undone_by_three_kinds_of_worker(spans, compensation)
+    finally:
+        for name in pools.values():
+            calm.stop_process(name)
+        calm.start_worker()
+    # Celery logs each task a process ran as "Task <name>[<id>] received/succeeded".
+    logs = {app: calm.log_path(name).read_text() for app, name in pools.items()}
+    assert "Task payments.cancel_payment[" in logs["payments"] and "Task orders." not in logs["payments"]
+    assert "Task inventory.release_reservation[" in logs["inventory"]
+    assert "Task orders." not in logs["inventory"] and "Task payments." not in logs["inventory"]
+    assert "Task orders.record_undo[" in logs["orders"]
+    assert "Task payments." not in logs["orders"] and "Task inventory." not in logs["orders"]
 
 
 def assert_undone_by_three_kinds_of_worker(spans: list[dict], compensation: dict) -> None:
