@@ -16,6 +16,7 @@ from celery import Task, shared_task
 from django.db import DatabaseError
 
 from core.tasks import send
+from faults.checkpoints import checkpoint
 from instrumentation import attributes, names
 from instrumentation.context import current_span, current_trace_id, mark_error
 from inventory import services
@@ -54,6 +55,7 @@ def release_reservation(self: Task, order_id: str, idempotency_key: str) -> str:
     outcome = reservation.status if reservation is not None else "none"
     span.set_attribute(attributes.UNDO_OUTCOME, outcome)
     # Not reported (the broker refused): orders' reconcile asks again, as for payments.
+    checkpoint("undo.stock_before_report")
     send(
         orders_client.undo_reported_task(
             order_id=order_id, step="stock", outcome=outcome, idempotency_key=idempotency_key

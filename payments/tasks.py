@@ -18,6 +18,7 @@ from django.db import DatabaseError
 
 from core.idempotency import purge_expired
 from core.tasks import send
+from faults.checkpoints import checkpoint
 from instrumentation import attributes, names
 from instrumentation.context import current_span, current_trace_id, mark_error
 from orders import client as orders_client
@@ -56,6 +57,7 @@ def cancel_payment(self: Task, order_id: str, idempotency_key: str) -> str:
     span.set_attribute(attributes.UNDO_OUTCOME, payment.status)
     # Not reported (the broker refused): orders' reconcile finds the order still failing and
     # asks again; this cancel then changes nothing and reports the same outcome.
+    checkpoint("undo.payment_before_report")
     send(
         orders_client.undo_reported_task(
             order_id=order_id, step="payment", outcome=payment.status, idempotency_key=idempotency_key
