@@ -559,6 +559,20 @@ def retried_db_timeouts(attempts: int = 3) -> TraceBuilder:
     return trace
 
 
+def undone_by_workers(payment: str = "voided") -> TraceBuilder:
+    """Every finalize attempt times out (3 attempts); the compensation asks payments' and
+    inventory's workers by task and their reports fail the order (``queued_compensation``)."""
+    trace = TraceBuilder()
+    parent = checkout(trace)
+    for attempt in range(1, 4):
+        start = 200 + (attempt - 1) * 500
+        attempt_span = db_timeout_attempt(trace, parent, attempt, start=start)
+        if attempt < 3:
+            parent = publish(trace, attempt_span, names.FINALIZE_ORDER_TASK, start=start + 310)
+    queued_compensation(trace, attempt_span, start=start + 312, payment=payment)
+    return trace
+
+
 def unreachable_then_db_timeout() -> TraceBuilder:
     """Attempts 1 and 2 cannot reach payments; attempt 3 times out in the database; then
     compensation."""

@@ -115,24 +115,10 @@ def test_the_worker_timeout_stops_at_the_publish_then_retries_and_compensation_f
     ]
 
 
-def queued_undo(payment: str = "voided") -> TraceBuilder:
-    """Every finalize attempt times out; the compensation asks payments' and inventory's
-    workers by task and their reports fail the order (the shape since the undo became tasks)."""
-    trace = TraceBuilder()
-    parent = traces.checkout(trace)
-    for attempt in range(1, 4):
-        start = 200 + (attempt - 1) * 500
-        attempt_span = traces.db_timeout_attempt(trace, parent, attempt, start=start)
-        if attempt < 3:
-            parent = traces.publish(trace, attempt_span, names.FINALIZE_ORDER_TASK, start=start + 310)
-    traces.queued_compensation(trace, attempt_span, start=start + 312, payment=payment)
-    return trace
-
-
 def test_an_undo_done_by_payments_and_inventorys_workers_follows_the_compensation():
     """The undo steps are the payments and inventory workers' runs, the order fails in the
     orders run that took the second report, and the outcome reads as with the REST undo."""
-    diagnosis = analyze(queued_undo().spans)
+    diagnosis = analyze(traces.undone_by_workers().spans)
     after = [(s.service, s.what) for s in diagnosis.propagation.after]
     assert after[-4:] == [
         ("orders-worker", "compensation ran"),
@@ -148,7 +134,7 @@ def test_an_undo_done_by_payments_and_inventorys_workers_follows_the_compensatio
 
 
 def test_a_refund_by_payments_worker_is_named_from_its_run():
-    after = [s.what for s in analyze(queued_undo(payment="refunded").spans).propagation.after]
+    after = [s.what for s in analyze(traces.undone_by_workers(payment="refunded").spans).propagation.after]
     assert "payment refunded" in after
 
 
