@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config import queues
 from instrumentation import names
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -324,8 +325,13 @@ CACHES = {
 }
 
 # Not Celery's default "celery": another project on the same Redis must not take our tasks,
-# nor we theirs. Workers consume this queue unless told otherwise.
+# nor we theirs. The name is also the prefix of each app's own queue (config/queues.py):
+# orders', payments' and inventory's tasks travel on "<prefix>.orders", "<prefix>.payments"
+# and "<prefix>.inventory", the rest on "<prefix>". A worker consumes them all unless told
+# otherwise (-Q names one, for a pool per queue).
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "threadline")
+CELERY_TASK_QUEUES = queues.declared_queues(CELERY_TASK_DEFAULT_QUEUE)
+CELERY_TASK_ROUTES = queues.task_routes(CELERY_TASK_DEFAULT_QUEUE)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 # With acks_late, a child killed mid-task puts the message back instead of dropping it.
@@ -421,7 +427,10 @@ TELEMETRY_SERVICE_BY_PATH = {
     "/api/inventory/": "inventory",
     "/api/payments/": "payments",
 }
+# A task's run belongs to its app's worker (``run/payments.…`` to ``payments-worker``), by
+# the task name's prefix; a worker's other spans to TELEMETRY_WORKER_SERVICE.
 TELEMETRY_WORKER_SERVICE = os.environ.get("TELEMETRY_WORKER_SERVICE", "orders-worker")
+TELEMETRY_WORKER_SERVICE_BY_TASK = queues.worker_services()
 # The code's version, as ``service.version`` on every process's resource: which release a
 # failure happened in. The project has no package version, so the deployment names it.
 THREADLINE_VERSION = os.environ.get("THREADLINE_VERSION", "dev")

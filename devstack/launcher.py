@@ -9,7 +9,8 @@ non-zero exit status. Ctrl-C or SIGTERM stops them all.
 
 The Celery queue is named after the port and the directory (``threadline-8000-1a2b3c4d``)
 unless ``CELERY_TASK_DEFAULT_QUEUE`` is set, so two copies on one Redis (two checkouts, or
-one on two ports) never take each other's tasks.
+one on two ports) never take each other's tasks. The name is the prefix of each app's queue
+(``threadline-8000-1a2b3c4d.payments``, ``config/queues.py``); the one worker consumes them all.
 
     .venv/bin/python -m devstack [--host HOST] [--port PORT]    (make run PORT=8001)
 """
@@ -31,6 +32,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from config import queues
 from devstack.broker import PrivateRedis, redis_answers
 from devstack.supervisor import Child, Supervisor
 
@@ -275,7 +277,11 @@ def main() -> int:
     try:
         broker_url, redis = choose_broker(settings.CELERY_BROKER_URL)
         queue = queue_name(args.port)
-        say(f"queue: {queue} (this copy's own; set CELERY_TASK_DEFAULT_QUEUE to choose one)")
+        apps = ", ".join(queues.app_queue(queue, app) for app in queues.TASK_APPS)
+        say(
+            f"queue: {queue} (this copy's own; its apps' tasks on {apps}, all consumed by the one "
+            "worker; set CELERY_TASK_DEFAULT_QUEUE to choose the prefix)"
+        )
         env = child_env(broker_url, base_url, queue)
         # One beat schedule per port: two copies in one directory must not share the file.
         schedule = settings.VAR_DIR / f"celerybeat-schedule-{args.port}"

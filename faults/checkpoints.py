@@ -15,6 +15,16 @@ CHECKPOINTS: dict[str, tuple[str, str]] = {
         "worker_crash",
         "orders' finalize, after the stock is committed, before the capture",
     ),
+    # The compensation's undo steps, in payments' and inventory's workers (issue 13): the
+    # undo is done and committed, its report to orders not sent yet.
+    "undo.payment_before_report": (
+        "undo_worker_crash",
+        "payments' cancel, after the void or refund, before the report to orders",
+    ),
+    "undo.stock_before_report": (
+        "undo_worker_crash",
+        "inventory's release, after the units are back, before the report to orders",
+    ),
     # The checkout's steps, in the web process that runs it (issue 14): the customer gets
     # no answer, retries with the same Idempotency-Key, or gives up.
     "checkout.after_create": ("web_crash_after_create", "the checkout, after the order is created"),

@@ -38,6 +38,10 @@ FAULTS = {
         _rate("catalogue_n_plus_one", "share of product list reads made one query per product"),
         _rate("email_failure", "share of customer emails the mail server refuses"),
         _rate("worker_crash", "share of finalize runs whose worker process is killed midway"),
+        _rate(
+            "undo_worker_crash",
+            "share of undo runs (payments' void, inventory's release) killed before they report",
+        ),
         # The web process running a checkout, killed between two of its steps (issue 14).
         _rate("web_crash_after_create", "share of checkouts whose web process is killed after create"),
         _rate("web_crash_after_reserve", "share of checkouts whose web process is killed after reserve"),

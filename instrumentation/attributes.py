@@ -8,6 +8,12 @@ ORDER_ITEM_COUNT = "order.item_count"
 PAYMENT_AMOUNT_CENTS = "payment.amount_cents"
 FAULT_NAME = "fault.name"
 TASK_ATTEMPT = "celery.attempt"
+# On an undo step's run and on the orders run its report lands in: which step, what it left
+# ("voided", "released", ...), and the order's status after the report (``failed`` on the run
+# that ended the order: the diagnosis's "order failed").
+UNDO_STEP = "order.undo.step"
+UNDO_OUTCOME = "order.undo.outcome"
+ORDER_STATUS = "order.status"
 # On a span whose code handled a failure below it by design: what it did instead (the
 # checkout throttle lets a checkout through when the cache does not answer). The diagnosis
 # looks past the errors under such a span for the one that changed the order's course.

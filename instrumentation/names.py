@@ -17,6 +17,11 @@ FINALIZE_ORDER_TASK = "orders.finalize_order"
 COMPENSATE_ORDER_TASK = "orders.compensate_order"
 SEND_ORDER_EMAIL_TASK = "orders.send_order_email"
 RECONCILE_TASK = "orders.reconcile"
+# The compensation's undo steps, each run by its owner's worker from its owner's queue, and
+# the orders task each of them reports back to (the order fails once both have reported).
+PAYMENT_CANCEL_TASK = "payments.cancel_payment"
+STOCK_RELEASE_TASK = "inventory.release_reservation"
+UNDO_REPORTED_TASK = "orders.record_undo"
 
 # Spans the domain code opens itself.
 RECONCILE_ORDER_SPAN = "orders.reconcile order"

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import SpanKind
 
-from instrumentation import attributes
+from instrumentation import attributes, names
 from instrumentation.context import untraced
 
 logger = logging.getLogger(__name__)
@@ -30,13 +30,22 @@ class ServiceAttribution(SpanProcessor):
     """Names the app each span belongs to (``threadline.service``), so one server shows
     as the services ``shop``, ``orders``, ``inventory`` and ``payments``.
 
-    A server span takes the app whose URL prefix it hit; every other span inherits its
-    local parent's app; a span with no local parent takes the process's service.
+    A server span takes the app whose URL prefix it hit; a task's run (a consumer span
+    ``run/<task>``) the worker of the app whose prefix its task name has, so one worker
+    process consuming every queue still shows ``orders-worker``, ``payments-worker`` and
+    ``inventory-worker``; every other span inherits its local parent's app; a span with no
+    local parent takes the process's service.
     """
 
-    def __init__(self, default_service: str, service_by_path: dict[str, str]) -> None:
+    def __init__(
+        self,
+        default_service: str,
+        service_by_path: dict[str, str],
+        service_by_task: dict[str, str] | None = None,
+    ) -> None:
         self.default_service = default_service
         self.service_by_path = service_by_path
+        self.service_by_task = service_by_task or {}
 
     def on_start(self, span, parent_context=None) -> None:
         span.set_attribute(attributes.SERVICE, self._service_for(span, parent_context))
@@ -48,6 +57,11 @@ class ServiceAttribution(SpanProcessor):
                 if path.startswith(prefix):
                     return service
             return self.default_service
+        if span.kind == SpanKind.CONSUMER and span.name.startswith(names.RUN_PREFIX):
+            task = span.name.removeprefix(names.RUN_PREFIX)
+            for prefix, service in self.service_by_task.items():
+                if task.startswith(prefix):
+                    return service
         parent = trace.get_current_span(parent_context)
         parent_attributes = getattr(parent, "attributes", None)
         if parent_attributes and not parent.get_span_context().is_remote:

@@ -103,7 +103,11 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
         # Every exporter gets redacted copies (instrumentation/privacy.py): no personal data
         # reaches the store, the metric rows or OTLP.
         redactor = Redactor.from_settings()
-        provider.add_span_processor(ServiceAttribution(service, settings.TELEMETRY_SERVICE_BY_PATH))
+        provider.add_span_processor(
+            ServiceAttribution(
+                service, settings.TELEMETRY_SERVICE_BY_PATH, settings.TELEMETRY_WORKER_SERVICE_BY_TASK
+            )
+        )
         provider.add_span_processor(BaggageAttributes())
         provider.add_span_processor(edge.CallerLink())  # the link to an untrusted caller's context
         if metrics := _request_metrics(provider.resource, store=exporter is None, redactor=redactor):

@@ -1,4 +1,5 @@
-"""How other apps reach inventory: typed REST calls (the only import they may make)."""
+"""How other apps reach inventory: typed REST calls and the tasks inventory's worker runs for
+them (a ``TaskMessage`` by name; the caller publishes it). The only import they may make."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from core.service_client import call
+from core.tasks import TaskMessage
+from instrumentation import names
 from inventory.errors import InsufficientStock, ReservationNotFound, UnknownSku
 
 ERRORS = (InsufficientStock, ReservationNotFound, UnknownSku)
@@ -64,6 +67,15 @@ def reservations_expire() -> int:
 
 def reservation_release(*, order_id: uuid.UUID) -> ReservationInfo:
     return _info(call("POST", _url(f"reservations/{order_id}/release/"), errors=ERRORS))
+
+
+def reservation_release_task(*, order_id: uuid.UUID | str) -> TaskMessage:
+    """Ask inventory's worker to give the order's units back, as ``reservation_release``
+    does over REST, retried on inventory's queue; it reports what it left to orders
+    (``orders.record_undo``, step ``stock``)."""
+    return TaskMessage(
+        names.STOCK_RELEASE_TASK, {"order_id": str(order_id), "idempotency_key": f"release-{order_id}"}
+    )
 
 
 def _info(body: dict) -> ReservationInfo:

@@ -1,4 +1,5 @@
-"""How other apps reach orders: typed REST calls (the only import they may make)."""
+"""How other apps reach orders: typed REST calls and the task their workers report back to
+orders with (a ``TaskMessage`` by name). The only import they may make."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from core.service_client import call
+from core.tasks import TaskMessage
+from instrumentation import names
 from orders.errors import IdempotencyKeyReused, OrderNotFound, OrderStateConflict
 
 ERRORS = (IdempotencyKeyReused, OrderNotFound, OrderStateConflict)
@@ -68,6 +71,18 @@ def order_place(*, order_id: uuid.UUID | str) -> OrderInfo:
 
 def order_fail(*, order_id: uuid.UUID | str, reason: str) -> OrderInfo:
     return _info(call("POST", _url(f"{order_id}/fail/"), json={"reason": reason}, errors=ERRORS))
+
+
+def undo_reported_task(
+    *, order_id: uuid.UUID | str, step: str, outcome: str, idempotency_key: str
+) -> TaskMessage:
+    """Tell orders that an undo step of its compensation is done: ``step`` is ``payment``
+    or ``stock``, ``outcome`` what it left (``voided``, ``refunded``, ``released``, ...),
+    ``idempotency_key`` the step's own. Orders fails the order once both steps reported."""
+    return TaskMessage(
+        names.UNDO_REPORTED_TASK,
+        {"order_id": str(order_id), "step": step, "outcome": outcome, "idempotency_key": idempotency_key},
+    )
 
 
 def _info(body: dict) -> OrderInfo:

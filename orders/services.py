@@ -1,6 +1,8 @@
 """Order writes: the order's state machine (pending → placed → confirmed, or pending |
 placed → failing → failed), its event history, and the steps of the saga that belong to
-orders.
+orders. The worker's compensation asks payments' and inventory's workers for the undo by
+task and fails the order when both have reported back; the checkout's own undo (inside its
+request) calls them over REST.
 
 Every step is idempotent and moves the status only forward, with a conditional update,
 so a task delivered twice or a REST call retried changes nothing the second time.
@@ -227,15 +229,77 @@ def order_fail_checkout(*, order_id: uuid.UUID, reason: str) -> Order:
 
 
 def order_compensate(*, order_id: uuid.UUID, reason: str) -> Order:
-    """Undo what the checkout did (void or refund, release stock) and fail the order.
+    """The worker's compensation: claim the order (failing), then ask payments' and
+    inventory's workers, by task through the outbox (durable with the request), to void or
+    refund the payment and to release the stock. Each reports back (``order_record_undo``)
+    and the order fails once both have.
 
-    Safe to repeat: a failing order is undone again (both undo calls are idempotent)
-    and the status moves once; a confirmed order is refused before anything is undone."""
-    return _compensate(order_id, reason, claim_from=[Status.PENDING, Status.PLACED])
+    Safe to repeat: a failing order asks both again (their steps are idempotent and a
+    repeated report changes nothing), which is how reconcile pushes on an order whose report
+    never came; a failed order is left alone; a confirmed one is refused before anything is
+    undone."""
+    order = _claim_for_compensation(order_id, reason, [Status.PENDING, Status.PLACED])
+    if order.status == Status.FAILED:
+        return order
+    # A crash between the claim and this transaction leaves the order failing with nothing
+    # asked: reconcile finds it past its deadline and compensates again.
+    with transaction.atomic():
+        _update(Order.objects.filter(pk=order.pk))  # restarts the deadline: reconcile waits for the reports
+        _event(order, "undo_requested", "payments asked to void or refund, inventory to release the stock")
+        for message in (
+            payments_client.payment_cancel_task(order_id=order.id),
+            inventory_client.reservation_release_task(order_id=order.id),
+        ):
+            outbox_enqueue(order=order, task_name=message.name, kwargs=message.kwargs)
+    return order
+
+
+# The compensation's undo steps, each reported once by its owner's worker.
+UNDO_STEPS = ("payment", "stock")
+
+
+def order_record_undo(*, order_id: uuid.UUID, step: str, outcome: str, idempotency_key: str = "") -> Order:
+    """An undo step reported what it left (``payment`` voided, refunded, ...; ``stock``
+    released, ...): record it once, and fail the order once both steps have reported.
+
+    The order's row is locked while the reports are counted, so two reports landing at once
+    fail it once. A report for an order that is not failing (a repeated report of a failed
+    order) changes nothing."""
+    if step not in UNDO_STEPS:
+        raise ValueError(f"unknown undo step {step!r}")
+    with transaction.atomic():
+        order = order_get(order_id=order_id, for_update=True)
+        _annotate(order)
+        if order.status != Status.FAILING:
+            return order
+        if not order.events.filter(kind__startswith=f"{step}_").exists():
+            _event(order, f"{step}_{outcome}", f"{_UNDONE[step]} is {outcome} ({idempotency_key})")
+        reported = {s for s in UNDO_STEPS if order.events.filter(kind__startswith=f"{s}_").exists()}
+        if reported == set(UNDO_STEPS) and _transition(order, [Status.FAILING], Status.FAILED):
+            _failed(order)
+    return order
+
+
+_UNDONE = {"payment": "payment", "stock": "reservation"}
+
+
+def _failed(order: Order) -> None:
+    """Inside the transaction that moved the order to failed: record it, and tell a customer
+    who was told "received" the truth."""
+    _event(order, "failed", order.reason)
+    # Placed means they were told "received"; now they are told the truth.
+    if order.events.filter(kind="placed").exists():
+        outbox_enqueue(
+            order=order,
+            task_name=names.SEND_ORDER_EMAIL_TASK,
+            kwargs={"order_id": str(order.id), "kind": "failed"},
+        )
+    logger.warning("order %s failed: %s", order.id, order.reason)
 
 
 def _compensate(order_id: uuid.UUID, reason: str, *, claim_from: list[str]) -> Order:
-    """Claim the order (failing), undo payment and stock, then fail it, once."""
+    """The checkout's own undo, inside its request (REST, answered now): claim the order
+    (failing), undo payment and stock, then fail it, once."""
     order = _claim_for_compensation(order_id, reason, claim_from)
     if order.status == Status.FAILED:
         return order
@@ -245,15 +309,7 @@ def _compensate(order_id: uuid.UUID, reason: str, *, claim_from: list[str]) -> O
         if _transition(order, [Status.FAILING], Status.FAILED):
             _event(order, "payment_" + payment.status, f"payment is {payment.status}")
             _event(order, "stock_" + reservation.status, f"reservation is {reservation.status}")
-            _event(order, "failed", order.reason)
-            # Placed means they were told "received"; now they are told the truth.
-            if order.events.filter(kind="placed").exists():
-                outbox_enqueue(
-                    order=order,
-                    task_name=names.SEND_ORDER_EMAIL_TASK,
-                    kwargs={"order_id": str(order.id), "kind": "failed"},
-                )
-    logger.warning("order %s failed: %s", order.id, order.reason)
+            _failed(order)
     return order_get(order_id=order_id)
 
 

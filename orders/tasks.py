@@ -98,13 +98,32 @@ def _give_up(order_id: str, reason: str) -> None:
 
 @shared_task(name=names.COMPENSATE_ORDER_TASK, base=OrderTask, bind=True, max_retries=10)
 def compensate_order(self: Task, order_id: str, reason: str) -> None:
-    """Void or refund, release stock, fail the order with ``reason``."""
+    """Claim the order (failing, with ``reason``) and ask payments and inventory, by task, to
+    void or refund and to release; their reports (``record_undo``) fail the order."""
     attempt = _start_attempt(self, order_id)
     try:
         services.order_compensate(order_id=uuid.UUID(order_id), reason=reason)
     except TRANSIENT as exc:
         mark_error(exc)
         raise self.retry(exc=exc, countdown=min(60, 2**attempt)) from exc
+
+
+@shared_task(name=names.UNDO_REPORTED_TASK, base=OrderTask, bind=True, max_retries=10)
+def record_undo(self: Task, order_id: str, step: str, outcome: str, idempotency_key: str) -> None:
+    """Payments' or inventory's worker reports an undo step done; the order fails once both
+    have. Two reports at once contend for the order's row: the loser retries."""
+    attempt = _start_attempt(self, order_id)
+    span = current_span()
+    span.set_attribute(attributes.UNDO_STEP, step)
+    span.set_attribute(attributes.UNDO_OUTCOME, outcome)
+    try:
+        order = services.order_record_undo(
+            order_id=uuid.UUID(order_id), step=step, outcome=outcome, idempotency_key=idempotency_key
+        )
+    except DatabaseError as exc:
+        mark_error(exc)
+        raise self.retry(exc=exc, countdown=min(60, 2 ** (attempt - 1))) from exc
+    span.set_attribute(attributes.ORDER_STATUS, order.status)
 
 
 @shared_task(name=names.SEND_ORDER_EMAIL_TASK, base=OrderTask, bind=True, max_retries=5)

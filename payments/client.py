@@ -1,4 +1,5 @@
-"""How other apps reach payments: typed REST calls, Idempotency-Key = the order id."""
+"""How other apps reach payments: typed REST calls, Idempotency-Key = the order id, and the
+tasks payments' worker runs for them (a ``TaskMessage`` by name; the caller publishes it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dataclasses import dataclass, fields
 from django.conf import settings
 
 from core.service_client import call
+from core.tasks import TaskMessage
+from instrumentation import names
 from payments.errors import PaymentDeclined, PaymentNotFound, PaymentStateConflict
 
 ERRORS = (PaymentDeclined, PaymentNotFound, PaymentStateConflict)
@@ -73,6 +76,15 @@ def payment_cancel(*, order_id: uuid.UUID) -> PaymentInfo:
     except PaymentNotFound:
         return PaymentInfo(order_id=str(order_id), amount_cents=0, status="none")
     return _info(body)
+
+
+def payment_cancel_task(*, order_id: uuid.UUID | str) -> TaskMessage:
+    """Ask payments' worker to void or refund the order's payment, as ``payment_cancel``
+    does over REST, retried on payments' queue; it reports what it left to orders
+    (``orders.record_undo``, step ``payment``)."""
+    return TaskMessage(
+        names.PAYMENT_CANCEL_TASK, {"order_id": str(order_id), "idempotency_key": f"cancel-{order_id}"}
+    )
 
 
 # Order ids per summary call: keeps the query string (~46 bytes an id) well inside the

@@ -35,7 +35,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from instrumentation import names
+from instrumentation import attributes, names
 from telemetry.models import LogRecord, Span, SpanMetric
 from telemetry.store.exporter import StoreSpanExporter, span_to_row
 from telemetry.store.index import save_spans
@@ -398,12 +398,13 @@ def run(
     attributes: dict | None = None,
     error: Error | None = None,
 ):
-    """The worker's run of ``task`` delivered by ``parent`` (its publish); ``fault`` names
-    an injected fault that fired in it."""
+    """The worker's run of ``task`` delivered by ``parent`` (its publish), in the worker of
+    the task's app (``payments.…`` in ``payments-worker``); ``fault`` names an injected fault
+    that fired in it."""
     extra = {"celery.attempt": attempt} if attempt is not None else {}
     return builder.span(
         names.run_span(task),
-        service="orders-worker",
+        service=f"{task.partition('.')[0]}-worker",
         start=start,
         ms=ms,
         parent=parent,
@@ -516,6 +517,35 @@ def compensation(trace: TraceBuilder, parent: Span, *, start: float) -> Span:
     return task
 
 
+def queued_compensation(trace: TraceBuilder, parent: Span, *, start: float, payment: str = "voided") -> Span:
+    """``orders.compensate_order`` as it runs since the undo became tasks: it claims the order
+    and asks payments' and inventory's workers by task; each reports back to orders, and the
+    second report fails the order. (``compensation`` is the shape traced before: REST.)"""
+    published = publish(trace, parent, names.COMPENSATE_ORDER_TASK, start=start)
+    task = run(trace, published, names.COMPENSATE_ORDER_TASK, 1, start=start + 2, ms=12)
+    trace.statement(
+        task, 'UPDATE "orders_order" SET "status" = %s, "reason" = %s WHERE id = %s', start=start + 4
+    )
+    steps = ((names.PAYMENT_CANCEL_TASK, "payment", payment), (names.STOCK_RELEASE_TASK, "stock", "released"))
+    for number, (undo, step, outcome) in enumerate(steps):
+        at = start + 20 + number * 20
+        asked = publish(trace, task, undo, start=start + 10 + number)
+        done = {attributes.UNDO_STEP: step, attributes.UNDO_OUTCOME: outcome}
+        undone = run(trace, asked, undo, 1, start=at, ms=8, attributes=done)
+        reported = publish(trace, undone, names.UNDO_REPORTED_TASK, start=at + 7)
+        status = "failed" if number == len(steps) - 1 else "failing"
+        run(
+            trace,
+            reported,
+            names.UNDO_REPORTED_TASK,
+            1,
+            start=at + 9,
+            ms=5,
+            attributes={**done, attributes.ORDER_STATUS: status},
+        )
+    return task
+
+
 def retried_db_timeouts(attempts: int = 3) -> TraceBuilder:
     """Every finalize attempt times out on the confirmation UPDATE; then compensation.
     Each retry is published from inside the attempt before it, as Celery does."""
@@ -527,6 +557,20 @@ def retried_db_timeouts(attempts: int = 3) -> TraceBuilder:
         if attempt < attempts:
             parent = publish(trace, attempt_span, names.FINALIZE_ORDER_TASK, start=start + 310)
     compensation(trace, attempt_span, start=start + 312)
+    return trace
+
+
+def undone_by_workers(payment: str = "voided") -> TraceBuilder:
+    """Every finalize attempt times out (3 attempts); the compensation asks payments' and
+    inventory's workers by task and their reports fail the order (``queued_compensation``)."""
+    trace = TraceBuilder()
+    parent = checkout(trace)
+    for attempt in range(1, 4):
+        start = 200 + (attempt - 1) * 500
+        attempt_span = db_timeout_attempt(trace, parent, attempt, start=start)
+        if attempt < 3:
+            parent = publish(trace, attempt_span, names.FINALIZE_ORDER_TASK, start=start + 310)
+    queued_compensation(trace, attempt_span, start=start + 312, payment=payment)
     return trace
 
 

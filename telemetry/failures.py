@@ -44,7 +44,7 @@ from instrumentation.context import untraced
 from instrumentation.diagnosis import OrderFailureGroup
 from telemetry.diagnosis.analysis import analyze
 from telemetry.diagnosis.model import Diagnosis
-from telemetry.diagnosis.propagation import answered_ok, payment_undone
+from telemetry.diagnosis.propagation import answered_ok, payment_undone, ran_ok
 from telemetry.diagnosis.spans import short_statement, statement_of, url_of
 from telemetry.diagnosis.timing import self_time_ns
 from telemetry.diagnosis.verdict import NOTHING
@@ -146,7 +146,7 @@ def summary_of(tree: SpanTree[Span], sig: Signature, diagnosis: Diagnosis) -> st
 
 def money_outcome(tree: SpanTree[Span]) -> str:
     """Where the order's money ended, as far as the trace shows."""
-    if answered_ok(tree, names.PAYMENT_CANCEL_ROUTE):
+    if answered_ok(tree, names.PAYMENT_CANCEL_ROUTE) or ran_ok(tree, names.PAYMENT_CANCEL_TASK):
         undone = payment_undone(tree)  # "payment refunded", "payment voided", "no payment to void"
         return undone.removeprefix("payment ") if undone.startswith("payment ") else "none"
     if answered_ok(tree, names.PAYMENT_CAPTURE_ROUTE):
@@ -156,7 +156,7 @@ def money_outcome(tree: SpanTree[Span]) -> str:
 
 def stock_outcome(tree: SpanTree[Span]) -> str:
     """Where the order's stock ended, as far as the trace shows."""
-    if answered_ok(tree, names.STOCK_RELEASE_ROUTE):
+    if answered_ok(tree, names.STOCK_RELEASE_ROUTE) or ran_ok(tree, names.STOCK_RELEASE_TASK):
         return "released"
     if answered_ok(tree, names.STOCK_COMMIT_ROUTE):
         return "committed"

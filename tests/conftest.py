@@ -96,3 +96,51 @@ def faults(db):
 
     yield faults_set
     faults_reset()
+
+
+class InProcessWorker:
+    """The tasks a test publishes (through the outbox or ``core.tasks.send``), kept in order
+    and run in the test's own process on demand, as each app's worker would run them from
+    its queue: what one task publishes (a report back to orders) is run after it."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[str, dict]] = []
+
+    def send_task(self, name: str, args=None, kwargs=None, **options) -> None:
+        self.queued.append((name, dict(kwargs or {})))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.queued]
+
+    def clear(self) -> None:
+        """Forget what was queued so far (the placed order's finalisation, say)."""
+        self.queued = []
+
+    def drop(self, name: str) -> None:
+        """Lose the queued messages of ``name`` (a worker killed for good, a report never sent)."""
+        self.queued = [(queued, kwargs) for queued, kwargs in self.queued if queued != name]
+
+    def run(self, *, skip: tuple[str, ...] = ()) -> list[str]:
+        """Run every queued task, and what they queue, until none is left (tasks named in
+        ``skip`` are dropped unrun); the names run, in order."""
+        from config.celery import app
+
+        ran = []
+        while self.queued:
+            name, kwargs = self.queued.pop(0)
+            if name in skip:
+                continue
+            app.tasks[name].apply(kwargs=kwargs)
+            ran.append(name)
+        return ran
+
+
+@pytest.fixture
+def worker(monkeypatch) -> InProcessWorker:
+    """Tasks published during the test are queued here instead of the in-memory broker."""
+    from config.celery import app
+
+    app.loader.import_default_modules()  # every app's tasks registered, as a worker starts with
+    queued = InProcessWorker()
+    monkeypatch.setattr(app, "send_task", queued.send_task)
+    return queued

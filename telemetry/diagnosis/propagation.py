@@ -85,34 +85,88 @@ def reconcile_steps(tree: Tree, after_ns: int) -> list[Timed]:
 
 
 def compensation_steps(tree: Tree, after_ns: int) -> list[Timed]:
+    """The compensation, what it undid and the order failing. The checkout's own undo (the
+    orders API's fail route) and compensations traced before the undo became tasks call
+    payments and inventory over REST and fail the order as they end; the worker's
+    compensation asks payments' and inventory's workers by task, and the order fails in
+    the orders run that took the last report (``order.status`` failed on it)."""
     steps: list[Timed] = []
     for span in tree.spans:
         if span.name in COMPENSATION_SPANS and span.start_time_ns >= after_ns:
             ok = span.status != "ERROR"
             what = "compensation ran" if ok else f"compensation {describe(span)}"
-            steps += [(span.start_time_ns, step(span, what)), *undo_steps(tree, span)]
-            if ok:  # the compensation service ends by marking the order failed
+            undone = undo_steps(tree, span)
+            steps += [(span.start_time_ns, step(span, what)), *undone]
+            reports = failing_reports(tree, span)
+            if reports:  # a repeated report finds the order failed too: the first one failed it
+                first = min(reports, key=lambda report: report.end_time_ns)
+                steps.append((first.end_time_ns, step(first, "order failed")))
+            elif ok and not undo_tasks(tree, span):  # the REST undo ends by marking the order failed
                 steps.append((span.end_time_ns, step(span, "order failed")))
     return steps
 
 
+# The undo steps as their owners' workers run them, and as REST routes (the checkout's own).
+UNDO_TASKS = (names.run_span(names.PAYMENT_CANCEL_TASK), names.run_span(names.STOCK_RELEASE_TASK))
+
+
+def undo_tasks(tree: Tree, compensation: Span) -> list[Span]:
+    return [s for s in tree.descendants(compensation) if s.kind == "CONSUMER" and s.name in UNDO_TASKS]
+
+
+def failing_reports(tree: Tree, compensation: Span) -> list[Span]:
+    """The orders run under ``compensation`` whose report failed the order."""
+    report = names.run_span(names.UNDO_REPORTED_TASK)
+    return [
+        s
+        for s in tree.descendants(compensation)
+        if s.name == report and s.attributes.get(attributes.ORDER_STATUS) == "failed"
+    ]
+
+
 def undo_steps(tree: Tree, compensation: Span) -> list[Timed]:
-    """The payment cancelled and the stock released under a compensation span."""
-    done = {names.PAYMENT_CANCEL_ROUTE: payment_undone(tree), names.STOCK_RELEASE_ROUTE: "stock released"}
+    """The payment cancelled and the stock released under a compensation span: REST calls
+    answered by payments and inventory, or runs of their tasks (each attempt a step)."""
+    done = {
+        names.PAYMENT_CANCEL_ROUTE: payment_undone(tree),
+        names.STOCK_RELEASE_ROUTE: "stock released",
+        UNDO_TASKS[0]: payment_undone(tree),
+        UNDO_TASKS[1]: "stock released",
+    }
     steps = []
     for span in tree.descendants(compensation):
-        route = next((r for r in done if span.kind == "SERVER" and span.name.endswith(r)), None)
-        if route:
-            what = done[route] if span.status != "ERROR" else f"{done[route]}: FAILED"
+        if span.kind == "SERVER":
+            key = next((r for r in done if span.name.endswith(r)), None)
+        else:
+            key = span.name if span.kind == "CONSUMER" and span.name in UNDO_TASKS else None
+        if key:
+            what = done[key] if span.status != "ERROR" else f"{done[key]}: FAILED"
+            if span.kind == "CONSUMER" and span.status == "ERROR":
+                what += f" ({describe(span)}, retried on its queue)"
             steps.append((span.start_time_ns, step(span, what)))
     return steps
 
 
 def payment_undone(tree: Tree) -> str:
-    """What cancelling the payment did: refund a capture, void an authorisation, or nothing."""
+    """What cancelling the payment did: refund a capture, void an authorisation, or nothing.
+    Payments' worker says so on its run (``order.undo.outcome``); a REST cancel is read from
+    what the trace shows of the payment before it."""
+    for span in tree.spans:
+        if span.name == UNDO_TASKS[0] and span.status != "ERROR":
+            outcome = span.attributes.get(attributes.UNDO_OUTCOME)
+            if outcome in ("voided", "refunded"):
+                return f"payment {outcome}"
+            if outcome:
+                return "no payment to void"
     if answered_ok(tree, names.PAYMENT_CAPTURE_ROUTE):
         return "payment refunded"
     return "payment voided" if answered_ok(tree, names.PAYMENT_AUTHORIZE_ROUTE) else "no payment to void"
+
+
+def ran_ok(tree: Tree, task: str) -> bool:
+    """A run of ``task`` in the trace ended without error."""
+    run = names.run_span(task)
+    return any(s.kind == "CONSUMER" and s.name == run and s.status != "ERROR" for s in tree.spans)
 
 
 def answered_ok(tree: Tree, route: str) -> bool:

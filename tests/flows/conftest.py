@@ -28,6 +28,7 @@ from celery import Celery
 from django.conf import settings
 from playwright.sync_api import sync_playwright
 
+from config import queues
 from devstack.broker import PrivateRedis, free_port
 from tests.chromium import launch
 
@@ -99,9 +100,12 @@ class Stack:
     def log_path(self, name: str) -> Path:
         return Path(self.env["THREADLINE_VAR_DIR"]) / f"{name}.log"
 
-    def start_worker(self) -> subprocess.Popen:
+    def start_worker(self, name: str = "worker", queues: list[str] | None = None) -> subprocess.Popen:
+        """A worker consuming every queue, or only ``queues`` (a pool per queue, as
+        docs/scaling.md deploys them), under ``name`` (its log is ``<name>.log``)."""
+        only = ["-Q", ",".join(queues), "-n", f"{name}@%h"] if queues else []
         return self.start(
-            "worker",
+            name,
             str(BIN / "celery"),
             "-A",
             "config",
@@ -109,15 +113,22 @@ class Stack:
             "--loglevel",
             "INFO",
             "--concurrency",
-            "2",
+            "2" if not queues else "1",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            *only,
         )
 
-    def kill_worker(self) -> None:
+    def stop_process(self, name: str) -> None:
+        """Stop one process warmly (its spans flushed)."""
+        process = self.processes.pop(name)
+        process.terminate()
+        process.wait(timeout=30)
+
+    def kill_worker(self, name: str = "worker") -> None:
         """SIGKILL the whole worker, parent and children: no warm shutdown, no acks."""
-        worker = self.processes.pop("worker")
+        worker = self.processes.pop(name)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
 
@@ -132,9 +143,10 @@ class Stack:
 
     def send_task(self, name: str, **kwargs) -> None:
         """Publish a task straight to the stack's broker, as a duplicate delivery would, on
-        the queue the worker takes from (a bare app would publish to Celery's "celery")."""
+        the queue its app's worker takes from (a bare app would publish to Celery's "celery")."""
         with Celery(broker=self.redis.url) as app:
-            app.send_task(name, kwargs=kwargs, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+            queue = queues.queue_for(name, settings.CELERY_TASK_DEFAULT_QUEUE)
+            app.send_task(name, kwargs=kwargs, queue=queue)
 
     def internal(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call an internal API with the service token."""

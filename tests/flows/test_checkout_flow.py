@@ -4,6 +4,9 @@ one trace the processes stored together."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
+
+from config import queues
 
 pytestmark = pytest.mark.flow
 
@@ -79,7 +82,7 @@ def test_a_database_timeout_in_the_worker_fails_the_order_and_undoes_it_in_the_s
     calm.manage("faults", "reset")
     assert calm.stock() == stock_before
 
-    spans = calm.trace(order_id, until=lambda s: by_name(s, "run/orders.compensate_order"))
+    spans = calm.trace(order_id, until=lambda s: len(by_name(s, "run/orders.record_undo")) >= 2)
     assert {span["trace_id"] for span in spans} == {trace_id}
     attempts = sorted(by_name(spans, "run/orders.finalize_order"), key=lambda s: s["start_time"])
     assert [a["attributes"]["celery.attempt"] for a in attempts] == list(range(1, MAX_ATTEMPTS + 1))
@@ -96,12 +99,63 @@ def test_a_database_timeout_in_the_worker_fails_the_order_and_undoes_it_in_the_s
 
     [compensation] = by_name(spans, "run/orders.compensate_order")
     assert compensation["start_time"] > attempts[-1]["start_time"]
-    undo = {s["name"] for s in descendants(spans, compensation) if s["kind"] == "SERVER"}
-    assert undo == {
-        "POST api/payments/payments/<uuid:order_id>/cancel/",
-        "POST api/inventory/reservations/<uuid:order_id>/release/",
-    }
+    assert_undone_by_three_kinds_of_worker(spans, compensation)
     assert not [s for s in spans if "capture" in s["name"]]
+
+
+def test_a_worker_pool_per_queue_undoes_a_failed_order_across_three_processes(calm):
+    """Deployed as docs/scaling.md shows, one worker process per app's queue: each takes
+    only its app's tasks, and the order's undo still crosses them in one trace."""
+    prefix = settings.CELERY_TASK_DEFAULT_QUEUE
+    calm.stop_process("worker")
+    # Orders' pool also takes the default queue (the periodic tasks of shop and the store).
+    pools = {app: f"worker-{app}" for app in queues.TASK_APPS}
+    try:
+        for app, name in pools.items():
+            consumed = [queues.app_queue(prefix, app)] + ([prefix] if app == "orders" else [])
+            calm.start_worker(name, consumed)
+        calm.set_faults("order_db_timeout=1.0", "order_db_stall=0.3")
+        response = calm.checkout([("MONITOR-4K-27", 1)])
+        assert response.status_code == 202, response.text
+        order_id = response.json()["order_id"]
+        order = calm.wait_for_status(order_id, {"confirmed", "failed"}, timeout=60)
+        assert order["status"] == "failed"
+        calm.manage("faults", "reset")
+        spans = calm.trace(order_id, until=lambda s: len(by_name(s, "run/orders.record_undo")) >= 2)
+        [compensation] = by_name(spans, "run/orders.compensate_order")
+        assert_undone_by_three_kinds_of_worker(spans, compensation)
+    finally:
+        for name in pools.values():
+            calm.stop_process(name)
+        calm.start_worker()
+    # Celery logs each task a process ran as "Task <name>[<id>] received/succeeded".
+    logs = {app: calm.log_path(name).read_text() for app, name in pools.items()}
+    assert "Task payments.cancel_payment[" in logs["payments"] and "Task orders." not in logs["payments"]
+    assert "Task inventory.release_reservation[" in logs["inventory"]
+    assert "Task orders." not in logs["inventory"] and "Task payments." not in logs["inventory"]
+    assert "Task orders.record_undo[" in logs["orders"]
+    assert "Task payments." not in logs["orders"] and "Task inventory." not in logs["orders"]
+
+
+def assert_undone_by_three_kinds_of_worker(spans: list[dict], compensation: dict) -> None:
+    """The compensation's undo, parented across every queue hop: orders' worker publishes
+    payments' and inventory's tasks, their workers run them (no REST), and each publishes
+    its report, which orders' worker runs; the last report failed the order."""
+    assert not [s for s in descendants(spans, compensation) if s["kind"] == "SERVER"]
+    for task, service in (
+        ("payments.cancel_payment", "payments-worker"),
+        ("inventory.release_reservation", "inventory-worker"),
+    ):
+        [publish] = [s for s in children(spans, compensation) if s["name"] == f"apply_async/{task}"]
+        assert publish["service"] == "orders-worker"
+        [run] = [s for s in children(spans, publish) if s["name"] == f"run/{task}"]
+        assert (run["service"], run["kind"]) == (service, "CONSUMER") and run["status"] != "ERROR"
+        [report] = [s for s in children(spans, run) if s["name"] == "apply_async/orders.record_undo"]
+        assert report["service"] == service
+        [recorded] = [s for s in children(spans, report) if s["kind"] == "CONSUMER"]
+        assert (recorded["name"], recorded["service"]) == ("run/orders.record_undo", "orders-worker")
+    statuses = sorted(s["attributes"]["order.status"] for s in by_name(spans, "run/orders.record_undo"))
+    assert statuses == ["failed", "failing"]
 
 
 def test_a_declined_card_is_refused_with_nothing_charged_or_reserved(calm):

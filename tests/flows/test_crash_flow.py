@@ -24,6 +24,7 @@ import pytest
 import redis
 import requests
 
+from config import queues
 from devstack.launcher import commands
 from tests.flows.conftest import Stack, running_stack
 
@@ -55,7 +56,8 @@ def wait_until(condition, timeout: float, what: str) -> None:
 
 def queued_finalizes(stack: Stack) -> int:
     """Finalize tasks waiting in the broker for the worker (they die with the broker)."""
-    queue = stack.env.get("CELERY_TASK_DEFAULT_QUEUE", "threadline")
+    prefix = stack.env.get("CELERY_TASK_DEFAULT_QUEUE", "threadline")
+    queue = queues.queue_for("orders.finalize_order", prefix)  # orders' own queue
     try:
         # The synchronous client: a list, not the awaitable redis-py's types also allow.
         messages = cast(list[bytes], redis.Redis.from_url(stack.redis.url).lrange(queue, 0, -1))

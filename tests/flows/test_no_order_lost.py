@@ -119,6 +119,30 @@ def test_the_worker_crash_fault_kills_the_child_and_the_redelivered_task_confirm
     assert "SIGKILL" in calm.log_path("worker").read_text()
 
 
+def test_undo_workers_killed_after_their_undo_run_it_again_and_the_order_fails_once(calm):
+    """A worker of payments and of inventory dies (SIGKILL) after the void and the release,
+    before reporting to orders: each message comes back, the second void and release change
+    nothing, the reports arrive, the order fails once with one void and its stock back."""
+    stock_before = calm.stock()
+    kills_before = calm.log_path("worker").read_text().count("killing process")
+    calm.set_faults("order_db_timeout=1.0", "order_db_stall=0.3", "undo_worker_crash=1.0")
+    order_id = calm.checkout([("HEADSET-USB", 1)]).json()["order_id"]
+    deadline = time.monotonic() + 60
+    while calm.log_path("worker").read_text().count("killing process") < kills_before + 2:
+        assert time.monotonic() < deadline, "no undo worker was killed"
+        time.sleep(0.2)
+    assert calm.order(order_id)["status"] == "failing"  # undone, not reported
+    calm.manage("faults", "reset")
+
+    order = calm.wait_for_status(order_id, {"failed"}, timeout=60)
+    assert order["status"] == "failed"
+    kinds = calm.event_kinds(order_id)
+    assert [count(kinds, kind) for kind in ("payment_voided", "stock_released", "failed")] == [1, 1, 1]
+    summary = calm.internal("GET", "/api/payments/summary/", params={"order_id": order_id}).json()
+    assert (summary["voided"]["count"], summary["authorized"]["count"]) == (1, 0)
+    assert calm.stock() == stock_before
+
+
 def test_with_the_broker_down_the_order_is_placed_and_confirmed_once_redis_is_back(calm):
     """Promise 6: the outbox row is committed with the order; when Redis returns, the
     relay (orders.reconcile) publishes it, in the order's own trace."""

@@ -18,6 +18,9 @@ TASKS = [
     names.COMPENSATE_ORDER_TASK,
     names.SEND_ORDER_EMAIL_TASK,
     names.RECONCILE_TASK,
+    names.PAYMENT_CANCEL_TASK,
+    names.STOCK_RELEASE_TASK,
+    names.UNDO_REPORTED_TASK,
 ]
 ROUTES = [
     names.ORDER_FAIL_ROUTE,

@@ -357,41 +357,79 @@ def test_finalize_confirms_commits_stock_and_captures_payment(services_url, cata
     assert OutboxMessage.objects.filter(task_name="orders.send_order_email").count() == 1
 
 
+UNDO_TASKS = ["payments.cancel_payment", "inventory.release_reservation"]
+
+
 @LIVE
-def test_compensate_voids_releases_and_fails_the_order(services_url, catalogue):
-    """Compensating a placed order voids its payment, releases its stock and fails it with
-    the reason; the customer, told "received", gets a failure email queued."""
+def test_compensate_claims_the_order_and_asks_payments_and_inventory_by_task(services_url, catalogue, worker):
+    """The worker's compensation undoes nothing itself: it claims the order (failing) and
+    asks payments' and inventory's workers, through the outbox, for the void and the
+    release; the order stays failing until they report."""
     order = placed_order_with_stock_and_payment()
-    failed = services.order_compensate(order_id=order.id, reason="finalize gave up")
+    worker.clear()
+    failing = services.order_compensate(order_id=order.id, reason="finalize gave up")
+    assert (failing.status, failing.reason) == (Status.FAILING, "finalize gave up")
+    assert worker.names() == UNDO_TASKS
+    assert [kwargs for _, kwargs in worker.queued] == [
+        {"order_id": str(order.id), "idempotency_key": f"cancel-{order.id}"},
+        {"order_id": str(order.id), "idempotency_key": f"release-{order.id}"},
+    ]
+    assert Payment.objects.get(order_id=order.id).status == Payment.Status.AUTHORIZED
+    assert kinds(order) == ["created", "placed", "failing", "undo_requested"]
+
+
+@LIVE
+def test_compensate_voids_releases_and_fails_the_order(services_url, catalogue, worker):
+    """Once payments' and inventory's workers ran the undo and reported, the order is failed
+    with the reason; the customer, told "received", gets a failure email queued."""
+    order = placed_order_with_stock_and_payment()
+    worker.clear()
+    services.order_compensate(order_id=order.id, reason="finalize gave up")
+    ran = worker.run(skip=("orders.send_order_email",))
+    assert ran == [*UNDO_TASKS, "orders.record_undo", "orders.record_undo"]
+    failed = Order.objects.get(pk=order.pk)
     assert (failed.status, failed.reason) == (Status.FAILED, "finalize gave up")
     assert Payment.objects.get(order_id=order.id).status == Payment.Status.VOIDED
     assert StockItem.objects.get(sku=MOUSE.sku).available == 200
     assert StockItem.objects.get(sku=MOUSE.sku).reserved == 0
-    assert kinds(order) == ["created", "placed", "failing", "payment_voided", "stock_released", "failed"]
+    assert kinds(order) == [
+        "created",
+        "placed",
+        "failing",
+        "undo_requested",
+        "payment_voided",
+        "stock_released",
+        "failed",
+    ]
     assert order.events.get(kind="failed").message == "finalize gave up"
     email = OutboxMessage.objects.get(task_name="orders.send_order_email")
     assert email.kwargs == {"order_id": str(order.id), "kind": "failed"}
 
 
 @LIVE
-def test_compensate_twice_changes_nothing(services_url, catalogue):
+def test_compensate_twice_changes_nothing(services_url, catalogue, worker):
     """A second compensation keeps the first reason, adds no events and queues no second email."""
     order = placed_order_with_stock_and_payment()
+    worker.clear()
     services.order_compensate(order_id=order.id, reason="first")
+    worker.run(skip=("orders.send_order_email",))
     again = services.order_compensate(order_id=order.id, reason="second")
+    assert worker.run() == []
     assert (again.status, again.reason) == (Status.FAILED, "first")
     assert kinds(order).count("failed") == 1
     assert OutboxMessage.objects.filter(task_name="orders.send_order_email").count() == 1
 
 
 @LIVE
-def test_compensate_refunds_a_captured_payment_and_returns_sold_stock(services_url, catalogue):
+def test_compensate_refunds_a_captured_payment_and_returns_sold_stock(services_url, catalogue, worker):
     """If the payment was already captured and the stock committed, compensation refunds
     the money and gives the sold units back."""
     order = placed_order_with_stock_and_payment()
     inventory_client.reservation_commit(order_id=order.id)
     payments_client.payment_capture(order_id=order.id)
+    worker.clear()
     services.order_compensate(order_id=order.id, reason="confirmation failed")
+    worker.run(skip=("orders.send_order_email",))
     assert Payment.objects.get(order_id=order.id).status == Payment.Status.REFUNDED
     mouse = StockItem.objects.get(sku=MOUSE.sku)
     assert (mouse.available, mouse.sold) == (200, 0)
@@ -399,16 +437,73 @@ def test_compensate_refunds_a_captured_payment_and_returns_sold_stock(services_u
 
 
 @LIVE
-def test_compensate_of_a_pending_order_with_nothing_done(services_url, catalogue):
+def test_compensate_of_a_pending_order_with_nothing_done(services_url, catalogue, worker):
     """A pending order that reserved and paid nothing fails with no email (the customer was
     never told it was received); its payment is marked cancelled, so an authorisation
     still on its way is voided when it lands."""
     order = create()
-    failed = services.order_compensate(order_id=order.id, reason="checkout did not complete in time")
-    assert failed.status == Status.FAILED
-    assert kinds(order) == ["created", "failing", "payment_cancelled", "stock_none", "failed"]
-    assert not OutboxMessage.objects.exists()
+    services.order_compensate(order_id=order.id, reason="checkout did not complete in time")
+    assert "orders.send_order_email" not in worker.run()
+    assert Order.objects.get(pk=order.pk).status == Status.FAILED
+    assert kinds(order) == [
+        "created",
+        "failing",
+        "undo_requested",
+        "payment_cancelled",
+        "stock_none",
+        "failed",
+    ]
+    assert not OutboxMessage.objects.filter(task_name="orders.send_order_email").exists()
     assert Payment.objects.get(order_id=order.id).status == Payment.Status.CANCELLED
+
+
+def failing(order: Order) -> Order:
+    return force_status(order, Status.FAILING)
+
+
+@pytest.mark.django_db
+def test_one_report_leaves_the_order_failing():
+    order = failing(create())
+    services.order_record_undo(order_id=order.id, step="payment", outcome="voided")
+    assert Order.objects.get(pk=order.pk).status == Status.FAILING
+    assert kinds(order) == ["created", "payment_voided"]
+
+
+@pytest.mark.django_db
+def test_the_second_step_reported_fails_the_order():
+    order = failing(create())
+    services.order_record_undo(order_id=order.id, step="stock", outcome="released")
+    failed = services.order_record_undo(order_id=order.id, step="payment", outcome="refunded")
+    assert failed.status == Status.FAILED
+    assert kinds(order) == ["created", "stock_released", "payment_refunded", "failed"]
+
+
+@pytest.mark.django_db
+def test_a_repeated_report_is_recorded_once():
+    """A report delivered twice, or a step asked again by reconcile, counts once."""
+    order = failing(create())
+    for _ in range(2):
+        services.order_record_undo(order_id=order.id, step="payment", outcome="voided")
+    assert kinds(order) == ["created", "payment_voided"]
+    services.order_record_undo(order_id=order.id, step="stock", outcome="released")
+    services.order_record_undo(order_id=order.id, step="stock", outcome="released")
+    assert kinds(order).count("failed") == 1
+
+
+@pytest.mark.parametrize("status", [Status.PLACED, Status.CONFIRMED, Status.FAILED])
+@pytest.mark.django_db
+def test_a_report_for_an_order_not_failing_changes_nothing(status):
+    order = force_status(create(), status)
+    for step in ("payment", "stock"):
+        assert services.order_record_undo(order_id=order.id, step=step, outcome="voided").status == status
+    assert kinds(order) == ["created"]
+
+
+@pytest.mark.django_db
+def test_an_unknown_undo_step_is_refused():
+    order = failing(create())
+    with pytest.raises(ValueError):
+        services.order_record_undo(order_id=order.id, step="shipping", outcome="cancelled")
 
 
 # --- email -----------------------------------------------------------------------------

@@ -85,12 +85,40 @@ def test_a_task_for_an_order_this_database_does_not_hold_fails_without_compensat
     assert "raised unexpected" not in caplog.text  # no traceback: an expected failure
 
 
-def test_compensate_task_fails_the_order(services_url, catalogue):
-    """The compensate task voids, releases and fails the order with the reason it was given."""
+def test_compensate_task_fails_the_order(services_url, catalogue, worker):
+    """The compensate task has payments and inventory undo by task; their reports fail the
+    order with the reason it was given."""
     order = placed_order()
+    worker.clear()
     tasks.compensate_order.apply(kwargs={"order_id": str(order.id), "reason": "gave up"})
+    assert worker.run(skip=("orders.send_order_email",)) == [
+        "payments.cancel_payment",
+        "inventory.release_reservation",
+        "orders.record_undo",
+        "orders.record_undo",
+    ]
     order.refresh_from_db()
     assert (order.status, order.reason) == (Status.FAILED, "gave up")
+
+
+def test_reconcile_asks_again_for_an_undo_step_that_never_reported(services_url, catalogue, worker, settings):
+    """Nothing waits forever: inventory's release was lost, the order stays failing; past its
+    deadline reconcile compensates again, which asks both steps again (payments' changes
+    nothing the second time) and the order fails."""
+    order = placed_order()
+    worker.clear()
+    tasks.compensate_order.apply(kwargs={"order_id": str(order.id), "reason": "gave up"})
+    worker.run(skip=("inventory.release_reservation", "orders.send_order_email"))
+    assert Order.objects.get(pk=order.pk).status == Status.FAILING
+    settings.ORDERS_STUCK_AFTER = 0
+
+    tasks.reconcile.apply()
+    worker.run(skip=("orders.send_order_email",))
+
+    order.refresh_from_db()
+    assert (order.status, order.reason) == (Status.FAILED, "gave up")
+    kinds = list(order.events.values_list("kind", flat=True))
+    assert kinds.count("payment_voided") == 1 and kinds.count("stock_released") == 1
 
 
 def test_send_order_email_task_sends_once(mailoutbox):

@@ -77,13 +77,16 @@ def test_customers_see_no_staff_links_and_staff_do(client, admin_client, service
 
 
 @pytest.fixture
-def failed_order(services_url, catalogue):
-    """An order placed through the checkout whose finalisation gave up, then undone."""
+def failed_order(services_url, catalogue, worker):
+    """An order placed through the checkout whose finalisation gave up, then undone by
+    payments' and inventory's workers."""
     order = services.checkout(
         items=[services.CheckoutItem("HEADSET-USB", 1)], email="ada@example.com", payment_token="tok_ok"
     )
     reason = "finalize gave up after 4 attempts: OperationalError: interrupted"
+    worker.clear()
     order_services.order_compensate(order_id=uuid.UUID(order.order_id), reason=reason)
+    worker.run(skip=("orders.send_order_email",))
     assert Order.objects.get(pk=order.order_id).status == Order.Status.FAILED
     return order
 

@@ -136,6 +136,14 @@ def test_a_group_says_what_its_traces_diagnosis_says(settings, build):
     assert failures.fold_ids(verdict.sentence) in failures.fold_ids(group.summary)
 
 
+def test_an_order_undone_by_the_payments_and_inventory_workers_ends_refunded_and_released():
+    """The undo ran as tasks, not REST: the outcome is read from their runs."""
+    stored(builders.undone_by_workers(payment="refunded"), "by-workers")
+    group_all()
+    [member] = TraceFailure.objects.all()
+    assert (member.money, member.stock) == ("refunded", "released")
+
+
 def test_a_slow_trace_without_an_error_is_signed_by_its_verdict():
     """The capture took 2 s with nothing under it: the slow group names payments' capture as
     a slow service, and the order was charged and its stock committed."""

@@ -115,6 +115,29 @@ def test_the_worker_timeout_stops_at_the_publish_then_retries_and_compensation_f
     ]
 
 
+def test_an_undo_done_by_payments_and_inventorys_workers_follows_the_compensation():
+    """The undo steps are the payments and inventory workers' runs, the order fails in the
+    orders run that took the second report, and the outcome reads as with the REST undo."""
+    diagnosis = analyze(traces.undone_by_workers().spans)
+    after = [(s.service, s.what) for s in diagnosis.propagation.after]
+    assert after[-4:] == [
+        ("orders-worker", "compensation ran"),
+        ("payments-worker", "payment voided"),
+        ("inventory-worker", "stock released"),
+        ("orders-worker", "order failed"),
+    ]
+    assert diagnosis.outcome == (
+        "gave up after 3 attempts",
+        "compensated: payment voided, stock released",
+        "order failed",
+    )
+
+
+def test_a_refund_by_payments_worker_is_named_from_its_run():
+    after = [s.what for s in analyze(traces.undone_by_workers(payment="refunded").spans).propagation.after]
+    assert "payment refunded" in after
+
+
 def test_timeouts_on_retries_on_sqlite_recommend_sqlite_fixes_and_a_circuit_breaker(retried):
     """The same statement timing out on three attempts: retries do not help. The trace ran
     on SQLite, which has no connection pool: the advice says so, and speaks of its busy
