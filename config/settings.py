@@ -408,6 +408,11 @@ ORDERS_FINALIZE_MAX_RETRIES = int(os.environ.get("ORDERS_FINALIZE_MAX_RETRIES", 
 ORDERS_FINALIZE_RETRY_BACKOFF = _env_float("ORDERS_FINALIZE_RETRY_BACKOFF", 1.0)
 # An order not terminal after this many seconds is pushed on by orders.reconcile.
 ORDERS_STUCK_AFTER = _env_float("ORDERS_STUCK_AFTER", 120.0)
+# An ended order whose customer has no email on record gets it queued again by reconcile
+# (a broker that restarted empty loses the tasks it had taken): this long after the last
+# message for it, up to this many messages, within a day of the order's end.
+ORDERS_EMAIL_RESEND_AFTER = _env_float("ORDERS_EMAIL_RESEND_AFTER", 600.0)
+ORDERS_EMAIL_MAX_SENDS = int(os.environ.get("ORDERS_EMAIL_MAX_SENDS", 3))
 
 # --- Faults -----------------------------------------------------------------------------
 # How long running processes may serve a cached copy of the fault flags, in seconds.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from smtplib import SMTPException
 
 from django.conf import settings
@@ -360,6 +361,47 @@ def order_send_email(*, order_id: uuid.UUID, kind: str) -> bool:
     except Exception:
         claim.delete()
         raise
+    return True
+
+
+def order_email_due_again(*, order: Order, kind: str) -> bool:
+    """Whether the ``kind`` email, owed and not on record, should be queued again now.
+
+    Not while a message for it waits in the outbox (the relay publishes it) or was queued
+    or published less than ``ORDERS_EMAIL_RESEND_AFTER`` ago (its task may still be
+    retrying), and not after ``ORDERS_EMAIL_MAX_SENDS`` messages: a mail server that
+    refuses every one of them is an incident for people, not a loop."""
+    if order.events.filter(kind=f"email_{kind}").exists():
+        return False
+    queued = [
+        message
+        for message in order.outbox.filter(task_name=names.SEND_ORDER_EMAIL_TASK).order_by("created_at")
+        if message.kwargs.get("kind") == kind
+    ]
+    recent = timezone.now() - timedelta(seconds=settings.ORDERS_EMAIL_RESEND_AFTER)
+    if any(m.delivered_at is None for m in queued):
+        return False
+    if queued and max(m.delivered_at or m.created_at for m in queued) > recent:
+        return False
+    return len(queued) < settings.ORDERS_EMAIL_MAX_SENDS
+
+
+def order_resend_email(*, order_id: uuid.UUID, kind: str) -> bool:
+    """Queue the ``kind`` email again for an ended order (``order_email_due_again``, checked
+    again under the order's lock); False when it is not due. Called by ``orders.reconcile``.
+    Sending is idempotent (the email's event is claimed once), so a lost task that turns
+    up after all sends nothing twice."""
+    with transaction.atomic():
+        order = order_get(order_id=order_id, for_update=True)
+        if not order_email_due_again(order=order, kind=kind):
+            return False
+        _event(order, "reconcile_email", f"the {kind} email was not sent in time; queued again")
+        outbox_enqueue(
+            order=order,
+            task_name=names.SEND_ORDER_EMAIL_TASK,
+            kwargs={"order_id": str(order.id), "kind": kind},
+        )
+    logger.warning("order %s: its %s email was not sent in time; queued again", order.id, kind)
     return True
 
 

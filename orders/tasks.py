@@ -28,6 +28,8 @@ tracer = get_tracer(__name__)
 
 # Worth another try: the database timed out or was locked, another app was unreachable.
 TRANSIENT = (DatabaseError, ServiceUnavailable)
+# An email later than a day after the order ended is worse than none.
+EMAIL_RESEND_WITHIN_S = 24 * 3600
 
 
 class OrderTask(Task):
@@ -147,7 +149,7 @@ def _expire_reservations() -> int:
 @shared_task(name=names.RECONCILE_TASK, base=OrderTask)
 def reconcile() -> dict[str, int]:
     """Push on whatever waits too long: undelivered outbox rows, placed orders never
-    finalised, pending orders whose checkout never finished."""
+    finalised, pending orders whose checkout never finished, emails never sent."""
     delivered = sum(outbox_deliver(message_id=pk) for pk in outbox_pending(older_than_seconds=5))
     released = _expire_reservations()
     stuck = selectors.orders_stuck(older_than_seconds=settings.ORDERS_STUCK_AFTER)
@@ -162,4 +164,29 @@ def reconcile() -> dict[str, int]:
                 "order %s is %s past its deadline (trace %s)", order.id, order.status, order.trace_id
             )
             services.order_push_on(order_id=order.id)
-    return {"outbox_delivered": delivered, "orders_pushed_on": len(stuck), "reservations_expired": released}
+    mailed = _resend_emails()
+    return {
+        "outbox_delivered": delivered,
+        "orders_pushed_on": len(stuck),
+        "reservations_expired": released,
+        "emails_queued_again": mailed,
+    }
+
+
+def _resend_emails() -> int:
+    """Queue again the emails ended orders are owed and have none on record, each in its
+    order's trace."""
+    owed = selectors.orders_unmailed(
+        older_than_seconds=settings.ORDERS_EMAIL_RESEND_AFTER, within_seconds=EMAIL_RESEND_WITHIN_S
+    )
+    queued = 0
+    for order, kind in owed:
+        if not services.order_email_due_again(order=order, kind=kind):
+            continue  # no reconcile span every run for an email in flight or given up on
+        with (
+            resumed_context(order.trace_context),
+            tracer.start_as_current_span(names.RECONCILE_ORDER_SPAN) as span,
+        ):
+            span.set_attribute(attributes.ORDER_ID, str(order.id))
+            queued += services.order_resend_email(order_id=order.id, kind=kind)
+    return queued

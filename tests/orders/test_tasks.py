@@ -153,3 +153,80 @@ def test_reconcile_compensates_again_an_order_left_failing(settings):
     Order.objects.filter(pk=order.pk).update(updated_at=timezone.now() - datetime.timedelta(minutes=5))
     assert tasks.reconcile.apply().get()["orders_pushed_on"] == 1
     assert compensation_requests(order) == [{"order_id": str(order.id), "reason": "payment_declined: no"}]
+
+
+# -- emails lost with the broker ------------------------------------------------------------
+
+EMAIL_TASK = "orders.send_order_email"
+
+
+def ended_order(status: str, *, minutes_ago: float = 20, placed: bool = True) -> Order:
+    order = Order.objects.create(email="ada@example.com", total_cents=100, status=status)
+    if placed:
+        order.events.create(kind="placed", message="reserved and authorised")
+    ended_at = timezone.now() - datetime.timedelta(minutes=minutes_ago)
+    Order.objects.filter(pk=order.pk).update(updated_at=ended_at)
+    return order
+
+
+def email_sent_to_the_broker(order: Order, kind: str, *, minutes_ago: float = 20) -> OutboxMessage:
+    """An email message the broker took (delivered), then lost: no email on record."""
+    at = timezone.now() - datetime.timedelta(minutes=minutes_ago)
+    message = OutboxMessage.objects.create(
+        order=order, task_name=EMAIL_TASK, kwargs={"order_id": str(order.id), "kind": kind}, delivered_at=at
+    )
+    OutboxMessage.objects.filter(pk=message.pk).update(created_at=at)
+    return message
+
+
+def email_messages(order: Order) -> list[dict]:
+    return [m.kwargs for m in OutboxMessage.objects.filter(order=order, task_name=EMAIL_TASK).order_by("pk")]
+
+
+def test_reconcile_queues_again_an_email_the_broker_lost(settings, mailoutbox):
+    """A broker that restarts empty loses the email tasks it had taken: the confirmed
+    order has no email on record past ORDERS_EMAIL_RESEND_AFTER, so reconcile queues it
+    again, once; the task then sends it, once."""
+    settings.ORDERS_EMAIL_RESEND_AFTER = 600
+    order = ended_order(Status.CONFIRMED)
+    email_sent_to_the_broker(order, "confirmed")
+    assert tasks.reconcile.apply().get()["emails_queued_again"] == 1
+    assert email_messages(order) == [{"order_id": str(order.id), "kind": "confirmed"}] * 2
+    assert order.events.filter(kind="reconcile_email").count() == 1
+    assert tasks.reconcile.apply().get()["emails_queued_again"] == 0  # the new message is recent
+    for _ in range(2):  # the lost task turns up after all: still one email
+        tasks.send_order_email.apply(kwargs={"order_id": str(order.id), "kind": "confirmed"})
+    assert len(mailoutbox) == 1
+
+
+def test_a_failed_order_is_owed_its_email_only_if_the_customer_was_told_received(settings):
+    settings.ORDERS_EMAIL_RESEND_AFTER = 600
+    told = ended_order(Status.FAILED)
+    email_sent_to_the_broker(told, "failed")
+    never_placed = ended_order(Status.FAILED, placed=False)  # refused at checkout: answered there
+    assert tasks.reconcile.apply().get()["emails_queued_again"] == 1
+    assert email_messages(told)[-1] == {"order_id": str(told.id), "kind": "failed"}
+    assert email_messages(never_placed) == []
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["email on record", "last message recent", "message in the outbox", "max sends", "ended a day ago"],
+)
+def test_reconcile_leaves_an_email_alone_when_it_is_not_owed_again(settings, case):
+    settings.ORDERS_EMAIL_RESEND_AFTER = 600
+    settings.ORDERS_EMAIL_MAX_SENDS = 3
+    order = ended_order(Status.CONFIRMED, minutes_ago=60 * 25 if case == "ended a day ago" else 20)
+    sent_minutes_ago = 5 if case == "last message recent" else 20
+    message = email_sent_to_the_broker(order, "confirmed", minutes_ago=sent_minutes_ago)
+    if case == "email on record":
+        order.events.create(kind="email_confirmed", message="sent to the customer (confirmed)")
+    if case == "message in the outbox":  # the broker refused it: reconcile's relay publishes it
+        OutboxMessage.objects.filter(pk=message.pk).update(delivered_at=None)
+    if case == "max sends":
+        for _ in range(2):
+            email_sent_to_the_broker(order, "confirmed")
+    before = email_messages(order)
+    assert tasks.reconcile.apply().get()["emails_queued_again"] == 0
+    assert email_messages(order) == before
+    assert not order.events.filter(kind="reconcile_email").exists()
