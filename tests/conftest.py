@@ -138,9 +138,17 @@ class InProcessWorker:
 @pytest.fixture
 def worker(monkeypatch) -> InProcessWorker:
     """Tasks published during the test are queued here instead of the in-memory broker."""
+    from celery import Celery
+
     from config.celery import app
 
     app.loader.import_default_modules()  # every app's tasks registered, as a worker starts with
     queued = InProcessWorker()
-    monkeypatch.setattr(app, "send_task", queued.send_task)
+
+    def send_task(celery_app: Celery, name: str, args=None, kwargs=None, **options) -> None:
+        queued.send_task(name, args, kwargs, **options)
+
+    # On the class, not on config's app: the code publishes through ``current_app``, which
+    # is whichever app was made last in this process (another test's may be).
+    monkeypatch.setattr(Celery, "send_task", send_task)
     return queued

@@ -144,7 +144,8 @@ class Stack:
     def send_task(self, name: str, **kwargs) -> None:
         """Publish a task straight to the stack's broker, as a duplicate delivery would, on
         the queue its app's worker takes from (a bare app would publish to Celery's "celery")."""
-        with Celery(broker=self.redis.url) as app:
+        # Not made the current app: this process's code publishes through ``current_app``.
+        with Celery(broker=self.redis.url, set_as_current=False) as app:
             queue = queues.queue_for(name, settings.CELERY_TASK_DEFAULT_QUEUE)
             app.send_task(name, kwargs=kwargs, queue=queue)
 

@@ -10,6 +10,8 @@ import json
 import pytest
 import requests
 
+from instrumentation import names
+
 pytestmark = pytest.mark.flow
 
 TIER, ORDER_ID = "customer.tier", "order.id"
@@ -60,12 +62,14 @@ def is_tier_lookup(span: dict) -> bool:
 
 def before_the_tier_is_known(spans: list[dict]) -> list[dict]:
     """What runs before the shop knows the tier: the tier lookup, and the checkout
-    throttle's Redis calls, made before the view runs (before its ``checkout`` span)."""
+    throttle (its span and its Redis calls), run before the view (before its ``checkout``
+    span)."""
     [checkout] = [span for span in spans if span["name"] == "checkout"]
     return [
         span
         for span in spans
         if is_tier_lookup(span)
+        or span["name"] == names.CHECKOUT_THROTTLE_SPAN
         or (span["attributes"].get("db.system") == "redis" and span["start_time"] < checkout["start_time"])
     ]
 
