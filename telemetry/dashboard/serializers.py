@@ -47,7 +47,16 @@ def services_page(
         "nodes": [
             {"name": node.name, "layer": node.layer, "failing": node.name in failing} for node in nodes
         ],
-        "edges": [{"source": edge.source, "target": edge.target, **stats(edge.stats)} for edge in edges],
+        "edges": [
+            {
+                "source": edge.source,
+                "target": edge.target,
+                "via": edge.via,
+                "queue": edge.queue or None,
+                **stats(edge.stats),
+            }
+            for edge in edges
+        ],
         **_partial([edge.stats for edge in edges]),
     }
 
