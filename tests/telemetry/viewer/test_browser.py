@@ -152,6 +152,21 @@ def test_the_search_hides_noise_says_when_nothing_matches_and_refuses_a_reversed
     shot(page, "viewer-search-reversed-range")
 
 
+def test_the_search_shows_durations_in_human_units_on_one_line(page, live_server, stored):
+    slow = Recorder(base_ns=time.time_ns() - 20 * 10**9)
+    slow.span("POST api/shop/checkout/", service="shop", start=0, ms=30_080, kind="SERVER")
+    slow.store()
+    page.goto(f"{live_server.url}/traces/")
+    cell = page.locator(f"tr.trace-row[data-trace-id='{slow.trace_id}'] td.duration")
+    expect(cell).to_have_text("30.1 s")
+    durations = page.locator("tr.trace-row td.duration")
+    assert all(
+        re.fullmatch(r"\d+(\.\d+)? (ms|s)|\d+ min( \d+ s)?", text) for text in durations.all_inner_texts()
+    )
+    assert all(len(lines) == 1 for lines in durations.evaluate_all(f"cells => cells.map({LINES_OF})"))
+    view_shot(page, "viewer-search-durations")
+
+
 def test_the_admin_links_to_the_viewer_and_the_order_list_fits_1280_px(page, live_server, stored):
     page.goto(f"{live_server.url}/admin/")
     viewer = page.locator("#trace-viewer-links")
