@@ -98,6 +98,7 @@ class Bucket:
     start_ns: int
     calls: int
     p95_ms: float | None
+    errors: int = 0
 
 
 @dataclass(frozen=True)
@@ -249,11 +250,16 @@ def _grouped(rows: list[tuple]) -> list[tuple[tuple[str, str], list[tuple]]]:
 
 def _buckets(rows: list[tuple], origin_ns: int, span_ns: int) -> tuple[Bucket, ...]:
     durations: list[list[int]] = [[] for _ in range(BUCKETS)]
+    errors = [0] * BUCKETS
     last = BUCKETS - 1
     for row in rows:
         index = (row[START] - origin_ns) * BUCKETS // span_ns
-        durations[index if 0 <= index <= last else (0 if index < 0 else last)].append(row[DURATION])
+        index = index if 0 <= index <= last else (0 if index < 0 else last)
+        durations[index].append(row[DURATION])
+        errors[index] += row[STATUS] == "ERROR"
     return tuple(
-        Bucket(origin_ns + index * span_ns // BUCKETS, len(values), _ms(percentile(values, 95)))
+        Bucket(
+            origin_ns + index * span_ns // BUCKETS, len(values), _ms(percentile(values, 95)), errors[index]
+        )
         for index, values in enumerate(durations)
     )

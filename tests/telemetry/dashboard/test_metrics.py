@@ -141,12 +141,14 @@ def test_operation_metrics_count_server_and_consumer_spans_by_default(payments_c
 
 def test_each_bucket_counts_the_spans_that_started_in_it(payments_calls):
     """15 min in 24 buckets of 37.5 s: 890, 600, 300 and 1 s ago fall in buckets 0, 8,
-    16 and 23; an empty bucket has no p95."""
+    16 and 23; an empty bucket has no p95; the failed one (600 s ago) counts in bucket 8's
+    errors, the errors sparkline's."""
     buckets = operations("15m")[("payments", "POST authorize")].buckets
     assert len(buckets) == metrics.BUCKETS
     assert {i: b.calls for i, b in enumerate(buckets) if b.calls} == {0: 1, 8: 1, 16: 1, 23: 1}
     assert buckets[16].p95_ms == 40
     assert buckets[1].p95_ms is None
+    assert {i: b.errors for i, b in enumerate(buckets) if b.errors} == {8: 1}
     assert buckets[8].start_ns == NOW - 900 * 10**9 + 8 * 37_500_000_000
 
 
