@@ -3,6 +3,7 @@ service graph and the points of a sparkline. Templates only place what is comput
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import defaultdict
@@ -156,9 +157,10 @@ def _part_twins(pairs: Sequence[tuple[str, str]], chains: list[list], lines: lis
         lines[lower] = replace(lines[lower], label_y=lines[lower].label_y + LABEL_OFFSET)
 
 
-# The most pairs of orders of neighbouring columns weighed exactly (``_exact_order``); past
-# it (a graph far larger than the shop's) the sweeps of ``_swept_order`` decide.
-EXACT_BUDGET = 40_000
+# The most work the exact search may take (pairs of orders of neighbouring columns, times
+# pairs of lines between them; about 0.15 s at the limit); past it (a graph far larger than
+# the shop's, 9,594) the sweeps of ``_swept_order`` decide.
+EXACT_BUDGET = 20_000
 
 
 def _order(columns: list[list], chains: list[list]) -> list[list]:
@@ -172,7 +174,10 @@ def _order(columns: list[list], chains: list[list]) -> list[list]:
         for a, b in zip(chain, chain[1:], strict=False):
             gaps[column_of[a]].append((a, b))
     counts = [math.factorial(len(members)) for members in columns]
-    if sum(x * y for x, y in zip(counts, counts[1:], strict=False)) <= EXACT_BUDGET:
+    work = sum(
+        counts[column] * counts[column + 1] * len(gaps[column]) ** 2 for column in range(len(columns) - 1)
+    )
+    if work <= EXACT_BUDGET:
         return _exact_order(columns, gaps)
     return _swept_order(columns, gaps)
 
@@ -193,6 +198,7 @@ def _exact_order(columns: list[list], gaps: list[list[tuple[object, object]]]) -
     way to reach it from the left."""
     tallest = max(len(members) for members in columns)
 
+    @functools.cache
     def rows(order: tuple) -> dict[object, float]:
         top = (tallest - len(order)) / 2  # as drawn: a short column sits mid-height
         return {key: top + row for row, key in enumerate(order)}
@@ -241,7 +247,7 @@ def _swept_order(columns: list[list], gaps: list[list[tuple[object, object]]]) -
         position = positions()
         return sum(crossings(gap, position) for gap in range(len(columns)))
 
-    best, best_count = [list(m) for m in order], total()
+    best, best_count, since_best = [list(m) for m in order], total(), 0
     for sweep in range(16):
         if best_count == 0:
             break
@@ -260,25 +266,32 @@ def _swept_order(columns: list[list], gaps: list[list[tuple[object, object]]]) -
         _transpose(order, crossings, positions)
         count = total()
         if count < best_count:
-            best, best_count = [list(m) for m in order], count
+            best, best_count, since_best = [list(m) for m in order], count, 0
+        else:
+            since_best += 1
+            if since_best == 4:  # a down and an up sweep twice over found nothing better
+                break
     return best
 
 
 def _transpose(order: list[list], crossings, positions) -> None:
     """Swaps neighbouring rows of a column while that removes crossings on either side."""
+    position = positions()
     improved = True
     rounds = 0
     while improved and rounds < 20:
         improved, rounds = False, rounds + 1
         for column, members in enumerate(order):
+            gaps = [gap for gap in (column - 1, column) if 0 <= gap < len(order) - 1]
             for row in range(len(members) - 1):
-                gaps = [gap for gap in (column - 1, column) if 0 <= gap < len(order) - 1]
-                before = sum(crossings(gap, positions()) for gap in gaps)
-                members[row], members[row + 1] = members[row + 1], members[row]
-                if sum(crossings(gap, positions()) for gap in gaps) < before:
+                upper, lower = members[row], members[row + 1]
+                before = sum(crossings(gap, position) for gap in gaps)
+                position[upper], position[lower] = row + 1, row
+                if sum(crossings(gap, position) for gap in gaps) < before:
+                    members[row], members[row + 1] = lower, upper
                     improved = True
                 else:
-                    members[row], members[row + 1] = members[row + 1], members[row]
+                    position[upper], position[lower] = row, row + 1
 
 
 def _ports(
@@ -348,13 +361,14 @@ def _spread_labels(chains: list[list], lines: list[Line], place: dict[object, tu
 
 
 # The most placements ``_first_fit`` tries before it gives up on a clear arrangement.
-FIT_BUDGET = 20_000
+FIT_BUDGET = 3_000
 
 
 def _first_fit(options: list[list[tuple[float, float, tuple]]], taken: list[tuple]) -> list[int]:
     """A spot per label such that no two labels and no label and node overlap: a depth-first
     search taking each label's most wanted spot that still fits. Without one within the
-    budget, every label takes its most wanted spot."""
+    budget, each label in turn takes its first spot clear of those before it, or its most
+    wanted one."""
     chosen: list[int] = []
     budget = [FIT_BUDGET]
 
@@ -374,7 +388,17 @@ def _first_fit(options: list[list[tuple[float, float, tuple]]], taken: list[tupl
             chosen.pop()
         return False
 
-    return chosen if place(0) else [0] * len(options)
+    if place(0):
+        return chosen
+    greedy: list[tuple] = list(taken)  # no clear arrangement: each label its first clear spot
+    chosen = []
+    for spots in options:
+        choice = next(
+            (c for c, (_x, _y, box) in enumerate(spots) if not any(_overlap(box, o) for o in greedy)), 0
+        )
+        chosen.append(choice)
+        greedy.append(spots[choice][2])
+    return chosen
 
 
 def _path_points(path: str) -> list[tuple[float, float]]:

@@ -153,3 +153,12 @@ def test_an_empty_graph_has_no_nodes():
 def test_sparkline_points_scale_to_the_largest_value():
     """The largest value touches the top (y=1), zero the bottom; missing values are skipped."""
     assert charts.sparkline([0, 2, None, 1], width=30, height=12) == "0.0,11.0 10.0,1.0 30.0,6.0"
+
+
+def test_a_graph_too_large_for_the_exact_search_still_gets_every_node_and_line():
+    """1 → 7 → 3 services, all to all (crossings unavoidable): the sweeps order it and the
+    labels take the first clear spot each, within the page's time."""
+    pairs = [("r", f"s{i}") for i in range(7)] + [(f"s{i}", f"t{j}") for i in range(7) for j in range(3)]
+    layout = charts.graph_layout(pairs)
+    assert {node.name for node in layout.nodes} == {name for pair in pairs for name in pair}
+    assert len(layout.lines) == len(pairs)
