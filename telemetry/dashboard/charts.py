@@ -331,10 +331,11 @@ def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float,
 
 
 def _spread_labels(chains: list[list], lines: list[Line], place: dict[object, tuple[float, float]]) -> None:
-    """Slides each short edge's label along its line to the first spot (``LABEL_SPOTS``)
-    where it covers no node and no label placed before it; several lines fanning out of one
-    node would otherwise stack their labels at the same middle. A waypoint's label stays on
-    its waypoint, a row of its own."""
+    """Places each short edge's label beside its line where it crosses no line, covers no
+    node and no other label, at the first such spot along it (``LABEL_SPOTS``); else on its
+    line (a white halo under the text), slid along it clear of nodes and labels: several
+    lines fanning out of one node would otherwise stack their labels at the same middle. A
+    waypoint's label stays on its waypoint, a row of its own."""
     taken = [
         _box(x + NODE_WIDTH / 2, y + NODE_HEIGHT / 2, NODE_WIDTH, NODE_HEIGHT)
         for key, (x, y) in place.items()
@@ -347,13 +348,18 @@ def _spread_labels(chains: list[list], lines: list[Line], place: dict[object, tu
         else:
             short.append(index)
     short.sort(key=lambda i: (lines[i].label_y, i))
+    segments = [segment for line in lines for segment in itertools.pairwise(_path_points(line.path))]
     options = []  # per short edge, the boxes it may take, most wanted first
     for index in short:
         line = lines[index]
         (x1, y1), (x2, y2) = _path_points(line.path)
         shift = line.label_y - (y1 + y2) / 2  # a two-way pair's label stays off the lines
-        spots = [(x1 + t * (x2 - x1), y1 + t * (y2 - y1) + shift) for t in LABEL_SPOTS]
-        options.append([(x, y, _box(x, y, LABEL_WIDTH, LABEL_HEIGHT)) for x, y in spots])
+        beside = [(t, side * (LABEL_HEIGHT / 2 + 3)) for t in LABEL_SPOTS for side in (-1, 1)]
+        on = [(t, shift) for t in LABEL_SPOTS]
+        spots = [(x1 + t * (x2 - x1), y1 + t * (y2 - y1) + dy) for t, dy in beside + on]
+        boxes = [(x, y, _box(x, y, LABEL_WIDTH, LABEL_HEIGHT)) for x, y in spots]
+        clear = [spot for spot in boxes[: len(beside)] if not any(_cuts(s, spot[2]) for s in segments)]
+        options.append(clear + boxes[len(beside) :])  # beside a line, clear of all, first
     chosen = _first_fit(options, taken)
     for index, choice in zip(short, chosen, strict=True):
         x, y, _ = options[short.index(index)][choice]
@@ -401,6 +407,28 @@ def _first_fit(options: list[list[tuple[float, float, tuple]]], taken: list[tupl
     return chosen
 
 
+def _cuts(
+    segment: tuple[tuple[float, float], tuple[float, float]], box: tuple[float, float, float, float]
+) -> bool:
+    """Whether a line segment passes through a box (Liang-Barsky clipping)."""
+    (x1, y1), (x2, y2) = segment
+    low, high = 0.0, 1.0
+    for p, q in (
+        (x1 - x2, x1 - box[0]),
+        (x2 - x1, box[2] - x1),
+        (y1 - y2, y1 - box[1]),
+        (y2 - y1, box[3] - y1),
+    ):
+        if p == 0:
+            if q < 0:
+                return False
+        elif p < 0:
+            low = max(low, q / p)
+        else:
+            high = min(high, q / p)
+    return low < high
+
+
 def _path_points(path: str) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in (point.split(",") for point in path[1:].split(" L"))]
 
@@ -422,7 +450,8 @@ def _line(
     points.append((place[chain[-1]][0], ports[index, chain[-1], "in"]))
     if len(chain) > 2:
         x, y = place[chain[len(chain) // 2]]
-        label_x, label_y = x + NODE_WIDTH / 2, y + NODE_HEIGHT / 2
+        # above the line's level stretch through the waypoint, in its row's free room
+        label_x, label_y = x + NODE_WIDTH / 2, y + NODE_HEIGHT / 2 - LABEL_HEIGHT / 2 - 3
     else:
         (x1, y1), (x2, y2) = points
         label_x, label_y = (x1 + x2) / 2, (y1 + y2) / 2

@@ -100,6 +100,22 @@ def test_no_label_covers_another_label_or_a_node_in_the_shops_graph():
     ] == []
 
 
+def test_labels_sit_beside_the_lines_where_there_is_room():
+    """A level line's label sits above it, a skipping line's above its level stretch, on no
+    line; only orders-worker's six-line fan, too dense for that, keeps labels on their lines
+    (over a white halo)."""
+    layout = charts.graph_layout(SHOP)
+    drawn = [segment for line in layout.lines for segment in segments(line.path)]
+    on_lines = {
+        SHOP[i] for i, box in enumerate(label_boxes(layout)) if any(charts._cuts(s, box) for s in drawn)
+    }
+    assert on_lines == {pair for pair in SHOP if "orders-worker" in pair and pair[1] != "orders-worker"} | {
+        ("payments-worker", "orders-worker"),
+        ("inventory-worker", "orders-worker"),
+    }
+    assert ("shop", "orders") not in on_lines and ("shop", "inventory") not in on_lines
+
+
 def test_the_graph_fits_a_1280_px_window_unscaled():
     """Four layers of 140 px nodes with room for labels between: under 1,200 px wide."""
     assert charts.graph_layout(SHOP).width <= 1200
