@@ -278,10 +278,12 @@ METERED_KINDS = ("SERVER", "CONSUMER")
 def edge_rows(
     *, start_ns: int | None, end_ns: int, kinds: Sequence[str], max_rows: int
 ) -> tuple[list[tuple], bool]:
-    """``(parent's service, service, …)`` of every request and task run of ``kinds`` in the
-    window whose parent (the HTTP call or publish that made it, or a local parent) is of
-    another service, and whether that is all of them. Read from the metric rows, so every
-    call counts, sampled or not; a row whose parent has no metric row makes none."""
+    """``(parent's service, service, …, kind)`` of every request and task run of ``kinds`` in
+    the window whose parent (the HTTP call or publish that made it, or a local parent) is of
+    another service, and whether that is all of them. The last column, the child's kind,
+    tells a REST call (SERVER) from a task sent through a queue (CONSUMER). Read from the
+    metric rows, so every call counts, sampled or not; a row whose parent has no metric row
+    makes none."""
     parent_service = SpanMetric.objects.filter(
         trace_id=OuterRef("trace_id"), span_id=OuterRef("parent_span_id")
     ).values("service")[:1]
@@ -291,7 +293,7 @@ def edge_rows(
         .annotate(parent_service=Subquery(parent_service), example=_example())
         .filter(parent_service__isnull=False)
         .exclude(parent_service=F("service"))
-        .values_list("parent_service", "service", "duration_ns", "status", "start_time_ns", "example")
+        .values_list("parent_service", "service", "duration_ns", "status", "start_time_ns", "example", "kind")
     )
     return _newest_rows(query, max_rows)
 

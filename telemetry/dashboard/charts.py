@@ -3,13 +3,19 @@ service graph and the points of a sparkline. Templates only place what is comput
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from operator import itemgetter
 
 NODE_WIDTH = 140
 NODE_HEIGHT = 40
-COLUMN_GAP = 280  # room between layers for the edge labels
+COLUMN_GAP = 320  # room between layers for the edge labels
+LABEL_WIDTH = 132  # an edge label's box (two lines of 10 px text), kept clear of the others
+LABEL_HEIGHT = 26
 ROW_GAP = 100
 MARGIN = 20
 
@@ -88,81 +94,371 @@ def layers(pairs: Sequence[tuple[str, str]]) -> dict[str, int]:
 
 
 def graph_layout(pairs: Sequence[tuple[str, str]]) -> GraphLayout:
-    """Nodes in columns by layer, left to right. An edge that skips layers passes through a
-    free row of each column between (a waypoint, as in Sugiyama's layout), so it never
-    crosses a node; rows in a column follow the callers' rows to keep lines apart. One line
-    per pair, with a label point: a waypoint's centre, or the middle of a short edge."""
+    """Nodes in columns by layer, left to right (Sugiyama's layered layout). An edge that
+    skips layers passes through a free row of each column between (a waypoint), so it never
+    crosses a node; an edge back to an earlier layer (a cycle) is laid out as its reverse and
+    drawn back along it. Rows in each column are ordered to minimise crossings (``_order``),
+    and each node's lines leave and arrive at points ordered like the rows at their other
+    ends, so two lines that share a node do not cross beside it either. One line per pair,
+    with a label point: a waypoint's centre, or the middle of a short edge."""
     layer = layers(pairs)
     columns: dict[int, list] = defaultdict(list)  # layer → node names and waypoints
     for name in sorted(layer):
         columns[layer[name]].append(name)
-    previous: dict[object, list] = defaultdict(list)  # key → keys one column to the left
-    chains: list[list] = []
+    chains: list[list] = []  # keys left to right, whichever way the edge points
     for index, (source, target) in enumerate(pairs):
-        chain: list = [source]
-        for column in range(layer[source] + 1, layer[target]):
+        left, right = (source, target) if layer[target] > layer[source] else (target, source)
+        chain: list = [left]
+        for column in range(layer[left] + 1, layer[right]):
             waypoint = ("via", index, column)
             columns[column].append(waypoint)
             chain.append(waypoint)
-        chain.append(target)
-        if layer[target] > layer[source]:
-            for left, right in zip(chain, chain[1:], strict=False):
-                previous[right].append(left)
+        chain.append(right)
         chains.append(chain)
-    row: dict[object, int] = {}
-    for column in sorted(columns):
-        members = columns[column]
-        members.sort(
-            key=lambda key: (
-                _mean([row[k] for k in previous[key] if k in row]),
-                isinstance(key, tuple),
-                str(key),
-            )
+    order = _order([columns[column] for column in sorted(columns)], chains)
+    tallest = max((len(members) for members in order), default=0)
+    place: dict[object, tuple[float, float]] = {}
+    for column, members in enumerate(order):
+        top = MARGIN + (tallest - len(members)) * ROW_GAP / 2  # a short column sits mid-height
+        place.update(
+            (key, (MARGIN + column * COLUMN_GAP, top + row * ROW_GAP)) for row, key in enumerate(members)
         )
-        row.update((key, index) for index, key in enumerate(members))
-
-    def point(key) -> tuple[float, float]:
-        column = layer[key] if isinstance(key, str) else key[2]
-        return MARGIN + column * COLUMN_GAP, MARGIN + row[key] * ROW_GAP
-
     nodes = tuple(
-        Node(name, layer[name], *point(name)) for name in sorted(layer, key=lambda n: (layer[n], row[n]))
+        Node(name, layer[name], *place[name])
+        for members in order
+        for name in members
+        if isinstance(name, str)
     )
-    by_name = {node.name: node for node in nodes}
-    lines = tuple(
-        _line(by_name[chain[0]], by_name[chain[-1]], [point(k) for k in chain[1:-1]]) for chain in chains
-    )
-    rows = max(row.values(), default=-1) + 1
+    ports = _ports(chains, place)
+    lines = [
+        _line(chain, place, ports, index, backward=chain[0] != pairs[index][0])
+        for index, chain in enumerate(chains)
+    ]
+    _part_twins(pairs, chains, lines)
+    _spread_labels(chains, lines, place)
     return GraphLayout(
-        width=2 * MARGIN + max(len(columns) - 1, 0) * COLUMN_GAP + NODE_WIDTH,
-        height=2 * MARGIN + max(rows - 1, 0) * ROW_GAP + NODE_HEIGHT + 40,
+        width=2 * MARGIN + max(len(order) - 1, 0) * COLUMN_GAP + NODE_WIDTH,
+        height=2 * MARGIN + max(tallest - 1, 0) * ROW_GAP + NODE_HEIGHT,
         nodes=nodes,
-        lines=lines,
+        lines=tuple(lines),
     )
+
+
+def _part_twins(pairs: Sequence[tuple[str, str]], chains: list[list], lines: list[Line]) -> None:
+    """A two-way pair of neighbours (A→B and B→A) is drawn as two close parallel lines whose
+    labels would sit on each other: the upper line's label goes above, the lower's below."""
+    index_of = {pair: index for index, pair in enumerate(pairs)}
+    for index, (source, target) in enumerate(pairs):
+        other = index_of.get((target, source))
+        if other is None or other <= index or len(chains[index]) > 2 or len(chains[other]) > 2:
+            continue
+        upper, lower = sorted((index, other), key=lambda i: lines[i].label_y)
+        lines[upper] = replace(lines[upper], label_y=lines[upper].label_y - LABEL_OFFSET)
+        lines[lower] = replace(lines[lower], label_y=lines[lower].label_y + LABEL_OFFSET)
+
+
+# The most work the exact search may take (pairs of orders of neighbouring columns, times
+# pairs of lines between them; about 0.15 s at the limit); past it (a graph far larger than
+# the shop's, 9,594) the sweeps of ``_swept_order`` decide.
+EXACT_BUDGET = 20_000
+
+
+def _order(columns: list[list], chains: list[list]) -> list[list]:
+    """The rows of each column: the order with the fewest crossings, then the shortest
+    lines, when trying every one is cheap enough; else a good one."""
+    if not columns:
+        return []
+    gaps: list[list[tuple[object, object]]] = [[] for _ in columns]
+    column_of = {key: index for index, members in enumerate(columns) for key in members}
+    for chain in chains:
+        for a, b in zip(chain, chain[1:], strict=False):
+            gaps[column_of[a]].append((a, b))
+    counts = [math.factorial(len(members)) for members in columns]
+    work = sum(
+        counts[column] * counts[column + 1] * len(gaps[column]) ** 2 for column in range(len(columns) - 1)
+    )
+    if work <= EXACT_BUDGET:
+        return _exact_order(columns, gaps)
+    return _swept_order(columns, gaps)
+
+
+def _gap_cost(gap: list[tuple[object, object]], left: dict, right: dict) -> tuple[int, float]:
+    """(crossings, squared rise) of the lines between two columns placed as ``left`` and
+    ``right`` (key → y in rows)."""
+    lines = [(left[a], right[b]) for a, b in gap]
+    crossings = sum(
+        1 for i, (a1, b1) in enumerate(lines) for a2, b2 in lines[i + 1 :] if (a1 - a2) * (b1 - b2) < 0
+    )
+    return crossings, sum((a - b) ** 2 for a, b in lines)
+
+
+def _exact_order(columns: list[list], gaps: list[list[tuple[object, object]]]) -> list[list]:
+    """The best orders by dynamic programming over the columns: a gap's cost depends only
+    on the orders of the two columns beside it, so each order of a column keeps the best
+    way to reach it from the left."""
+    tallest = max(len(members) for members in columns)
+
+    @functools.cache
+    def rows(order: tuple) -> dict[object, float]:
+        top = (tallest - len(order)) / 2  # as drawn: a short column sits mid-height
+        return {key: top + row for row, key in enumerate(order)}
+
+    # order of the column → (cost so far, orders of the columns so far)
+    best: dict[tuple, tuple[tuple[int, float], list[tuple]]] = {
+        order: ((0, 0.0), [order]) for order in itertools.permutations(sorted(columns[0], key=str))
+    }
+    for column in range(1, len(columns)):
+        reached: dict[tuple, tuple[tuple[int, float], list[tuple]]] = {}
+        for order in itertools.permutations(sorted(columns[column], key=str)):
+            right = rows(order)
+            candidates = (
+                (_added(cost, _gap_cost(gaps[column - 1], rows(previous), right)), [*orders, order])
+                for previous, (cost, orders) in best.items()
+            )
+            reached[order] = min(candidates, key=itemgetter(0))  # the first of equals wins
+        best = reached
+    _cost, orders = min(best.values(), key=itemgetter(0))
+    return [list(order) for order in orders]
+
+
+def _added(a: tuple[int, float], b: tuple[int, float]) -> tuple[int, float]:
+    return a[0] + b[0], a[1] + b[1]
+
+
+def _swept_order(columns: list[list], gaps: list[list[tuple[object, object]]]) -> list[list]:
+    """Sweeps placing each key at the mean row of its neighbours in the column before (then
+    after), each followed by swaps of neighbouring rows that remove crossings; the order
+    with the fewest crossings seen wins."""
+    left: dict[object, list] = defaultdict(list)
+    right: dict[object, list] = defaultdict(list)
+    for gap in gaps:
+        for a, b in gap:
+            right[a].append(b)
+            left[b].append(a)
+    order = [sorted(members, key=str) for members in columns]
+
+    def positions() -> dict[object, int]:
+        return {key: row for members in order for row, key in enumerate(members)}
+
+    def crossings(gap: int, position: dict[object, int]) -> int:
+        return _gap_cost(gaps[gap], position, position)[0]
+
+    def total() -> int:
+        position = positions()
+        return sum(crossings(gap, position) for gap in range(len(columns)))
+
+    best, best_count, since_best = [list(m) for m in order], total(), 0
+    for sweep in range(16):
+        if best_count == 0:
+            break
+        downward = sweep % 2 == 0
+        neighbours = left if downward else right
+        sequence = range(1, len(order)) if downward else range(len(order) - 2, -1, -1)
+        for column in sequence:
+            position = positions()
+            current = {key: row for row, key in enumerate(order[column])}
+            order[column].sort(
+                key=lambda key: (
+                    _mean([position[k] for k in neighbours[key]]) if neighbours[key] else current[key],
+                    current[key],
+                )
+            )
+        _transpose(order, crossings, positions)
+        count = total()
+        if count < best_count:
+            best, best_count, since_best = [list(m) for m in order], count, 0
+        else:
+            since_best += 1
+            if since_best == 4:  # a down and an up sweep twice over found nothing better
+                break
+    return best
+
+
+def _transpose(order: list[list], crossings, positions) -> None:
+    """Swaps neighbouring rows of a column while that removes crossings on either side."""
+    position = positions()
+    improved = True
+    rounds = 0
+    while improved and rounds < 20:
+        improved, rounds = False, rounds + 1
+        for column, members in enumerate(order):
+            gaps = [gap for gap in (column - 1, column) if 0 <= gap < len(order) - 1]
+            for row in range(len(members) - 1):
+                upper, lower = members[row], members[row + 1]
+                before = sum(crossings(gap, position) for gap in gaps)
+                position[upper], position[lower] = row + 1, row
+                if sum(crossings(gap, position) for gap in gaps) < before:
+                    members[row], members[row + 1] = lower, upper
+                    improved = True
+                else:
+                    position[upper], position[lower] = row, row + 1
+
+
+def _ports(
+    chains: list[list], place: dict[object, tuple[float, float]]
+) -> dict[tuple[int, object, str], float]:
+    """Where each line meets each node's side: (chain, key, "in" or "out") → y. A node's
+    lines on one side are spread over its height in the order of the rows at their other
+    ends (then by edge), so lines sharing a node leave it without crossing."""
+    sides: dict[tuple[object, str], list[tuple[float, int]]] = defaultdict(list)
+    for index, chain in enumerate(chains):
+        for a, b in zip(chain, chain[1:], strict=False):
+            sides[a, "out"].append((place[b][1], index))
+            sides[b, "in"].append((place[a][1], index))
+    ports: dict[tuple[int, object, str], float] = {}
+    for (key, side), ends in sides.items():
+        ends.sort()
+        for slot, (_, index) in enumerate(ends):
+            ports[index, key, side] = place[key][1] + NODE_HEIGHT * (slot + 1) / (len(ends) + 1)
+    return ports
 
 
 def _mean(values: list[int]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def _line(source: Node, target: Node, waypoints: list[tuple[float, float]]) -> Line:
-    if target.layer > source.layer:  # forward: right side to left side, through the waypoints
-        points = [(source.x + NODE_WIDTH, source.cy)]
-        for x, y in waypoints:
-            points += [(x, y + NODE_HEIGHT / 2), (x + NODE_WIDTH, y + NODE_HEIGHT / 2)]
-        points.append((target.x, target.cy))
-        path = "M" + " L".join(f"{x:.0f},{y:.0f}" for x, y in points)
-        if waypoints:
-            x, y = waypoints[len(waypoints) // 2]
-            return Line(path, x + NODE_WIDTH / 2, y + NODE_HEIGHT / 2)
+LABEL_OFFSET = 15  # from a two-way pair's lines to the middle of each one's label
+# Where along its line a short edge's label may sit, most wanted first.
+LABEL_SPOTS = (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78)
+
+
+def _box(x: float, y: float, width: float, height: float) -> tuple[float, float, float, float]:
+    return x - width / 2, y - height / 2, x + width / 2, y + height / 2
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _spread_labels(chains: list[list], lines: list[Line], place: dict[object, tuple[float, float]]) -> None:
+    """Places each short edge's label beside its line where it crosses no line, covers no
+    node and no other label, at the first such spot along it (``LABEL_SPOTS``); else on its
+    line (a white halo under the text), slid along it clear of nodes and labels: several
+    lines fanning out of one node would otherwise stack their labels at the same middle. A
+    waypoint's label stays on its waypoint, a row of its own."""
+    taken = [
+        _box(x + NODE_WIDTH / 2, y + NODE_HEIGHT / 2, NODE_WIDTH, NODE_HEIGHT)
+        for key, (x, y) in place.items()
+        if isinstance(key, str)
+    ]
+    short = []
+    for index, chain in enumerate(chains):
+        if len(chain) > 2:
+            taken.append(_box(lines[index].label_x, lines[index].label_y, LABEL_WIDTH, LABEL_HEIGHT))
+        else:
+            short.append(index)
+    short.sort(key=lambda i: (lines[i].label_y, i))
+    segments = [segment for line in lines for segment in itertools.pairwise(_path_points(line.path))]
+    options = []  # per short edge, the boxes it may take, most wanted first
+    for index in short:
+        line = lines[index]
+        (x1, y1), (x2, y2) = _path_points(line.path)
+        shift = line.label_y - (y1 + y2) / 2  # a two-way pair's label stays off the lines
+        beside = [(t, side * (LABEL_HEIGHT / 2 + 3)) for t in LABEL_SPOTS for side in (-1, 1)]
+        on = [(t, shift) for t in LABEL_SPOTS]
+        spots = [(x1 + t * (x2 - x1), y1 + t * (y2 - y1) + dy) for t, dy in beside + on]
+        boxes = [(x, y, _box(x, y, LABEL_WIDTH, LABEL_HEIGHT)) for x, y in spots]
+        clear = [spot for spot in boxes[: len(beside)] if not any(_cuts(s, spot[2]) for s in segments)]
+        options.append(clear + boxes[len(beside) :])  # beside a line, clear of all, first
+    chosen = _first_fit(options, taken)
+    for index, choice in zip(short, chosen, strict=True):
+        x, y, _ = options[short.index(index)][choice]
+        lines[index] = replace(lines[index], label_x=round(x, 1), label_y=round(y, 1))
+
+
+# The most placements ``_first_fit`` tries before it gives up on a clear arrangement.
+FIT_BUDGET = 3_000
+
+
+def _first_fit(options: list[list[tuple[float, float, tuple]]], taken: list[tuple]) -> list[int]:
+    """A spot per label such that no two labels and no label and node overlap: a depth-first
+    search taking each label's most wanted spot that still fits. Without one within the
+    budget, each label in turn takes its first spot clear of those before it, or its most
+    wanted one."""
+    chosen: list[int] = []
+    budget = [FIT_BUDGET]
+
+    def place(depth: int) -> bool:
+        if depth == len(options):
+            return True
+        for choice, (_x, _y, box) in enumerate(options[depth]):
+            budget[0] -= 1
+            if budget[0] < 0:
+                return False
+            placed = [options[d][c][2] for d, c in enumerate(chosen)]
+            if any(_overlap(box, other) for other in (*taken, *placed)):
+                continue
+            chosen.append(choice)
+            if place(depth + 1):
+                return True
+            chosen.pop()
+        return False
+
+    if place(0):
+        return chosen
+    greedy: list[tuple] = list(taken)  # no clear arrangement: each label its first clear spot
+    chosen = []
+    for spots in options:
+        choice = next(
+            (c for c, (_x, _y, box) in enumerate(spots) if not any(_overlap(box, o) for o in greedy)), 0
+        )
+        chosen.append(choice)
+        greedy.append(spots[choice][2])
+    return chosen
+
+
+def _cuts(
+    segment: tuple[tuple[float, float], tuple[float, float]], box: tuple[float, float, float, float]
+) -> bool:
+    """Whether a line segment passes through a box (Liang-Barsky clipping)."""
+    (x1, y1), (x2, y2) = segment
+    low, high = 0.0, 1.0
+    for p, q in (
+        (x1 - x2, x1 - box[0]),
+        (x2 - x1, box[2] - x1),
+        (y1 - y2, y1 - box[1]),
+        (y2 - y1, box[3] - y1),
+    ):
+        if p == 0:
+            if q < 0:
+                return False
+        elif p < 0:
+            low = max(low, q / p)
+        else:
+            high = min(high, q / p)
+    return low < high
+
+
+def _path_points(path: str) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in (point.split(",") for point in path[1:].split(" L"))]
+
+
+def _line(
+    chain: list,
+    place: dict[object, tuple[float, float]],
+    ports: dict[tuple[int, object, str], float],
+    index: int,
+    *,
+    backward: bool,
+) -> Line:
+    """The polyline through ``chain`` (left to right), reversed for a backward edge so its
+    arrow points at its callee; the label at the middle waypoint or the middle of the line."""
+    points = [(place[chain[0]][0] + NODE_WIDTH, ports[index, chain[0], "out"])]
+    for key in chain[1:-1]:
+        x, _ = place[key]
+        points += [(x, ports[index, key, "in"]), (x + NODE_WIDTH, ports[index, key, "out"])]
+    points.append((place[chain[-1]][0], ports[index, chain[-1], "in"]))
+    if len(chain) > 2:
+        x, y = place[chain[len(chain) // 2]]
+        # above the line's level stretch through the waypoint, in its row's free room
+        label_x, label_y = x + NODE_WIDTH / 2, y + NODE_HEIGHT / 2 - LABEL_HEIGHT / 2 - 3
+    else:
         (x1, y1), (x2, y2) = points
-        return Line(path, (x1 + x2) / 2, (y1 + y2) / 2)
-    # backward or within a column: bottom to bottom, curving below both
-    x1, y1 = source.cx, source.y + NODE_HEIGHT
-    x2, y2 = target.cx, target.y + NODE_HEIGHT
-    cx, cy = (x1 + x2) / 2, max(y1, y2) + 60
-    label_x, label_y = (x1 + 2 * cx + x2) / 4, (y1 + 2 * cy + y2) / 4  # the curve's midpoint
-    return Line(f"M{x1:.0f},{y1:.0f} Q{cx:.0f},{cy:.0f} {x2:.0f},{y2:.0f}", label_x, label_y)
+        label_x, label_y = (x1 + x2) / 2, (y1 + y2) / 2
+    if backward:
+        points.reverse()
+    path = "M" + " L".join(f"{x:.0f},{y:.0f}" for x, y in points)
+    return Line(path, label_x, label_y)
 
 
 def sparkline(values: Sequence[float | None], *, width: int = 120, height: int = 24) -> str:

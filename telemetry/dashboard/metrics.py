@@ -24,6 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
+from django.conf import settings
+
+from config import queues
 from core.stats import nearest_rank, percentile
 from telemetry import selectors
 
@@ -47,6 +50,10 @@ EXAMPLES = 3
 # Columns of the rows read here; the first two name the group (caller and callee, or
 # service and operation).
 DURATION, STATUS, START, TRACE = 2, 3, 4, 5
+KIND = 6  # of an edge row: the callee's span kind
+# How a call travelled: a REST request (the callee's SERVER span) or a task through a queue
+# (its CONSUMER span, the worker's run).
+HTTP, QUEUE = "http", "queue"
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,12 @@ class Edge:
     source: str
     target: str
     stats: Stats  # of the child spans (the callee's side of the call)
+    via: str = HTTP  # HTTP or QUEUE
+    queue: str = ""  # the queue the tasks travel on, when via QUEUE
+
+    @property
+    def by_queue(self) -> bool:
+        return self.via == QUEUE
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,7 @@ class Bucket:
     start_ns: int
     calls: int
     p95_ms: float | None
+    errors: int = 0
 
 
 @dataclass(frozen=True)
@@ -153,14 +167,35 @@ def _top_traces(rows: list[tuple], *, key, limit: int = EXAMPLES) -> tuple[str, 
 
 def service_edges(win: Window) -> list[Edge]:
     """A→B for every request or task run of service B in the window whose parent (the HTTP
-    call or task publish that made it) is of service A, sampled or not."""
+    call or task publish that made it) is of service A, sampled or not; one edge per way the
+    calls travelled (REST or a queue), since B's task runs and requests are different calls."""
     rows, complete = selectors.edge_rows(
         start_ns=win.start_ns, end_ns=win.end_ns, kinds=DEFAULT_KINDS, max_rows=MAX_ROWS
     )
+    groups: dict[tuple[str, str, str], list[tuple]] = defaultdict(list)
+    for row in rows:
+        groups[row[0], row[1], QUEUE if row[KIND] == "CONSUMER" else HTTP].append(row)
     return [
-        Edge(source, target, summarise(group, partial=not complete))
-        for (source, target), group in _grouped(rows)
+        Edge(
+            source,
+            target,
+            summarise(group, partial=not complete),
+            via=via,
+            queue=queue_of(target) if via == QUEUE else "",
+        )
+        for (source, target, via), group in sorted(groups.items())
     ]
+
+
+def queue_of(worker_service: str) -> str:
+    """The queue a worker service's tasks come from in this copy (``threadline.payments`` for
+    ``payments-worker``): its app's own queue, or the copy's default queue for a worker
+    without one (config/queues.py)."""
+    prefix = settings.CELERY_TASK_DEFAULT_QUEUE
+    for task_prefix, service in settings.TELEMETRY_WORKER_SERVICE_BY_TASK.items():
+        if service == worker_service:
+            return queues.app_queue(prefix, task_prefix.rstrip("."))
+    return prefix
 
 
 def _operation_rows(
@@ -215,11 +250,16 @@ def _grouped(rows: list[tuple]) -> list[tuple[tuple[str, str], list[tuple]]]:
 
 def _buckets(rows: list[tuple], origin_ns: int, span_ns: int) -> tuple[Bucket, ...]:
     durations: list[list[int]] = [[] for _ in range(BUCKETS)]
+    errors = [0] * BUCKETS
     last = BUCKETS - 1
     for row in rows:
         index = (row[START] - origin_ns) * BUCKETS // span_ns
-        durations[index if 0 <= index <= last else (0 if index < 0 else last)].append(row[DURATION])
+        index = index if 0 <= index <= last else (0 if index < 0 else last)
+        durations[index].append(row[DURATION])
+        errors[index] += row[STATUS] == "ERROR"
     return tuple(
-        Bucket(origin_ns + index * span_ns // BUCKETS, len(values), _ms(percentile(values, 95)))
+        Bucket(
+            origin_ns + index * span_ns // BUCKETS, len(values), _ms(percentile(values, 95)), errors[index]
+        )
         for index, values in enumerate(durations)
     )

@@ -47,7 +47,16 @@ def services_page(
         "nodes": [
             {"name": node.name, "layer": node.layer, "failing": node.name in failing} for node in nodes
         ],
-        "edges": [{"source": edge.source, "target": edge.target, **stats(edge.stats)} for edge in edges],
+        "edges": [
+            {
+                "source": edge.source,
+                "target": edge.target,
+                "via": edge.via,
+                "queue": edge.queue or None,
+                **stats(edge.stats),
+            }
+            for edge in edges
+        ],
         **_partial([edge.stats for edge in edges]),
     }
 
@@ -59,15 +68,17 @@ def operation(op: span_metrics.OperationMetrics) -> dict[str, Any]:
         "operation": op.operation,
         "rate_per_s": op.rate_per_s,
         **stats(op.stats),
-        "buckets": [
-            {"start_ns": bucket.start_ns, "calls": bucket.calls, "p95_ms": bucket.p95_ms}
-            for bucket in op.buckets
-        ],
+        "buckets": [_bucket(bucket) for bucket in op.buckets],
     }
 
 
 def _bucket(bucket: span_metrics.Bucket) -> dict[str, Any]:
-    return {"start_ns": bucket.start_ns, "calls": bucket.calls, "p95_ms": bucket.p95_ms}
+    return {
+        "start_ns": bucket.start_ns,
+        "calls": bucket.calls,
+        "errors": bucket.errors,
+        "p95_ms": bucket.p95_ms,
+    }
 
 
 def metrics_page(

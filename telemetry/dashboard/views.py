@@ -67,6 +67,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
         {
             "op": op,
             "calls_points": charts.sparkline([bucket.calls for bucket in op.buckets]),
+            "errors_points": charts.sparkline([bucket.errors for bucket in op.buckets]),
+            "max_errors": max(bucket.errors for bucket in op.buckets),
             "p95_points": charts.sparkline([bucket.p95_ms for bucket in op.buckets]),
             "max_calls": max(bucket.calls for bucket in op.buckets),
             "max_p95_ms": max((b.p95_ms for b in op.buckets if b.p95_ms is not None), default=0),

@@ -42,6 +42,26 @@ def ns_to_ms(nanoseconds) -> float:
 
 
 @register.filter
+def human_ms(milliseconds) -> str:
+    """A trace's duration in the unit a person reads it in: "0.42 ms", "12.3 ms", "245 ms",
+    "30.1 s", "2 min 5 s" (never "30080.0 ms")."""
+    if milliseconds is None or milliseconds == "":
+        return "–"
+    value = float(milliseconds)
+    if value < 1:
+        return f"{value:.2f} ms"
+    if value < 100:
+        return f"{value:.1f} ms"
+    if value < 1000:
+        return f"{value:.0f} ms"
+    seconds = round(value / 1000, 1)  # rounded first: 59.96 s reads "1 min", not "60.0 s"
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 or seconds % 1 else f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
+@register.filter
 def percent(share) -> str:
     return f"{(share or 0) * 100:.1f}%"
 

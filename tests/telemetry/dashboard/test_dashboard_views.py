@@ -87,8 +87,9 @@ def test_the_services_page_says_when_nothing_called_anything(admin_client):
 
 
 def test_the_metrics_page_lists_operations_with_sparklines_and_example_traces(admin_client, recent):
-    """Server spans per service and name; each row has two sparklines, and the slowest
-    and the failed trace as links; the old checkout is outside the 1 h window."""
+    """Server spans per service and name; each row has sparklines of calls and p95, one of
+    errors where some call failed (payments') and "none" elsewhere, and the slowest and the
+    failed trace as links; the old checkout is outside the 1 h window."""
     response = admin_client.get(reverse("telemetry:metrics"), {"window": "1h"})
     assert response.status_code == 200
     html = response.content.decode()
@@ -99,7 +100,9 @@ def test_the_metrics_page_lists_operations_with_sparklines_and_example_traces(ad
         ("payments", "POST api/payments/authorize/"),
     }
     assert rows[("shop", "POST api/shop/checkout/")].stats.calls == 1
-    assert html.count("<polyline") == 2 * len(rows)
+    assert html.count("<polyline") == 2 * len(rows) + 1
+    assert html.count('aria-label="errors per bucket"') == 1
+    assert html.count('<td class="errors-spark"><span class="muted"') == len(rows) - 1
     failed = reverse("telemetry:trace-detail", args=[trace_id("v1")])
     assert f'<a href="{failed}" style="color:#b91c1c">failed</a>' in html
     assert "count every request and task, sampled or not" in html

@@ -9,7 +9,7 @@ import pytest
 
 from core.stats import percentile
 from synthetic.builders import NOW, add_span, call, trace_id
-from telemetry.dashboard import charts, metrics
+from telemetry.dashboard import metrics
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -76,6 +76,19 @@ def test_an_edge_joins_a_parent_and_a_child_span_of_different_services(checkouts
     assert edges[("orders-worker", "payments")].p95_ms == 5
 
 
+def test_an_edge_says_whether_its_calls_went_over_rest_or_through_a_queue(checkouts, settings):
+    """A task run (CONSUMER) makes a queue edge named after the worker's app's own queue in
+    this copy; a request (SERVER) a REST edge."""
+    settings.CELERY_TASK_DEFAULT_QUEUE = "copy2"
+    edges = {(e.source, e.target): e for e in metrics.service_edges(metrics.window("1h", now_ns=NOW))}
+    celery = edges[("orders", "orders-worker")]
+    assert (celery.via, celery.queue, celery.by_queue) == (metrics.QUEUE, "copy2.orders", True)
+    rest = edges[("shop", "orders")]
+    assert (rest.via, rest.queue, rest.by_queue) == (metrics.HTTP, "", False)
+    assert metrics.queue_of("payments-worker") == "copy2.payments"
+    assert metrics.queue_of("some-other-worker") == "copy2"  # the copy's default queue
+
+
 def test_the_window_bounds_the_edges(checkouts):
     """The checkout of two hours ago counts in "all" only: 10, 30, 50, 1000 ms."""
     assert edges_by_pair("15m")[("shop", "orders")].calls == 3
@@ -128,12 +141,14 @@ def test_operation_metrics_count_server_and_consumer_spans_by_default(payments_c
 
 def test_each_bucket_counts_the_spans_that_started_in_it(payments_calls):
     """15 min in 24 buckets of 37.5 s: 890, 600, 300 and 1 s ago fall in buckets 0, 8,
-    16 and 23; an empty bucket has no p95."""
+    16 and 23; an empty bucket has no p95; the failed one (600 s ago) counts in bucket 8's
+    errors, the errors sparkline's."""
     buckets = operations("15m")[("payments", "POST authorize")].buckets
     assert len(buckets) == metrics.BUCKETS
     assert {i: b.calls for i, b in enumerate(buckets) if b.calls} == {0: 1, 8: 1, 16: 1, 23: 1}
     assert buckets[16].p95_ms == 40
     assert buckets[1].p95_ms is None
+    assert {i: b.errors for i, b in enumerate(buckets) if b.errors} == {8: 1}
     assert buckets[8].start_ns == NOW - 900 * 10**9 + 8 * 37_500_000_000
 
 
@@ -166,36 +181,6 @@ def test_an_unknown_window_is_the_default_and_all_has_no_start():
     assert metrics.window("bogus", now_ns=NOW).key == metrics.DEFAULT_WINDOW
     assert metrics.window("15m", now_ns=NOW).start_ns == NOW - 900 * 10**9
     assert metrics.window("all", now_ns=NOW).start_ns is None
-
-
-def test_layers_follow_the_longest_path_from_the_roots():
-    """payments is called by shop (layer 1) and by orders-worker (layer 2): it goes to
-    layer 3; a cycle still gives every service a layer."""
-    pairs = [
-        ("shop", "orders"),
-        ("shop", "payments"),
-        ("orders", "orders-worker"),
-        ("orders-worker", "payments"),
-    ]
-    assert charts.layers(pairs) == {"shop": 0, "orders": 1, "orders-worker": 2, "payments": 3}
-    assert charts.layers([("a", "b"), ("b", "a")]) == {"a": 0, "b": 1}
-
-
-def test_the_layout_puts_layers_in_columns_and_a_line_per_edge():
-    """Columns left to right by layer; a forward edge runs from the caller's right side
-    to the callee's left side; a backward one curves below."""
-    layout = charts.graph_layout([("shop", "orders"), ("shop", "inventory"), ("orders", "shop")])
-    x = {node.name: node.x for node in layout.nodes}
-    assert x["shop"] < x["orders"] == x["inventory"]
-    forward, _, backward = layout.lines
-    assert forward.path.startswith(f"M{x['shop'] + charts.NODE_WIDTH:.0f},")
-    assert " Q" in backward.path
-    assert layout.width >= x["orders"] + charts.NODE_WIDTH
-
-
-def test_sparkline_points_scale_to_the_largest_value():
-    """The largest value touches the top (y=1), zero the bottom; missing values are skipped."""
-    assert charts.sparkline([0, 2, None, 1], width=30, height=12) == "0.0,11.0 10.0,1.0 30.0,6.0"
 
 
 def test_a_window_holding_more_than_max_rows_spans_is_computed_over_its_newest(payments_calls, monkeypatch):

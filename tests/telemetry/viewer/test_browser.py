@@ -152,6 +152,21 @@ def test_the_search_hides_noise_says_when_nothing_matches_and_refuses_a_reversed
     shot(page, "viewer-search-reversed-range")
 
 
+def test_the_search_shows_durations_in_human_units_on_one_line(page, live_server, stored):
+    slow = Recorder(base_ns=time.time_ns() - 20 * 10**9)
+    slow.span("POST api/shop/checkout/", service="shop", start=0, ms=30_080, kind="SERVER")
+    slow.store()
+    page.goto(f"{live_server.url}/traces/")
+    cell = page.locator(f"tr.trace-row[data-trace-id='{slow.trace_id}'] td.duration")
+    expect(cell).to_have_text("30.1 s")
+    durations = page.locator("tr.trace-row td.duration")
+    assert all(
+        re.fullmatch(r"\d+(\.\d+)? (ms|s)|\d+ min( \d+ s)?", text) for text in durations.all_inner_texts()
+    )
+    assert all(len(lines) == 1 for lines in durations.evaluate_all(f"cells => cells.map({LINES_OF})"))
+    view_shot(page, "viewer-search-durations")
+
+
 def test_the_admin_links_to_the_viewer_and_the_order_list_fits_1280_px(page, live_server, stored):
     page.goto(f"{live_server.url}/admin/")
     viewer = page.locator("#trace-viewer-links")
@@ -178,6 +193,73 @@ def test_the_admin_links_to_the_viewer_and_the_order_list_fits_1280_px(page, liv
     shot(page, "admin-order-page")
     page.locator(f".field-trace a[href='/traces/{stored['failed']}/']").click()
     expect(page.locator("nav.viewer-nav")).to_be_visible()
+
+
+def queued(trace: str, caller, worker: str, task: str, *, ms: float):
+    """A task ``caller`` publishes and ``worker`` runs: a producer span and the consumer's
+    run under it, each with its metric row, as the Celery instrumentor records them."""
+    sent = add_span(trace, caller.service, f"apply_async/{task}", kind="PRODUCER", parent=caller, ms=1)
+    return add_span(trace, worker, f"run/{task}", kind="CONSUMER", parent=sent, ms=ms)
+
+
+def test_the_services_graph_draws_the_shop_without_crossings_or_covered_labels(page, live_server, stored):
+    """The shop's graph since each app has its own queue: REST calls solid, tasks through a
+    queue dashed; no label covers another or a node; drawn at its own size in 1280 px."""
+    for number in range(2):
+        trace = f"q{number}"
+        root = add_span(trace, "shop", "POST api/shop/checkout/", ms=80)
+        place = call(trace, root, "orders", "POST api/orders/<uuid:order_id>/place/", ms=12)
+        finalize = queued(trace, place, "orders-worker", "orders.finalize_order", ms=40)
+        call(trace, finalize, "payments", "POST api/payments/captures/", ms=8)
+        call(trace, finalize, "inventory", "POST api/inventory/reservations/<uuid:order_id>/commit/", ms=6)
+        compensate = queued(trace, finalize, "orders-worker", "orders.compensate_order", ms=9)  # same service
+        for app in ("payments", "inventory"):
+            undone = queued(trace, compensate, f"{app}-worker", f"{app}.undo", ms=7)
+            queued(trace, undone, "orders-worker", "orders.undo_reported", ms=3)
+    page.goto(f"{live_server.url}/traces/services/?window=1h")
+    graph = page.locator("svg.service-graph")
+    expect(graph).to_be_visible()
+    services = page.locator("svg.service-graph g.node").evaluate_all("gs => gs.map(g => g.dataset.service)")
+    assert set(services) == {
+        "shop", "orders", "payments", "inventory", "orders-worker", "payments-worker", "inventory-worker",
+    }  # fmt: skip
+    queue_edges = page.locator("g.edge[data-via=queue] path")
+    assert queue_edges.count() == 5  # orders→orders-worker, to both undo workers, both reports back
+    assert all(
+        dash == "6 4"
+        for dash in queue_edges.evaluate_all("ps => ps.map(p => p.getAttribute('stroke-dasharray'))")
+    )
+    assert page.locator("g.edge[data-via=http] path[stroke-dasharray]").count() == 0
+    boxes = page.evaluate(BOXES_OF_GRAPH)
+    overlaps = [
+        (a["name"], b["name"])
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
+        if a["label"] or b["label"]
+        if a["x"] < b["x"] + b["w"]
+        and b["x"] < a["x"] + a["w"]
+        and a["y"] < b["y"] + b["h"]
+        and b["y"] < a["y"] + a["h"]
+    ]
+    assert overlaps == []
+    drawn, own = graph.evaluate("svg => [svg.getBoundingClientRect().width, svg.viewBox.baseVal.width]")
+    assert drawn == own  # not shrunk to fit: its 10 px labels stay 10 px
+    assert "threadline.payments" in page.locator("table.edges").inner_text()
+    view_shot(page, "viewer-services-graph")
+
+
+# Every edge label's and node's box in the graph's own coordinates, named.
+BOXES_OF_GRAPH = """() => [
+  ...[...document.querySelectorAll('svg.service-graph text.edge-label')].map(t => {
+    const b = t.getBBox(), g = t.closest('g.edge');
+    const name = g.dataset.source + '>' + g.dataset.target;
+    return {name, label: true, x: b.x, y: b.y, w: b.width, h: b.height};
+  }),
+  ...[...document.querySelectorAll('svg.service-graph g.node rect')].map(r => {
+    const b = r.getBBox();
+    return {name: r.closest('g.node').dataset.service, label: false, x: b.x, y: b.y, w: b.width, h: b.height};
+  }),
+]"""
 
 
 LONG_NAME = (

@@ -120,6 +120,17 @@ def test_search_lists_traces_with_root_operation_services_spans_duration_errors(
     assert 'action="/traces/load/"' in html and "csrfmiddlewaretoken" in html
 
 
+def test_search_shows_a_long_trace_in_seconds_that_do_not_wrap(admin_client):
+    """A 30,080 ms trace reads "30.1 s" (the exact milliseconds on hover), in a cell that
+    does not wrap, not "30080.0 ms"."""
+    rec = Recorder()
+    rec.span("GET slow/", service="shop", start=0, ms=30_080, kind="SERVER")
+    rec.store()
+    html = admin_client.get("/traces/").content.decode()
+    assert '<td class="duration" title="30080.0 ms">30.1 s</td>' in html
+    assert "30080.0 ms</td>" not in html
+
+
 def test_search_filters_from_the_query_string(admin_client, failed, confirmed):
     """Errors only, an attribute with dots in its key, a sort; the form keeps them."""
     html = admin_client.get("/traces/", {"errors": "on"}).content.decode()
