@@ -138,7 +138,7 @@ class InProcessWorker:
 @pytest.fixture
 def worker(monkeypatch) -> InProcessWorker:
     """Tasks published during the test are queued here instead of the in-memory broker."""
-    from celery import Celery
+    from celery import Celery, current_app
 
     from config.celery import app
 
@@ -148,7 +148,11 @@ def worker(monkeypatch) -> InProcessWorker:
     def send_task(celery_app: Celery, name: str, args=None, kwargs=None, **options) -> None:
         queued.send_task(name, args, kwargs, **options)
 
-    # On the class, not on config's app: the code publishes through ``current_app``, which
-    # is whichever app was made last in this process (another test's may be).
+    # The code publishes through ``current_app``: whichever app was made current last in
+    # this process (another test's may be), and an app may carry ``send_task`` of its own
+    # (a monkeypatch undone on an instance leaves the bound method there). So: the class,
+    # config's app and the current one.
     monkeypatch.setattr(Celery, "send_task", send_task)
+    for target in {id(a): a for a in (app, current_app._get_current_object())}.values():
+        monkeypatch.setattr(target, "send_task", queued.send_task)
     return queued
