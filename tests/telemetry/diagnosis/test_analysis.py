@@ -142,6 +142,7 @@ def test_a_commit_refused_in_inventorys_worker_is_named_with_the_compensation_th
     """The confirmation's commit failed for good in inventory's worker: the diagnosis names
     that run, and follows the compensation its report queued (the capture refunded)."""
     diagnosis = analyze(traces.confirmed_by_workers(commit="failed").spans)
+    assert diagnosis.verdict is not None
     assert diagnosis.verdict.service == "inventory-worker"
     assert diagnosis.verdict.operation == "run/inventory.commit_reservation"
     assert diagnosis.outcome[-2:] == ("compensated: payment refunded, stock released", "order failed")
