@@ -139,12 +139,6 @@ def order_finalize(*, order_id: uuid.UUID) -> Order:
     if order.status != Status.PLACED:
         raise OrderStateConflict(f"Order {order_id} is {order.status}; only a placed order is finalised.")
     _write_confirmation(order)
-    checkpoint(
-        "finalize.before_steps",
-        on_crash=lambda: _event(
-            order, "worker_crash_injected", "the worker process is killed before the steps are asked for"
-        ),
-    )
     with transaction.atomic():
         _update(Order.objects.filter(pk=order.pk))  # restarts the deadline: reconcile waits for the reports
         _event(order, "steps_requested", "payments asked to capture the payment, inventory to commit")
@@ -153,6 +147,14 @@ def order_finalize(*, order_id: uuid.UUID) -> Order:
             inventory_client.reservation_commit_task(order_id=order.id),
         ):
             outbox_enqueue(order=order, task_name=message.name, kwargs=message.kwargs)
+    # The steps are published (on commit); a worker dying here has its finalize delivered
+    # again, which asks for them again: each runs twice and changes things once.
+    checkpoint(
+        "finalize.after_steps",
+        on_crash=lambda: _event(
+            order, "worker_crash_injected", "the worker process is killed after the steps were asked for"
+        ),
+    )
     return order
 
 

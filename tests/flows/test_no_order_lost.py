@@ -106,7 +106,7 @@ def test_a_worker_killed_mid_confirmation_is_replaced_and_the_order_confirmed_on
 
 def test_the_worker_crash_fault_kills_the_child_and_the_redelivered_task_confirms_once(calm):
     """Promise 5 with the fault flag: the child process dies (SIGKILL) in finalize, after
-    the confirmation is written, before the capture and commit are asked for;
+    the capture and commit were asked for (each then runs twice, changing things once);
     the message is rejected back to the queue and the order is still confirmed once."""
     calm.set_faults("worker_crash=1.0")
     order_id = calm.checkout([("HEADSET-USB", 1)]).json()["order_id"]
