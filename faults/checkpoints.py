@@ -11,9 +11,9 @@ from faults.services import crash_this_process, fault_fires
 # Each checkpoint, the fault that kills the process there, and where it stands, for
 # whoever reads a crash in the logs or events.
 CHECKPOINTS: dict[str, tuple[str, str]] = {
-    "finalize.before_capture": (
+    "finalize.after_steps": (
         "worker_crash",
-        "orders' finalize, after the stock is committed, before the capture",
+        "orders' finalize, after the capture and commit are asked for, before it returns",
     ),
     # The compensation's undo steps, in payments' and inventory's workers (issue 13): the
     # undo is done and committed, its report to orders not sent yet.

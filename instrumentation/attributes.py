@@ -14,6 +14,10 @@ TASK_ATTEMPT = "celery.attempt"
 UNDO_STEP = "order.undo.step"
 UNDO_OUTCOME = "order.undo.outcome"
 ORDER_STATUS = "order.status"
+# On a confirmation step's run (capture, commit) and on the orders run its report lands in:
+# which step, and "done" or "failed" (failed for good: the order is compensated).
+STEP = "order.step"
+STEP_OUTCOME = "order.step.outcome"
 # On a span whose code handled a failure below it by design: what it did instead (the
 # checkout throttle lets a checkout through when the cache does not answer). The diagnosis
 # looks past the errors under such a span for the one that changed the order's course.

@@ -22,6 +22,11 @@ RECONCILE_TASK = "orders.reconcile"
 PAYMENT_CANCEL_TASK = "payments.cancel_payment"
 STOCK_RELEASE_TASK = "inventory.release_reservation"
 UNDO_REPORTED_TASK = "orders.record_undo"
+# The confirmation's steps, asked for by orders' finalize after the confirmation is written,
+# each run by its owner's worker and reported back to orders (confirmed once both are done).
+PAYMENT_CAPTURE_TASK = "payments.capture_payment"
+STOCK_COMMIT_TASK = "inventory.commit_reservation"
+STEP_REPORTED_TASK = "orders.record_step"
 
 # Spans the domain code opens itself.
 RECONCILE_ORDER_SPAN = "orders.reconcile order"
@@ -35,7 +40,8 @@ PAYMENT_AUTHORIZE_ROUTE = "api/payments/authorizations/"
 PAYMENT_CAPTURE_ROUTE = "api/payments/payments/<uuid:order_id>/capture/"
 PAYMENT_CANCEL_ROUTE = "api/payments/payments/<uuid:order_id>/cancel/"
 STOCK_RELEASE_ROUTE = "api/inventory/reservations/<uuid:order_id>/release/"
-# Read by the failure groups (telemetry/failures.py) for what became of an order's stock.
+# Read by the failure groups (telemetry/failures.py) for what became of an order's stock;
+# the capture and commit routes also from traces stored before those steps became tasks.
 STOCK_RESERVE_ROUTE = "api/inventory/reservations/"
 STOCK_COMMIT_ROUTE = "api/inventory/reservations/<uuid:order_id>/commit/"
 

@@ -78,5 +78,14 @@ def reservation_release_task(*, order_id: uuid.UUID | str) -> TaskMessage:
     )
 
 
+def reservation_commit_task(*, order_id: uuid.UUID | str) -> TaskMessage:
+    """Ask inventory's worker to turn the order's held units into sold ones, retried on
+    inventory's queue; it reports the outcome to orders (``orders.record_step``, step
+    ``commit``)."""
+    return TaskMessage(
+        names.STOCK_COMMIT_TASK, {"order_id": str(order_id), "idempotency_key": f"commit-{order_id}"}
+    )
+
+
 def _info(body: dict) -> ReservationInfo:
     return ReservationInfo(order_id=body["order_id"], status=body["status"])

@@ -1,10 +1,11 @@
-"""Inventory's Celery task, run by inventory's worker from inventory's queue: the
-compensation's stock step (give an order's units back, asked for by orders through
-``inventory.client.reservation_release_task``).
+"""Inventory's Celery tasks, run by inventory's worker from inventory's queue: the
+confirmation's stock step (turn an order's held units into sold ones, asked for by orders'
+finalize through ``inventory.client.reservation_commit_task``) and the compensation's stock
+step (give an order's units back, through ``inventory.client.reservation_release_task``).
 
-The release is the idempotent ``services.reservation_release`` (keyed by the order id): a
-message delivered twice, or asked for again by orders' reconcile, changes nothing the second
-time and reports the same outcome again.
+The commit and the release are the idempotent services (keyed by the order id): a message
+delivered twice, or asked for again by orders' reconcile, changes nothing the second time and
+reports the same outcome again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import uuid
 from celery import Task, shared_task
 from django.db import DatabaseError
 
+from core.api import ApplicationError
 from core.tasks import send
 from faults.checkpoints import checkpoint
 from instrumentation import attributes, names
@@ -26,6 +28,51 @@ logger = logging.getLogger(__name__)
 
 # Attempts before the task gives up; orders' reconcile asks again for an order left failing.
 RELEASE_MAX_RETRIES = 8
+# Retries of a commit the database kept refusing before it is reported failed (backoff
+# 1 s, 2 s, 4 s, 8 s, 16 s: about half a minute), and orders compensates the order.
+COMMIT_MAX_RETRIES = 5
+
+
+@shared_task(name=names.STOCK_COMMIT_TASK, bind=True, max_retries=COMMIT_MAX_RETRIES)
+def commit_reservation(self: Task, order_id: str, idempotency_key: str) -> str:
+    """Turn the order's held units into sold ones, then report to orders: ``done``, or
+    ``failed`` when the reservation cannot be committed (released meanwhile, e.g. expired;
+    none) or the database kept failing through every retry. A database error is retried
+    with backoff."""
+    attempt = self.request.retries + 1
+    span = current_span()
+    span.set_attribute(attributes.ORDER_ID, order_id)
+    span.set_attribute(attributes.TASK_ATTEMPT, attempt)
+    span.set_attribute(attributes.STEP, "commit")
+    try:
+        reservation = services.reservation_commit(order_id=uuid.UUID(order_id))
+        outcome, detail = "done", f"stock {reservation.status}"
+    except DatabaseError as exc:
+        mark_error(exc)
+        if attempt <= COMMIT_MAX_RETRIES:
+            countdown = 2 ** (attempt - 1)
+            logger.warning(
+                "commit of order %s's stock failed (attempt %d, trace %s), retrying in %ds: %s",
+                order_id,
+                attempt,
+                current_trace_id(),
+                countdown,
+                exc,
+            )
+            raise self.retry(exc=exc, countdown=countdown) from exc
+        outcome, detail = "failed", f"commit gave up after {attempt} attempts: {type(exc).__name__}: {exc}"
+    except ApplicationError as exc:  # not transient: this reservation cannot be committed
+        mark_error(exc)
+        outcome, detail = "failed", f"commit refused: {exc.code}: {exc.message}"
+    span.set_attribute(attributes.STEP_OUTCOME, outcome)
+    # Not reported (the broker refused, the worker died): orders' reconcile finds the order
+    # still placed and asks again; the commit then changes nothing and reports again.
+    send(
+        orders_client.step_reported_task(
+            order_id=order_id, step="commit", outcome=outcome, detail=detail, idempotency_key=idempotency_key
+        )
+    )
+    return outcome
 
 
 @shared_task(name=names.STOCK_RELEASE_TASK, bind=True, max_retries=RELEASE_MAX_RETRIES)

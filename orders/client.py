@@ -85,6 +85,24 @@ def undo_reported_task(
     )
 
 
+def step_reported_task(
+    *, order_id: uuid.UUID | str, step: str, outcome: str, detail: str, idempotency_key: str
+) -> TaskMessage:
+    """Tell orders that a step of its confirmation ended: ``step`` is ``capture`` or
+    ``commit``, ``outcome`` ``done`` or ``failed`` (for good: the order is compensated),
+    ``detail`` what happened in a few words. Orders confirms the order once both are done."""
+    return TaskMessage(
+        names.STEP_REPORTED_TASK,
+        {
+            "order_id": str(order_id),
+            "step": step,
+            "outcome": outcome,
+            "detail": detail,
+            "idempotency_key": idempotency_key,
+        },
+    )
+
+
 def _info(body: dict) -> OrderInfo:
     return OrderInfo(
         order_id=body["order_id"],

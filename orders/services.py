@@ -1,15 +1,17 @@
 """Order writes: the order's state machine (pending → placed → confirmed, or pending |
 placed → failing → failed), its event history, and the steps of the saga that belong to
-orders. The worker's compensation asks payments' and inventory's workers for the undo by
-task and fails the order when both have reported back; the checkout's own undo (inside its
-request) calls them over REST.
+orders. The worker's finalize asks payments' and inventory's workers for the capture and the
+commit by task and confirms the order when both have reported done (it stays placed until
+then); the worker's compensation asks them for the undo likewise and fails the order when
+both have reported back; the checkout's own undo (inside its request) calls them over REST.
 
 Every step is idempotent and moves the status only forward, with a conditional update,
 so a task delivered twice or a REST call retried changes nothing the second time.
-Network calls (inventory, payments) are made outside any database transaction, so
-finalisation and compensation can interleave: compensation claims the order (``failing``)
-before it undoes anything, and finalisation confirms only a ``placed`` order, so exactly
-one of them wins and the money always agrees with the order's status.
+Network calls (inventory, payments) are made outside any database transaction, and the
+workers' steps run while the order waits, so confirmation and compensation can interleave:
+compensation claims the order (``failing``) before it undoes anything, and a step's report
+confirms only a ``placed`` order, so exactly one of them wins; the undo refunds a capture
+and releases committed stock, so the money and stock always agree with the order's status.
 """
 
 from __future__ import annotations
@@ -123,8 +125,13 @@ def order_place(*, order_id: uuid.UUID) -> Order:
 
 
 def order_finalize(*, order_id: uuid.UUID) -> Order:
-    """The background half of the checkout: write the confirmation, commit the stock,
-    capture the payment, confirm. Raises on transient errors so the task retries."""
+    """The background half of the checkout: write the confirmation, then ask payments'
+    worker to capture the payment and inventory's to commit the stock, by task through the
+    outbox (durable with the event that records it). The order stays placed until both have
+    reported (``order_record_step``). Raises on transient errors so the task retries.
+
+    Asking again (a redelivered finalize, reconcile pushing on a placed order whose reports
+    never came) asks both again: their steps are idempotent and report again."""
     order = order_get(order_id=order_id)
     _annotate(order)
     if order.status in Order.TERMINAL or order.status == Status.FAILING:
@@ -132,29 +139,73 @@ def order_finalize(*, order_id: uuid.UUID) -> Order:
     if order.status != Status.PLACED:
         raise OrderStateConflict(f"Order {order_id} is {order.status}; only a placed order is finalised.")
     _write_confirmation(order)
-    inventory_client.reservation_commit(order_id=order.id)
+    with transaction.atomic():
+        _update(Order.objects.filter(pk=order.pk))  # restarts the deadline: reconcile waits for the reports
+        _event(order, "steps_requested", "payments asked to capture the payment, inventory to commit")
+        for message in (
+            payments_client.payment_capture_task(order_id=order.id),
+            inventory_client.reservation_commit_task(order_id=order.id),
+        ):
+            outbox_enqueue(order=order, task_name=message.name, kwargs=message.kwargs)
+    # The steps are published (on commit); a worker dying here has its finalize delivered
+    # again, which asks for them again: each runs twice and changes things once.
     checkpoint(
-        "finalize.before_capture",
+        "finalize.after_steps",
         on_crash=lambda: _event(
-            order, "worker_crash_injected", "the worker process is killed before the capture"
+            order, "worker_crash_injected", "the worker process is killed after the steps were asked for"
         ),
     )
-    payments_client.payment_capture(order_id=order.id)
+    return order
+
+
+# The confirmation's steps, each reported by its owner's worker: the order is confirmed once
+# both are done, and compensated if either failed for good.
+CONFIRM_STEPS = ("capture", "commit")
+STEP_OUTCOMES = ("done", "failed")
+
+
+def order_record_step(
+    *, order_id: uuid.UUID, step: str, outcome: str, detail: str = "", idempotency_key: str = ""
+) -> Order:
+    """A confirmation step reported (``capture`` or ``commit``, ``done`` or ``failed``):
+    record its first report once (``capture_done``, ``commit_failed``, ...); confirm the order
+    once both are done, or ask for its compensation when one failed, which voids or refunds
+    the payment and releases the stock, whatever the other step did.
+
+    The order's row is locked while the reports are counted, so two reports landing at once
+    confirm it once. Only a placed order is moved: a report for an order compensation
+    claimed meanwhile changes nothing (its undo refunds a capture, releases a commit)."""
+    if step not in CONFIRM_STEPS or outcome not in STEP_OUTCOMES:
+        raise ValueError(f"unknown step report {step!r} {outcome!r}")
     with transaction.atomic():
-        # Only from placed: if compensation claimed the order meanwhile (failing), it
-        # refunds the capture and returns the stock, and the order fails.
-        if _transition(order, [Status.PLACED], Status.CONFIRMED):
-            _event(
-                order,
-                "confirmed",
-                f"confirmation {order.confirmation_code}; stock committed; payment captured",
-            )
+        order = order_get(order_id=order_id, for_update=True)
+        _annotate(order)
+        if order.status != Status.PLACED:
+            return order
+        if not order.events.filter(kind__in=[f"{step}_{o}" for o in STEP_OUTCOMES]).exists():
+            _event(order, f"{step}_{outcome}", f"{detail} ({idempotency_key})" if idempotency_key else detail)
+        reported = {e.kind for e in order.events.filter(kind__in=_STEP_EVENTS)}
+        failed = sorted(kind for kind in reported if kind.endswith("_failed"))
+        if failed:
+            if not order.events.filter(kind=STEP_GAVE_UP).exists():
+                _queue_compensation(order, STEP_GAVE_UP, f"{step} failed: {detail}")
+        elif reported == {f"{s}_done" for s in CONFIRM_STEPS} and _transition(
+            order, [Status.PLACED], Status.CONFIRMED
+        ):
+            code = order.confirmation_code
+            _event(order, "confirmed", f"confirmation {code}; stock committed; payment captured")
             outbox_enqueue(
                 order=order,
                 task_name=names.SEND_ORDER_EMAIL_TASK,
                 kwargs={"order_id": str(order.id), "kind": "confirmed"},
             )
     return order
+
+
+_STEP_EVENTS = [f"{step}_{outcome}" for step in CONFIRM_STEPS for outcome in STEP_OUTCOMES]
+# The event a step that failed for good leaves with the compensation it queued; as
+# ``finalize_gave_up``, reconcile asks for the compensation again, never finalises again.
+STEP_GAVE_UP = "step_gave_up"
 
 
 def _write_confirmation(order: Order) -> None:
@@ -180,12 +231,13 @@ def _update(rows: QuerySet[Order], *, fault: str | None = None, **fields: object
 
 def order_push_on(*, order_id: uuid.UUID) -> Order:
     """An order waited past its deadline: queue the step that ends it (finalise a placed
-    order, compensate a pending one, compensate again a failing one whose undo stopped
-    half-way) and restart its clock. Called by ``orders.reconcile``."""
+    order again, which asks again for a capture or commit that never reported; compensate a
+    pending one, or a placed one a step failed for; compensate again a failing one whose
+    undo stopped half-way) and restart its clock. Called by ``orders.reconcile``."""
     with transaction.atomic():
         order = order_get(order_id=order_id)
         _annotate(order)
-        gave_up = order.events.filter(kind="finalize_gave_up").first()
+        gave_up = order.events.filter(kind__in=["finalize_gave_up", STEP_GAVE_UP]).first()
         if gave_up is not None:  # compensation was asked for: ask again, never finalise
             order_request_compensation(order_id=order.id, reason=gave_up.message)
         elif order.status == Status.FAILING:  # e.g. the shop's fail call lost an app midway

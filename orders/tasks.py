@@ -69,7 +69,9 @@ def _start_attempt(task: Task, order_id: str) -> int:
 
 @shared_task(name=names.FINALIZE_ORDER_TASK, base=OrderTask, bind=True, max_retries=None)
 def finalize_order(self: Task, order_id: str) -> None:
-    """Confirm a placed order; retry transient errors with backoff, then compensate."""
+    """Write a placed order's confirmation and ask payments and inventory for the capture
+    and the commit (their reports confirm it); retry transient errors with backoff, then
+    compensate."""
     attempt = _start_attempt(self, order_id)
     try:
         services.order_finalize(order_id=uuid.UUID(order_id))
@@ -121,6 +123,31 @@ def record_undo(self: Task, order_id: str, step: str, outcome: str, idempotency_
     try:
         order = services.order_record_undo(
             order_id=uuid.UUID(order_id), step=step, outcome=outcome, idempotency_key=idempotency_key
+        )
+    except DatabaseError as exc:
+        mark_error(exc)
+        raise self.retry(exc=exc, countdown=min(60, 2 ** (attempt - 1))) from exc
+    span.set_attribute(attributes.ORDER_STATUS, order.status)
+
+
+@shared_task(name=names.STEP_REPORTED_TASK, base=OrderTask, bind=True, max_retries=10)
+def record_step(
+    self: Task, order_id: str, step: str, outcome: str, detail: str = "", idempotency_key: str = ""
+) -> None:
+    """Payments' or inventory's worker reports a confirmation step (capture, commit) done or
+    failed; the order is confirmed once both are done, compensated if one failed. Two reports
+    at once contend for the order's row: the loser retries."""
+    attempt = _start_attempt(self, order_id)
+    span = current_span()
+    span.set_attribute(attributes.STEP, step)
+    span.set_attribute(attributes.STEP_OUTCOME, outcome)
+    try:
+        order = services.order_record_step(
+            order_id=uuid.UUID(order_id),
+            step=step,
+            outcome=outcome,
+            detail=detail,
+            idempotency_key=idempotency_key,
         )
     except DatabaseError as exc:
         mark_error(exc)

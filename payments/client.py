@@ -87,6 +87,14 @@ def payment_cancel_task(*, order_id: uuid.UUID | str) -> TaskMessage:
     )
 
 
+def payment_capture_task(*, order_id: uuid.UUID | str) -> TaskMessage:
+    """Ask payments' worker to capture the order's authorised payment, retried on payments'
+    queue; it reports the outcome to orders (``orders.record_step``, step ``capture``)."""
+    return TaskMessage(
+        names.PAYMENT_CAPTURE_TASK, {"order_id": str(order_id), "idempotency_key": f"capture-{order_id}"}
+    )
+
+
 # Order ids per summary call: keeps the query string (~46 bytes an id) well inside the
 # 4 KiB request line that servers such as gunicorn accept.
 SUMMARY_ORDER_IDS_PER_CALL = 50

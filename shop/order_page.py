@@ -68,11 +68,18 @@ def summarise(order: OrderInfo) -> OrderSummary:
             in_progress=True,
         )
     if order.status == "placed":
+        # Payments' worker may capture before inventory's commit reports: the order is still
+        # being confirmed, but the card is charged, and the page says so.
+        money = (
+            f"Your card was charged {total}; if the order cannot be completed it is refunded in full."
+            if "capture_done" in kinds
+            else f"{total} is reserved on your card; you are charged only once the order is confirmed."
+        )
         return OrderSummary(
             "waiting",
             "Order received, we are confirming it",
             "We have your order; the items are set aside for you and we are confirming it.",
-            f"{total} is reserved on your card; you are charged only once the order is confirmed.",
+            money,
             "Nothing to do: this page updates by itself, and we will email you.",
             in_progress=True,
         )

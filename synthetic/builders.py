@@ -546,6 +546,54 @@ def queued_compensation(trace: TraceBuilder, parent: Span, *, start: float, paym
     return task
 
 
+def confirmed_by_workers(*, commit: str = "done") -> TraceBuilder:
+    """Finalize writes the confirmation and asks payments' and inventory's workers for the
+    capture and the commit by task; each reports back to orders (``orders.record_step``).
+    Both done: the order is confirmed and its email fails (the mail server refuses it).
+    ``commit="failed"``: inventory's commit is refused for good, the report queues the
+    compensation, which refunds the capture and releases the stock."""
+    trace = TraceBuilder()
+    task = run(trace, checkout(trace), names.FINALIZE_ORDER_TASK, 1, start=200, ms=12)
+    trace.statement(task, UPDATE_CONFIRMATION, start=202, ms=2)
+    steps = ((names.PAYMENT_CAPTURE_TASK, "capture", "done"), (names.STOCK_COMMIT_TASK, "commit", commit))
+    reports = []
+    for number, (asked_for, step, outcome) in enumerate(steps):
+        at = 220 + number * 20
+        asked = publish(trace, task, asked_for, start=210 + number)
+        told = {attributes.STEP: step, attributes.STEP_OUTCOME: outcome}
+        refused = (
+            ("inventory.errors.ReservationNotFound", "already released") if outcome == "failed" else None
+        )
+        done = run(trace, asked, asked_for, 1, start=at, ms=8, attributes=told, error=refused)
+        reported = publish(trace, done, names.STEP_REPORTED_TASK, start=at + 7)
+        status = "confirmed" if number and commit == "done" else "placed"
+        reports.append(
+            run(
+                trace,
+                reported,
+                names.STEP_REPORTED_TASK,
+                1,
+                start=at + 9,
+                ms=5,
+                attributes={**told, attributes.ORDER_STATUS: status},
+            )
+        )
+    if commit == "done":
+        asked = publish(trace, reports[-1], names.SEND_ORDER_EMAIL_TASK, start=275)
+        run(
+            trace,
+            asked,
+            names.SEND_ORDER_EMAIL_TASK,
+            1,
+            start=280,
+            ms=5,
+            error=("smtplib.SMTPException", "refused"),
+        )
+    else:
+        queued_compensation(trace, reports[-1], start=280, payment="refunded")
+    return trace
+
+
 def retried_db_timeouts(attempts: int = 3) -> TraceBuilder:
     """Every finalize attempt times out on the confirmation UPDATE; then compensation.
     Each retry is published from inside the attempt before it, as Celery does."""

@@ -44,7 +44,7 @@ from instrumentation.context import untraced
 from instrumentation.diagnosis import OrderFailureGroup
 from telemetry.diagnosis.analysis import analyze
 from telemetry.diagnosis.model import Diagnosis
-from telemetry.diagnosis.propagation import answered_ok, payment_undone, ran_ok
+from telemetry.diagnosis.propagation import answered_ok, captured, committed, payment_undone, ran_ok
 from telemetry.diagnosis.spans import short_statement, statement_of, url_of
 from telemetry.diagnosis.timing import self_time_ns
 from telemetry.diagnosis.verdict import NOTHING
@@ -149,7 +149,7 @@ def money_outcome(tree: SpanTree[Span]) -> str:
     if answered_ok(tree, names.PAYMENT_CANCEL_ROUTE) or ran_ok(tree, names.PAYMENT_CANCEL_TASK):
         undone = payment_undone(tree)  # "payment refunded", "payment voided", "no payment to void"
         return undone.removeprefix("payment ") if undone.startswith("payment ") else "none"
-    if answered_ok(tree, names.PAYMENT_CAPTURE_ROUTE):
+    if captured(tree):
         return "captured"
     return "authorised" if answered_ok(tree, names.PAYMENT_AUTHORIZE_ROUTE) else "none"
 
@@ -158,7 +158,7 @@ def stock_outcome(tree: SpanTree[Span]) -> str:
     """Where the order's stock ended, as far as the trace shows."""
     if answered_ok(tree, names.STOCK_RELEASE_ROUTE) or ran_ok(tree, names.STOCK_RELEASE_TASK):
         return "released"
-    if answered_ok(tree, names.STOCK_COMMIT_ROUTE):
+    if committed(tree):
         return "committed"
     return "reserved" if answered_ok(tree, names.STOCK_RESERVE_ROUTE) else "none"
 

@@ -158,9 +158,29 @@ def payment_undone(tree: Tree) -> str:
                 return f"payment {outcome}"
             if outcome:
                 return "no payment to void"
-    if answered_ok(tree, names.PAYMENT_CAPTURE_ROUTE):
+    if captured(tree):
         return "payment refunded"
     return "payment voided" if answered_ok(tree, names.PAYMENT_AUTHORIZE_ROUTE) else "no payment to void"
+
+
+def captured(tree: Tree) -> bool:
+    """The order's payment was captured: by payments' worker (``payments.capture_payment``
+    reporting ``done``) or, in traces stored before the capture became a task, over REST."""
+    return step_done(tree, names.PAYMENT_CAPTURE_TASK) or answered_ok(tree, names.PAYMENT_CAPTURE_ROUTE)
+
+
+def committed(tree: Tree) -> bool:
+    """The order's stock was committed (sold): by inventory's worker or, earlier, over REST."""
+    return step_done(tree, names.STOCK_COMMIT_TASK) or answered_ok(tree, names.STOCK_COMMIT_ROUTE)
+
+
+def step_done(tree: Tree, task: str) -> bool:
+    """A run of the confirmation step ``task`` says it is done (``order.step.outcome``)."""
+    run = names.run_span(task)
+    return any(
+        s.kind == "CONSUMER" and s.name == run and s.attributes.get(attributes.STEP_OUTCOME) == "done"
+        for s in tree.spans
+    )
 
 
 def ran_ok(tree: Tree, task: str) -> bool:

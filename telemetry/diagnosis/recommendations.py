@@ -144,14 +144,19 @@ def lost_run(tree: Tree, orphans: list[Span]) -> tuple[str, Span | None]:
     whose caller's client span was lost with the caller does not: then the run delivered
     again after it does."""
     first = min(orphans, key=lambda s: s.start_time_ns)
-    local = Counter(s.service for s in orphans if s.kind != "SERVER")
+    # A server span or a task run whose caller's span was lost ran elsewhere: only a local
+    # orphan (a statement, a call) was made by the process that died.
+    local = Counter(s.service for s in orphans if s.kind not in ("SERVER", "CONSUMER"))
     service = local.most_common(1)[0][0] if local else None
+    # What the orphans led to (a task run the dead process published, its report) is not
+    # the dead run delivered again.
+    downstream = {s.span_id for orphan in orphans for s in (orphan, *tree.descendants(orphan))}
     runs = [
         s
         for s in tree.spans
         if s.name.startswith(names.RUN_PREFIX)
-        and (service is None or s.service == service)
-        and s.start_time_ns > first.start_time_ns
+        and s.span_id not in downstream
+        and (s.service == service and s.start_time_ns > first.start_time_ns if service else True)
     ]
     again = min(runs, key=lambda s: s.start_time_ns) if runs else None
     return service or (again.service if again else first.service), again

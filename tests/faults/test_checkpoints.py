@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def test_an_unknown_checkpoint_fails_loudly(faults):
     """A misspelt name raises, even with the fault off, listing the known names."""
-    with pytest.raises(UnknownCheckpoint, match="finalize.before_capture"):
+    with pytest.raises(UnknownCheckpoint, match="finalize.after_steps"):
         checkpoint("finalize.before_captrue")
 
 
@@ -40,7 +40,7 @@ def test_with_the_fault_on_the_crash_is_recorded_then_the_process_is_killed(faul
     if pid == 0:  # the child: never returns into pytest
         try:
             os.close(read_end)
-            checkpoint("finalize.before_capture", on_crash=lambda: os.write(write_end, b"recorded"))
+            checkpoint("finalize.after_steps", on_crash=lambda: os.write(write_end, b"recorded"))
         finally:
             os._exit(3)
     os.close(write_end)

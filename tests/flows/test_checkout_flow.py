@@ -34,7 +34,7 @@ def exception_types(span: dict) -> list[str]:
     return [e["attributes"].get("exception.type", "") for e in span["events"] if e["name"] == "exception"]
 
 
-def test_a_confirmed_order_is_one_trace_across_the_web_process_and_the_worker(calm):
+def test_a_confirmed_order_is_one_trace_across_the_web_process_and_three_kinds_of_worker(calm):
     response = calm.checkout([("MOUSE-WIRELESS", 2), ("KEYBOARD-MECH", 1)])
     assert response.status_code == 202, response.text
     body = response.json()
@@ -46,6 +46,10 @@ def test_a_confirmed_order_is_one_trace_across_the_web_process_and_the_worker(ca
     assert order["status"] == "confirmed", order
     assert order["trace_id"] == trace_id
     assert {event["trace_id"] for event in order["events"]} == {trace_id}
+
+    kinds = [event["kind"] for event in order["events"]]
+    assert kinds.index("steps_requested") < kinds.index("confirmed")
+    assert {"capture_done", "commit_done"} <= set(kinds)
 
     spans = calm.trace(body["order_id"], until=lambda s: by_name(s, "run/orders.send_order_email"))
     assert {span["trace_id"] for span in spans} == {trace_id}
@@ -61,9 +65,33 @@ def test_a_confirmed_order_is_one_trace_across_the_web_process_and_the_worker(ca
 
     worker_statements = [s for s in descendants(spans, run) if "db.statement" in s["attributes"]]
     assert any(s["attributes"]["db.statement"].startswith("UPDATE") for s in worker_statements)
-    rest_from_worker = {s["name"] for s in descendants(spans, run) if s["kind"] == "SERVER"}
-    assert "POST api/inventory/reservations/<uuid:order_id>/commit/" in rest_from_worker
-    assert "POST api/payments/payments/<uuid:order_id>/capture/" in rest_from_worker
+    assert_confirmed_by_three_kinds_of_worker(spans, run)
+
+
+def assert_confirmed_by_three_kinds_of_worker(spans: list[dict], finalize: dict) -> None:
+    """The confirmation's steps, parented across every queue hop: orders' worker publishes
+    payments' capture and inventory's commit (no REST), their workers run them, each
+    publishes its report, which orders' worker runs; the last report confirmed the order and
+    queued the email under it."""
+    assert not [s for s in descendants(spans, finalize) if s["kind"] == "SERVER"]
+    for task, service, step in (
+        ("payments.capture_payment", "payments-worker", "capture"),
+        ("inventory.commit_reservation", "inventory-worker", "commit"),
+    ):
+        [publish] = [s for s in children(spans, finalize) if s["name"] == f"apply_async/{task}"]
+        assert publish["service"] == "orders-worker"
+        [run] = [s for s in children(spans, publish) if s["name"] == f"run/{task}"]
+        assert (run["service"], run["kind"]) == (service, "CONSUMER") and run["status"] != "ERROR"
+        assert (run["attributes"]["order.step"], run["attributes"]["order.step.outcome"]) == (step, "done")
+        [report] = [s for s in children(spans, run) if s["name"] == "apply_async/orders.record_step"]
+        assert report["service"] == service
+        [recorded] = [s for s in children(spans, report) if s["kind"] == "CONSUMER"]
+        assert (recorded["name"], recorded["service"]) == ("run/orders.record_step", "orders-worker")
+    reports = by_name(spans, "run/orders.record_step")
+    assert sorted(s["attributes"]["order.status"] for s in reports) == ["confirmed", "placed"]
+    [last] = [s for s in reports if s["attributes"]["order.status"] == "confirmed"]
+    [email] = by_name(spans, "run/orders.send_order_email")
+    assert email["parent_span_id"] in {s["span_id"] for s in descendants(spans, last)}
 
 
 def test_a_database_timeout_in_the_worker_fails_the_order_and_undoes_it_in_the_same_trace(calm):

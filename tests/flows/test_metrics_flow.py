@@ -69,14 +69,19 @@ PER_CHECKOUT = {
     "inventory POST api/inventory/reservations/": 1,
     "payments POST api/payments/authorizations/": 1,
     f"orders-worker {FINALIZE}": 1,
-    "payments POST api/payments/payments/<uuid:order_id>/capture/": 1,
+    "payments-worker run/payments.capture_payment": 1,
+    "inventory-worker run/inventory.commit_reservation": 1,
+    "orders-worker run/orders.record_step": 2,
     "orders-worker run/orders.send_order_email": 1,
 }
 EDGES_PER_CHECKOUT = {
     "shop>orders": 2,
     "shop>payments": 1,
     "orders>orders-worker": 1,  # the finalize task's publish → run
-    "orders-worker>payments": 1,
+    "orders-worker>payments-worker": 1,  # the capture's publish → run
+    "orders-worker>inventory-worker": 1,  # the commit's
+    "payments-worker>orders-worker": 1,  # their reports
+    "inventory-worker>orders-worker": 1,
 }
 
 

@@ -85,10 +85,11 @@ def test_with_5_units_left_30_concurrent_buyers_give_5_sales_and_25_clean_refusa
     assert level["available"] == 0 and level["reserved"] + level["sold"] == level["on_hand"]
 
 
-def test_a_worker_killed_mid_finalize_is_replaced_and_the_order_confirmed_once(calm):
-    """Promise 5: SIGKILL the whole worker while it finalises; a new worker takes the
-    unacknowledged task over (late ack, visibility timeout) and confirms exactly once."""
-    calm.set_faults("gateway_latency=3000")  # the capture holds finalize for 3 s
+def test_a_worker_killed_mid_confirmation_is_replaced_and_the_order_confirmed_once(calm):
+    """Promise 5: SIGKILL the whole worker while it confirms (payments' capture in flight);
+    a new worker takes the unacknowledged task over (late ack, visibility timeout), the
+    capture runs again and the order is confirmed exactly once."""
+    calm.set_faults("gateway_latency=3000")  # the capture holds payments' task for 3 s
     response = calm.checkout([("MOUSE-WIRELESS", 1)])
     order_id = response.json()["order_id"]
     assert calm.wait_for_event(order_id, "confirmation_written")
@@ -104,7 +105,8 @@ def test_a_worker_killed_mid_finalize_is_replaced_and_the_order_confirmed_once(c
 
 
 def test_the_worker_crash_fault_kills_the_child_and_the_redelivered_task_confirms_once(calm):
-    """Promise 5 with the fault flag: the child process dies (SIGKILL) before the capture;
+    """Promise 5 with the fault flag: the child process dies (SIGKILL) in finalize, after
+    the capture and commit were asked for (each then runs twice, changing things once);
     the message is rejected back to the queue and the order is still confirmed once."""
     calm.set_faults("worker_crash=1.0")
     order_id = calm.checkout([("HEADSET-USB", 1)]).json()["order_id"]

@@ -60,7 +60,8 @@ def test_a_checkout_kept_by_its_rule_is_stored_whole_across_rest_hops_and_the_wo
     assert {"shop", "orders", "inventory", "payments"} <= servers  # the REST hops
     [run] = [span for span in spans if span["name"] == "run/orders.finalize_order"]
     assert run["resource"]["process.pid"] != root["resource"]["process.pid"]  # across the broker
-    assert "POST api/payments/payments/<uuid:order_id>/capture/" in names(spans)  # a hop from the worker
+    assert "run/payments.capture_payment" in names(spans)  # a hop from orders' worker to payments'
+    assert "run/orders.record_step" in names(spans)  # and back
     assert "run/orders.send_order_email" in names(spans)  # a task the task queued
 
 

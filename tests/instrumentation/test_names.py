@@ -21,6 +21,9 @@ TASKS = [
     names.PAYMENT_CANCEL_TASK,
     names.STOCK_RELEASE_TASK,
     names.UNDO_REPORTED_TASK,
+    names.PAYMENT_CAPTURE_TASK,
+    names.STOCK_COMMIT_TASK,
+    names.STEP_REPORTED_TASK,
 ]
 ROUTES = [
     names.ORDER_FAIL_ROUTE,

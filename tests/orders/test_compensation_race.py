@@ -1,6 +1,6 @@
-"""Finalisation and compensation of one order running at once (a finalize redelivered or
-re-queued while the compensation of its given-up twin runs): exactly one of them wins,
-and the money and the stock always agree with the order's status. Each interleaving is
+"""Confirmation and compensation of one order running at once (the capture's and commit's
+reports landing while the compensation of a given-up finalize runs): exactly one of them
+wins, and the money and the stock always agree with the order's status. Each interleaving is
 replayed in one thread at the seams where the other side's steps land."""
 
 from __future__ import annotations
@@ -40,50 +40,52 @@ def books(order: Order) -> tuple[str, str, int, int]:
     return Order.objects.get(pk=order.pk).status, payment.status, mouse.sold, mouse.available
 
 
-def test_a_finalize_that_confirms_during_the_undo_does_not_confirm_the_order(
+def test_step_reports_that_land_during_the_undo_do_not_confirm_the_order(
     services_url, catalogue, monkeypatch, worker
 ):
-    """Finalize read the order placed, committed the stock and captured the payment; it
-    reaches its confirming UPDATE after payments' and inventory's workers refunded and
-    released, before the last report fails the order. Compensation had claimed the order
-    (failing), so the confirm changes nothing: the order fails, refunded, its stock returned."""
+    """Finalize asked for the steps; payments' worker captured and inventory's committed,
+    but their reports to orders are still on orders' queue when a compensation claims the
+    order (failing) and payments' and inventory's workers refund and release. The reports
+    then land on a failing order and change nothing: the order fails, refunded, its stock
+    returned."""
     order = placed_order()
-    inventory_client.reservation_commit(order_id=order.id)  # finalize's REST steps, done first
-    payments_client.payment_capture(order_id=order.id)
-    as_finalize_read_it = Order.objects.get(pk=order.pk)  # placed
     worker.clear()
+    services.order_finalize(order_id=order.id)
+    worker.run(skip=("orders.record_step",))  # captured and committed; the reports held back
+    reports = (
+        {"step": "capture", "outcome": "done", "detail": "payment captured"},
+        {"step": "commit", "outcome": "done", "detail": "stock committed"},
+    )
     services.order_compensate(order_id=order.id, reason="finalize gave up")
-    worker.run(skip=("orders.record_undo",))  # refunded and released; the reports not yet in
-    with monkeypatch.context() as resumed:  # the same finalize: its read and its steps are behind it
-        resumed.setattr(services, "order_get", lambda **_: as_finalize_read_it)
-        resumed.setattr(inventory_client, "reservation_commit", lambda **_: None)
-        resumed.setattr(payments_client, "payment_capture", lambda **_: None)
-        services.order_finalize(order_id=order.id)
-    services.order_compensate(order_id=order.id, reason="reconcile: still failing")  # asks again
     worker.run(skip=("orders.send_order_email",))
+    for report in reports:  # the held reports land now
+        assert services.order_record_step(order_id=order.id, **report).status == Status.FAILED
 
-    failed = Order.objects.get(pk=order.pk)
-    assert (failed.status, failed.reason) == (Status.FAILED, "finalize gave up")
     assert books(order) == (Status.FAILED, Payment.Status.REFUNDED, 0, 200)
-    assert "confirmed" not in kinds(order)
+    assert not {"confirmed", "capture_done", "commit_done"} & set(kinds(order))
     [email] = OutboxMessage.objects.filter(task_name="orders.send_order_email")
     assert email.kwargs["kind"] == "failed"
 
 
-def test_a_compensation_that_finds_the_order_confirmed_undoes_nothing(services_url, catalogue, monkeypatch):
-    """Compensation read the order placed; finalize then confirmed it (stock committed,
-    payment captured) before compensation's first write. Compensation's claim finds it
-    confirmed and refuses before any undo: confirmed, captured, sold."""
+def test_a_compensation_that_finds_the_order_confirmed_undoes_nothing(
+    services_url, catalogue, monkeypatch, worker
+):
+    """Compensation read the order placed; the steps' reports then confirmed it (stock
+    committed, payment captured) before compensation's first write. Compensation's claim
+    finds it confirmed and refuses before any undo: confirmed, captured, sold."""
     order = placed_order()
     real_get = services.order_get
 
-    def read_then_finalize_confirms(**kwargs):
+    def read_then_the_steps_confirm(**kwargs):
         placed = real_get(**kwargs)
         monkeypatch.setattr(services, "order_get", real_get)
-        assert services.order_finalize(order_id=order.id).status == Status.CONFIRMED
+        services.order_finalize(order_id=order.id)
+        worker.run(skip=("orders.send_order_email",))
+        assert real_get(order_id=order.id).status == Status.CONFIRMED
         return placed
 
-    monkeypatch.setattr(services, "order_get", read_then_finalize_confirms)
+    worker.clear()
+    monkeypatch.setattr(services, "order_get", read_then_the_steps_confirm)
     with pytest.raises(OrderStateConflict):
         services.order_compensate(order_id=order.id, reason="finalize gave up")
 

@@ -342,19 +342,98 @@ def test_a_confirmation_written_by_a_concurrent_duplicate_is_recorded_once():
 # --- finalize and compensate over the real APIs --------------------------------------------
 
 
+STEP_TASKS = ["payments.capture_payment", "inventory.commit_reservation"]
+
+
 @LIVE
-def test_finalize_confirms_commits_stock_and_captures_payment(services_url, catalogue):
-    """Finalising a placed order writes its confirmation code, commits the stock, captures
-    the payment, confirms it and queues the confirmation email; a repeat changes nothing."""
+def test_finalize_writes_the_confirmation_and_asks_for_capture_and_commit_by_task(
+    services_url, catalogue, worker
+):
+    """Finalising a placed order writes its confirmation code and asks payments' and
+    inventory's workers, through the outbox, for the capture and the commit; the order stays
+    placed, nothing is captured or sold yet. A repeat (reconcile) asks both again."""
     order = placed_order_with_stock_and_payment()
-    confirmed = services.order_finalize(order_id=order.id)
-    assert confirmed.status == Status.CONFIRMED
-    assert confirmed.confirmation_code == f"TL-{order.id.hex[:10].upper()}"
+    worker.clear()
+    finalized = services.order_finalize(order_id=order.id)
+    assert finalized.status == Status.PLACED
+    assert finalized.confirmation_code == f"TL-{order.id.hex[:10].upper()}"
+    assert worker.names() == STEP_TASKS
+    assert [kwargs for _, kwargs in worker.queued] == [
+        {"order_id": str(order.id), "idempotency_key": f"capture-{order.id}"},
+        {"order_id": str(order.id), "idempotency_key": f"commit-{order.id}"},
+    ]
+    assert StockItem.objects.get(sku=MOUSE.sku).sold == 0
+    assert Payment.objects.get(order_id=order.id).status == Payment.Status.AUTHORIZED
+    services.order_finalize(order_id=order.id)
+    assert worker.names() == STEP_TASKS * 2
+    assert kinds(order) == ["created", "placed", "confirmation_written", "steps_requested", "steps_requested"]
+
+
+@LIVE
+def test_the_steps_reports_confirm_the_order_once_both_are_done(services_url, catalogue, worker):
+    """Payments' worker captures, inventory's commits, each reports back; the second report
+    confirms the order and queues the confirmation email. A report delivered again changes
+    nothing."""
+    order = placed_order_with_stock_and_payment()
+    worker.clear()
+    services.order_finalize(order_id=order.id)
+    assert worker.run(skip=("orders.send_order_email",)) == [
+        *STEP_TASKS,
+        "orders.record_step",
+        "orders.record_step",
+    ]
+    order.refresh_from_db()
+    assert order.status == Status.CONFIRMED
     assert StockItem.objects.get(sku=MOUSE.sku).sold == 3
     assert Payment.objects.get(order_id=order.id).status == Payment.Status.CAPTURED
-    services.order_finalize(order_id=order.id)
-    assert kinds(order) == ["created", "placed", "confirmation_written", "confirmed"]
+    services.order_record_step(order_id=order.id, step="capture", outcome="done", detail="again")
+    assert kinds(order)[-3:] == ["capture_done", "commit_done", "confirmed"]
     assert OutboxMessage.objects.filter(task_name="orders.send_order_email").count() == 1
+
+
+@LIVE
+def test_one_report_leaves_the_order_placed(services_url, catalogue):
+    order = placed_order_with_stock_and_payment()
+    services.order_finalize(order_id=order.id)
+    placed = services.order_record_step(order_id=order.id, step="commit", outcome="done", detail="ok")
+    assert placed.status == Status.PLACED
+    assert kinds(order)[-1] == "commit_done"
+
+
+@LIVE
+def test_a_failed_step_asks_for_compensation_which_undoes_the_other_step(services_url, catalogue, worker):
+    """Inventory's commit fails for good after payments captured: orders queues the
+    compensation (once, however many reports), which refunds the capture and releases the
+    stock; the order fails and is never confirmed."""
+    order = placed_order_with_stock_and_payment()
+    services.order_finalize(order_id=order.id)
+    captured_and_reported(order)
+    for _ in range(2):
+        services.order_record_step(
+            order_id=order.id, step="commit", outcome="failed", detail="db kept failing"
+        )
+    [request] = [m.kwargs for m in OutboxMessage.objects.filter(task_name="orders.compensate_order")]
+    assert request["reason"] == "commit failed: db kept failing"
+    worker.clear()
+    services.order_compensate(order_id=order.id, reason=request["reason"])
+    worker.run(skip=("orders.send_order_email",))
+    order.refresh_from_db()
+    assert order.status == Status.FAILED
+    assert Payment.objects.get(order_id=order.id).status == Payment.Status.REFUNDED
+    assert StockItem.objects.get(sku=MOUSE.sku).reserved == 0
+    assert "confirmed" not in kinds(order)
+
+
+def captured_and_reported(order: Order) -> None:
+    """Payments' worker captured and reported done."""
+    payments_client.payment_capture(order_id=order.id)
+    services.order_record_step(order_id=order.id, step="capture", outcome="done", detail="payment captured")
+
+
+@pytest.mark.django_db
+def test_an_unknown_step_report_is_refused():
+    with pytest.raises(ValueError):
+        services.order_record_step(order_id=uuid.uuid4(), step="ship", outcome="done")
 
 
 UNDO_TASKS = ["payments.cancel_payment", "inventory.release_reservation"]

@@ -7,6 +7,7 @@ import datetime
 import socket
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
 from inventory import client as inventory_client
@@ -39,34 +40,96 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def test_finalize_confirms_a_placed_order(services_url, catalogue):
-    """The finalize task confirms a placed order."""
+def test_finalize_and_the_steps_reports_confirm_a_placed_order(services_url, catalogue, worker):
+    """The finalize task asks for the capture and the commit; their reports confirm the order."""
     order = placed_order()
+    worker.clear()
     tasks.finalize_order.apply(kwargs={"order_id": str(order.id)})
+    assert worker.run(skip=("orders.send_order_email",)) == [
+        "payments.capture_payment",
+        "inventory.commit_reservation",
+        "orders.record_step",
+        "orders.record_step",
+    ]
     order.refresh_from_db()
     assert order.status == Status.CONFIRMED
 
 
-def test_finalize_retries_transient_errors_then_requests_compensation(services_url, catalogue, settings):
-    """With inventory unreachable, finalize tries 1 + ORDERS_FINALIZE_MAX_RETRIES times, then
-    queues a compensation saying why; the order is not confirmed."""
+def test_finalize_retries_transient_errors_then_requests_compensation(
+    services_url, catalogue, settings, monkeypatch
+):
+    """With the confirmation's write timing out, finalize tries 1 + ORDERS_FINALIZE_MAX_RETRIES
+    times, then queues a compensation saying why; nothing is asked of payments or inventory."""
     order = placed_order()
-    settings.INVENTORY_BASE_URL = closed_port_url()
+
+    def timed_out(order: Order) -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "_write_confirmation", timed_out)
     tasks.finalize_order.apply(kwargs={"order_id": str(order.id)})
     order.refresh_from_db()
     assert order.status == Status.PLACED
     [request] = compensation_requests(order)
     attempts = settings.ORDERS_FINALIZE_MAX_RETRIES + 1
-    assert request["reason"].startswith(f"finalize gave up after {attempts} attempts: ServiceUnavailable")
+    assert request["reason"].startswith(f"finalize gave up after {attempts} attempts: OperationalError")
     assert order.events.filter(kind="finalize_gave_up").count() == 1
+    assert not OutboxMessage.objects.filter(task_name="payments.capture_payment").exists()
 
 
-def test_finalize_gives_up_at_once_on_a_refusal(services_url, catalogue):
-    """A refusal that no retry can fix (no reservation to commit) requests compensation at once."""
+def test_a_step_refused_for_good_compensates_what_the_other_did(services_url, catalogue, worker):
+    """No reservation to commit: inventory's worker reports the commit failed, orders queues
+    the compensation, which refunds the payment payments' worker captured; the order fails."""
     order = placed_order(reserve=False)
+    worker.clear()
     tasks.finalize_order.apply(kwargs={"order_id": str(order.id)})
+    worker.run(skip=("orders.send_order_email",))
     [request] = compensation_requests(order)
-    assert request["reason"].startswith("finalize failed: reservation_not_found: ")
+    assert request["reason"].startswith("commit failed: commit refused: reservation_not_found: ")
+    order.refresh_from_db()
+    assert order.status == Status.FAILED
+    assert payments_client.payment_summary(order_ids=[order.id]).refunded.count == 1
+
+
+def test_reconcile_asks_again_for_a_step_that_never_reported(services_url, catalogue, worker, settings):
+    """Nothing waits forever: inventory's commit was lost, the order stays placed; past its
+    deadline reconcile finalises again, which asks both steps again (the capture changes
+    nothing the second time) and the order is confirmed, captured once."""
+    order = placed_order()
+    worker.clear()
+    tasks.finalize_order.apply(kwargs={"order_id": str(order.id)})
+    worker.run(skip=("inventory.commit_reservation", "orders.send_order_email"))
+    assert Order.objects.get(pk=order.pk).status == Status.PLACED
+    settings.ORDERS_STUCK_AFTER = 0
+
+    tasks.reconcile.apply()
+    worker.run(skip=("orders.send_order_email",))
+
+    order.refresh_from_db()
+    assert order.status == Status.CONFIRMED
+    assert kinds_of(order).count("capture_done") == 1
+    assert payments_client.payment_summary(order_ids=[order.id]).captured.count == 1
+
+
+def test_reconcile_compensates_again_a_placed_order_a_step_failed_for(
+    services_url, catalogue, worker, settings
+):
+    """A step failed and the compensation it asked for was lost: reconcile asks for the
+    compensation again, never finalises again; the order fails."""
+    order = placed_order(reserve=False)
+    worker.clear()
+    tasks.finalize_order.apply(kwargs={"order_id": str(order.id)})
+    worker.run(skip=("orders.compensate_order", "orders.send_order_email"))
+    settings.ORDERS_STUCK_AFTER = 0
+
+    tasks.reconcile.apply()
+    assert "orders.finalize_order" not in worker.run(skip=("orders.send_order_email",))
+
+    order.refresh_from_db()
+    assert order.status == Status.FAILED
+
+
+def kinds_of(order: Order) -> list[str]:
+    return list(order.events.values_list("kind", flat=True))
 
 
 def test_a_task_for_an_order_this_database_does_not_hold_fails_without_compensating(caplog):
@@ -77,6 +140,7 @@ def test_a_task_for_an_order_this_database_does_not_hold_fails_without_compensat
         (tasks.finalize_order, {"order_id": unknown}),
         (tasks.compensate_order, {"order_id": unknown, "reason": "gave up"}),
         (tasks.send_order_email, {"order_id": unknown, "kind": "confirmed"}),
+        (tasks.record_step, {"order_id": unknown, "step": "capture", "outcome": "done"}),
     ]:
         result = task.apply(kwargs=kwargs)
         assert isinstance(result.result, OrderNotFound), task.name

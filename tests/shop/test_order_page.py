@@ -58,6 +58,12 @@ def test_an_order_being_confirmed_says_the_money_is_only_reserved_and_refreshes(
     assert "reserved on your card" in summary.money and "charged only once" in summary.money
 
 
+def test_an_order_whose_capture_reported_before_its_commit_says_the_card_was_charged():
+    summary = summarise(order("placed", "", "steps_requested", "capture_done"))
+    assert summary.in_progress
+    assert "charged €59.00" in summary.money and "reserved" not in summary.money
+
+
 def test_a_failure_of_ours_says_not_charged_and_hides_the_exception():
     reason = "finalize gave up after 4 attempts: OperationalError: interrupted"
     summary = summarise(

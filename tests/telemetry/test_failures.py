@@ -144,6 +144,21 @@ def test_an_order_undone_by_the_payments_and_inventory_workers_ends_refunded_and
     assert (member.money, member.stock) == ("refunded", "released")
 
 
+def test_an_order_confirmed_by_the_payments_and_inventory_workers_reads_captured_and_committed():
+    """The capture and the commit ran as tasks, not REST: read from their runs' outcomes."""
+    stored(builders.confirmed_by_workers(), "confirmed-by-workers")
+    group_all()
+    [member] = TraceFailure.objects.all()
+    assert (member.money, member.stock) == ("captured", "committed")
+
+
+def test_a_commit_that_failed_for_good_reads_refunded_and_released():
+    stored(builders.confirmed_by_workers(commit="failed"), "commit-failed")
+    group_all()
+    [member] = TraceFailure.objects.all()
+    assert (member.money, member.stock) == ("refunded", "released")
+
+
 def test_a_slow_trace_without_an_error_is_signed_by_its_verdict():
     """The capture took 2 s with nothing under it: the slow group names payments' capture as
     a slow service, and the order was charged and its stock committed."""

@@ -138,6 +138,16 @@ def test_a_refund_by_payments_worker_is_named_from_its_run():
     assert "payment refunded" in after
 
 
+def test_a_commit_refused_in_inventorys_worker_is_named_with_the_compensation_that_followed():
+    """The confirmation's commit failed for good in inventory's worker: the diagnosis names
+    that run, and follows the compensation its report queued (the capture refunded)."""
+    diagnosis = analyze(traces.confirmed_by_workers(commit="failed").spans)
+    assert diagnosis.verdict is not None
+    assert diagnosis.verdict.service == "inventory-worker"
+    assert diagnosis.verdict.operation == "run/inventory.commit_reservation"
+    assert diagnosis.outcome[-2:] == ("compensated: payment refunded, stock released", "order failed")
+
+
 def test_timeouts_on_retries_on_sqlite_recommend_sqlite_fixes_and_a_circuit_breaker(retried):
     """The same statement timing out on three attempts: retries do not help. The trace ran
     on SQLite, which has no connection pool: the advice says so, and speaks of its busy

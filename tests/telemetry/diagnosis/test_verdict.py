@@ -126,6 +126,30 @@ def test_spans_whose_parent_never_arrived_are_a_worker_that_died_mid_task():
     assert "ran again afterwards (ok)" in found.sentence
 
 
+def test_task_runs_whose_publish_died_with_the_worker_name_the_run_delivered_again():
+    """Finalize published the capture and the commit, then its process was killed: nothing
+    of the dead run arrived, only the two runs (in payments' and inventory's workers) and
+    their reports, whose parent never did. They ran elsewhere: the verdict names finalize,
+    delivered again, not payments' worker."""
+    trace = TraceBuilder()
+    publish = traces.checkout(trace)
+    lost = [traces.run(trace, publish, "orders.finalize_order", 1, start=200, ms=50)]
+    for number, task in enumerate(("payments.capture_payment", "inventory.commit_reservation")):
+        lost.append(traces.publish(trace, lost[0], task, start=210 + number))
+        ran = traces.run(trace, lost[-1], task, 1, start=220 + number * 10, ms=8)
+        report = traces.publish(trace, ran, "orders.record_step", start=227 + number * 10)
+        traces.run(trace, report, "orders.record_step", 1, start=229 + number * 10, ms=3)
+    traces.run(trace, publish, "orders.finalize_order", 1, start=4300, ms=60)
+    for span in lost:  # ids are handed out by count: remove once all are built
+        trace.spans.remove(span)
+    found = verdict_of(trace)
+    assert (found.service, found.operation, found.cause) == (
+        "orders-worker",
+        "run/orders.finalize_order",
+        v.WORKER_LOST,
+    )
+
+
 def test_a_healthy_trace_has_nothing_to_blame():
     trace = TraceBuilder()
     trace.span("GET api/shop/products/", service="shop", start=0, ms=5, kind="SERVER")
