@@ -80,19 +80,20 @@ def tiers_after_the_lookup(spans: list[dict]) -> dict[str, object]:
 
 
 def test_every_span_of_a_premium_order_carries_its_tier_and_id_in_the_worker_too(calm):
-    """A premium customer's checkout: the finalize run in the worker, its REST hops to
-    inventory and payments, their statements and the email task all say premium and name
-    the order; so does every other span of the trace but the tier lookup."""
+    """A premium customer's checkout: the finalize run in orders' worker, the capture and
+    the commit it asks of payments' and inventory's workers (a queue hop each), their
+    statements and the email task all say premium and name the order; so does every other
+    span of the trace but the tier lookup."""
     make_customer(calm, "vip@example.com", "premium")
     answer = checkout_as(calm, "vip@example.com")
     spans = confirmed_trace(calm, answer)
 
-    worker = [span for span in spans if span["service"] == "orders-worker"]
-    [run] = [span for span in worker if span["name"] == "run/orders.finalize_order"]
-    servers = [span for span in spans if span["kind"] == "SERVER"]
-    hops = [span for span in servers if span["service"] in ("inventory", "payments")]
-    from_worker = [span for span in hops if span["parent_span_id"] in {s["span_id"] for s in worker}]
-    assert {span["service"] for span in from_worker} == {"inventory", "payments"}
+    workers = ("orders-worker", "payments-worker", "inventory-worker")
+    worker = [span for span in spans if span["service"] in workers]
+    [run] = [span for span in worker if span["name"] == names.run_span(names.FINALIZE_ORDER_TASK)]
+    steps = [names.run_span(names.PAYMENT_CAPTURE_TASK), names.run_span(names.STOCK_COMMIT_TASK)]
+    from_worker = [span for span in worker if span["name"] in steps]
+    assert {span["service"] for span in from_worker} == {"payments-worker", "inventory-worker"}
     for span in [run, *worker, *from_worker]:
         assert span["attributes"].get(TIER) == "premium", span["name"]
         assert span["attributes"].get(ORDER_ID) == answer["order_id"], span["name"]
