@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from celery import Task, shared_task
@@ -21,6 +22,7 @@ from instrumentation.context import current_span, current_trace_id, get_tracer, 
 from inventory import client as inventory_client
 from orders import selectors, services
 from orders.errors import OrderNotFound
+from orders.models import Order
 from orders.outbox import outbox_deliver, outbox_pending
 
 logger = logging.getLogger(__name__)
@@ -181,12 +183,7 @@ def reconcile() -> dict[str, int]:
     released = _expire_reservations()
     stuck = selectors.orders_stuck(older_than_seconds=settings.ORDERS_STUCK_AFTER)
     for order in stuck:
-        # The work joins the order's own trace, where whoever looks at the order will look.
-        with (
-            resumed_context(order.trace_context),
-            tracer.start_as_current_span(names.RECONCILE_ORDER_SPAN) as span,
-        ):
-            span.set_attribute(attributes.ORDER_ID, str(order.id))
+        with _in_order_trace(order):
             logger.warning(
                 "order %s is %s past its deadline (trace %s)", order.id, order.status, order.trace_id
             )
@@ -210,10 +207,18 @@ def _resend_emails() -> int:
     for order, kind in owed:
         if not services.order_email_due_again(order=order, kind=kind):
             continue  # no reconcile span every run for an email in flight or given up on
-        with (
-            resumed_context(order.trace_context),
-            tracer.start_as_current_span(names.RECONCILE_ORDER_SPAN) as span,
-        ):
-            span.set_attribute(attributes.ORDER_ID, str(order.id))
+        with _in_order_trace(order):
             queued += services.order_resend_email(order_id=order.id, kind=kind)
     return queued
+
+
+@contextmanager
+def _in_order_trace(order: Order) -> Iterator[None]:
+    """Reconcile's work on one order, in a span of the order's own trace, where whoever
+    looks at the order will look."""
+    with (
+        resumed_context(order.trace_context),
+        tracer.start_as_current_span(names.RECONCILE_ORDER_SPAN) as span,
+    ):
+        span.set_attribute(attributes.ORDER_ID, str(order.id))
+        yield
