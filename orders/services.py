@@ -194,11 +194,7 @@ def order_record_step(
         ):
             code = order.confirmation_code
             _event(order, "confirmed", f"confirmation {code}; stock committed; payment captured")
-            outbox_enqueue(
-                order=order,
-                task_name=names.SEND_ORDER_EMAIL_TASK,
-                kwargs={"order_id": str(order.id), "kind": "confirmed"},
-            )
+            _queue_email(order, "confirmed")
     return order
 
 
@@ -342,11 +338,7 @@ def _failed(order: Order) -> None:
     _event(order, "failed", order.reason)
     # Placed means they were told "received"; now they are told the truth.
     if order.events.filter(kind="placed").exists():
-        outbox_enqueue(
-            order=order,
-            task_name=names.SEND_ORDER_EMAIL_TASK,
-            kwargs={"order_id": str(order.id), "kind": "failed"},
-        )
+        _queue_email(order, "failed")
     logger.warning("order %s failed: %s", order.id, order.reason)
 
 
@@ -416,6 +408,13 @@ def order_send_email(*, order_id: uuid.UUID, kind: str) -> bool:
     return True
 
 
+def _queue_email(order: Order, kind: str) -> None:
+    """Inside the transaction that calls for it: the ``kind`` email, durably queued."""
+    outbox_enqueue(
+        order=order, task_name=names.SEND_ORDER_EMAIL_TASK, kwargs={"order_id": str(order.id), "kind": kind}
+    )
+
+
 def order_email_due_again(*, order: Order, kind: str) -> bool:
     """Whether the ``kind`` email, owed and not on record, should be queued again now.
 
@@ -448,11 +447,7 @@ def order_resend_email(*, order_id: uuid.UUID, kind: str) -> bool:
         if not order_email_due_again(order=order, kind=kind):
             return False
         _event(order, "reconcile_email", f"the {kind} email was not sent in time; queued again")
-        outbox_enqueue(
-            order=order,
-            task_name=names.SEND_ORDER_EMAIL_TASK,
-            kwargs={"order_id": str(order.id), "kind": kind},
-        )
+        _queue_email(order, kind)
     logger.warning("order %s: its %s email was not sent in time; queued again", order.id, kind)
     return True
 
