@@ -17,9 +17,10 @@ the slowest are printed with their ratio to the target. Run on demand, not by th
 
 ``--large-traces N`` times instead the pages of two traces of N spans each, in a fresh
 SQLite store holding only them (stored straight through the index, as with the ingest
-caps raised): one request with N children (``synthetic.builders.flooded``) and a chain N
-deep (``deep``). For each: the trace page's server time and HTML size, and the diagnosis
-(``analyze``) and the critical path alone, median of ``--runs``:
+caps raised): one request with N children (``synthetic.builders.flooded``), a chain N
+deep (``deep``) and an import of N/100 batches of 99 INSERTs, one failing (``bulk_import``:
+the page opens folded). For each: the trace page's server time, HTML size and rows sent,
+and the diagnosis (``analyze``) and the critical path alone, median of ``--runs``:
 
     .venv/bin/python bench/viewer_speed.py --large-traces 20000 --runs 3
 """
@@ -265,7 +266,7 @@ def measure_large(size: int, runs: int) -> dict:
     from django.test import Client
 
     from instrumentation.context import untraced
-    from synthetic.builders import deep, flooded, trace_id
+    from synthetic.builders import bulk_import, deep, flooded, trace_id
     from telemetry.diagnosis.analysis import analyze
     from telemetry.diagnosis.critical_path import critical_path
     from telemetry.selectors import trace_spans
@@ -275,7 +276,16 @@ def measure_large(size: int, runs: int) -> dict:
     client = Client()
     client.force_login(user)
     results = {}
-    for label, build in (("one span with N children", flooded), ("a chain N deep", deep)):
+
+    def batches(size: int):
+        return bulk_import(batches=max(size // 100, 2))
+
+    builds = (
+        ("one span with N children", flooded),
+        ("a chain N deep", deep),
+        ("N/100 batches, folded", batches),
+    )
+    for label, build in builds:
         trace = build(size)
         trace.trace_id = trace_id(build.__name__)
         for span in trace.spans:
@@ -285,7 +295,7 @@ def measure_large(size: int, runs: int) -> dict:
             spans = trace_spans(trace.trace_id)
         url = f"/traces/{trace.trace_id}/"
         timings: dict[str, list[float]] = {"page": [], "analyze": [], "critical path": []}
-        size_bytes = 0
+        size_bytes = rows_sent = 0
         for _ in range(runs):
             started = time.perf_counter()
             response = client.get(url)
@@ -293,6 +303,7 @@ def measure_large(size: int, runs: int) -> dict:
             if response.status_code != 200:
                 raise SystemExit(f"{url} answered {response.status_code}")
             size_bytes = len(response.content)
+            rows_sent = response.content.count(b'class="span-row')
             started = time.perf_counter()
             analyze(spans)
             timings["analyze"].append((time.perf_counter() - started) * 1000)
@@ -302,6 +313,7 @@ def measure_large(size: int, runs: int) -> dict:
         results[label] = {
             "spans": len(spans),
             "html_bytes": size_bytes,
+            "rows_sent": rows_sent,
             **{name: statistics.median(samples) for name, samples in timings.items()},
         }
     return results
@@ -311,7 +323,8 @@ def report_large(label: str, result: dict, args: argparse.Namespace) -> None:
     print(f"\n{label}: two traces of {args.large_traces} spans; median of {args.runs} runs, server time")
     for trace, figures in result.items():
         print(
-            f"  {trace:<26} page {figures['page']:9.1f} ms, {figures['html_bytes'] / 1e6:6.2f} MB of HTML; "
+            f"  {trace:<26} page {figures['page']:9.1f} ms, {figures['html_bytes'] / 1e6:6.2f} MB of HTML, "
+            f"{figures['rows_sent']:5d} rows; "
             f"analyze {figures['analyze']:9.1f} ms; critical path {figures['critical path']:8.1f} ms"
         )
 

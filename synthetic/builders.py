@@ -7,7 +7,7 @@
   Both have one ``span()`` signature, so the shapes built on it (a statement, a REST hop,
   a Celery publish and run) are written once for either.
 - Traces whose answer is known: ``retried_db_timeouts``, ``unreachable_then_db_timeout``,
-  ``slow_gateway``, ``n_plus_one`` (rows), ``failed_order`` and ``confirmed_order``
+  ``shed_reservation``, ``slow_gateway``, ``n_plus_one`` (rows), ``failed_order`` and ``confirmed_order``
   (recorded). Their times are what the tests' expected numbers are worked out from.
 - ``add_span`` and ``call`` write spans straight into the store (with its index) a known
   time before ``NOW``, with their metric rows (``metric_row``), for the dashboard's and
@@ -634,6 +634,30 @@ def unreachable_then_db_timeout() -> TraceBuilder:
         trace, publish(trace, second, names.FINALIZE_ORDER_TASK, start=425), 3, start=800
     )
     compensation(trace, third, start=1112)
+    return trace
+
+
+def shed_reservation(release_outcome: str | None = "none") -> TraceBuilder:
+    """Inventory sheds the reservation with 503 (nothing reserved); the checkout fails the
+    order through orders' fail API, which cancels the payment and releases the stock; the
+    release says what it did (``order.undo.outcome``; None: as traced before it said so)."""
+    trace = TraceBuilder()
+    request = trace.span(
+        "POST api/shop/checkout/",
+        service="shop",
+        start=0,
+        ms=100,
+        kind="SERVER",
+        attributes={"http.route": "api/shop/checkout/", "http.status_code": 503},
+        status="ERROR",
+    )
+    step = trace.span("checkout", service="shop", start=5, ms=90, parent=request, status="ERROR")
+    reserve = trace.call(step, names.STOCK_RESERVE_ROUTE, service="inventory", start=6, ms=3, status=503)
+    reserve.status = "ERROR"
+    fail = trace.call(step, names.ORDER_FAIL_ROUTE, service="orders", start=20, ms=60)
+    trace.call(fail, names.PAYMENT_CANCEL_ROUTE, service="payments", start=25, ms=10)
+    said = {attributes.UNDO_OUTCOME: release_outcome} if release_outcome else {}
+    trace.call(fail, names.STOCK_RELEASE_ROUTE, service="inventory", start=40, ms=10, attributes=said)
     return trace
 
 

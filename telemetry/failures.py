@@ -44,7 +44,14 @@ from instrumentation.context import untraced
 from instrumentation.diagnosis import OrderFailureGroup
 from telemetry.diagnosis.analysis import analyze
 from telemetry.diagnosis.model import Diagnosis
-from telemetry.diagnosis.propagation import answered_ok, captured, committed, payment_undone, ran_ok
+from telemetry.diagnosis.propagation import (
+    answered_ok,
+    captured,
+    committed,
+    payment_undone,
+    ran_ok,
+    stock_undone,
+)
 from telemetry.diagnosis.spans import short_statement, statement_of, url_of
 from telemetry.diagnosis.timing import self_time_ns
 from telemetry.diagnosis.verdict import NOTHING
@@ -157,7 +164,7 @@ def money_outcome(tree: SpanTree[Span]) -> str:
 def stock_outcome(tree: SpanTree[Span]) -> str:
     """Where the order's stock ended, as far as the trace shows."""
     if answered_ok(tree, names.STOCK_RELEASE_ROUTE) or ran_ok(tree, names.STOCK_RELEASE_TASK):
-        return "released"
+        return "released" if stock_undone(tree) == "stock released" else "none"
     if committed(tree):
         return "committed"
     return "reserved" if answered_ok(tree, names.STOCK_RESERVE_ROUTE) else "none"
@@ -255,15 +262,18 @@ def group_trace(trace: Trace) -> bool | None:
 
 def claim_new_groups(*, now_ns: int | None = None, lookback_s: float = LOOKBACK_S) -> list[FailureGroup]:
     """The groups no mail has announced yet, marked announced (a conditional update, so two
-    overlapping runs announce each once). Groups first seen before ``lookback_s`` (filed by a
-    catch-up over old traces) are marked without being returned: they are not news."""
+    overlapping runs announce each once), failures before slow traces and each kind oldest
+    first: the mail opens with its first group, and a failed order is the news when a slow
+    trace of the same minutes comes with it. Groups first seen before ``lookback_s`` (filed
+    by a catch-up over old traces) are marked without being returned: they are not news."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     with untraced():
         fresh = FailureGroup.objects.filter(alerted_at__isnull=True)
         ids = list(fresh.order_by("first_seen_ns", "pk").values_list("pk", flat=True))
         claimed = [pk for pk in ids if fresh.filter(pk=pk).update(alerted_at=timezone.now())]
         recent = now_ns - int(lookback_s * NS_PER_S)
-        return list(FailureGroup.objects.filter(pk__in=claimed, first_seen_ns__gte=recent).order_by("pk"))
+        news = FailureGroup.objects.filter(pk__in=claimed, first_seen_ns__gte=recent)
+        return sorted(news, key=lambda g: (g.kind != FailureGroup.Kind.ERROR, g.first_seen_ns, g.pk))
 
 
 # -- the groups of a window (the read) ----------------------------------------------------

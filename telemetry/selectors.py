@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.base import ModelState
 from django.db.models.fields.json import KeyTransform
 
 from instrumentation.attributes import ORDER_ID, SAMPLING_PROBABILITY, SAMPLING_RULE
@@ -231,6 +232,28 @@ def similar_traces(root_name: str, exclude: str, limit: int = 20) -> list[TraceS
 def trace_spans(trace_id: str) -> list[Span]:
     with untraced():
         return list(Span.objects.filter(trace_id=trace_id).order_by("start_time_ns"))
+
+
+# What the trace page reads of each span: all but the links, which only a span's details
+# show (read when asked for, one query for that span: Django loads a field left unread).
+PAGE_FIELDS = tuple(field.attname for field in Span._meta.concrete_fields if field.attname != "links")
+
+
+def trace_page_spans(trace_id: str) -> list[Span]:
+    """The trace's spans for its page, in start order: the columns of ``PAGE_FIELDS`` only,
+    each row made a ``Span`` without ``Model.__init__`` (a fifth of the time of reading
+    20,000 spans); for the page's reading, not for saving."""
+    with untraced():
+        rows = Span.objects.filter(trace_id=trace_id).order_by("start_time_ns")
+        database = rows.db
+        spans = []
+        for values in rows.values_list(*PAGE_FIELDS):
+            span = Span.__new__(Span)
+            span.__dict__.update(zip(PAGE_FIELDS, values, strict=True))
+            span._state = ModelState()
+            span._state.adding, span._state.db = False, database
+            spans.append(span)
+        return spans
 
 
 def trace_id_for_order(order_id: str) -> str | None:

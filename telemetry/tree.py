@@ -49,6 +49,9 @@ class SpanTree(Generic[S]):
         self.by_id: dict[str, S] = {span.span_id: span for span in self.spans}
         self.roots: list[S] = []
         self._children: dict[str, list[S]] = {}
+        # What readers compute once per tree and share (the self times, say): the trace
+        # page's diagnosis, statistics and waterfall walk one tree.
+        self.memo: dict[str, Any] = {}
         for span in self.spans:
             if self.parent(span) is None:
                 self.roots.append(span)

@@ -17,5 +17,7 @@ urlpatterns = [
     path("load/", views.trace_load, name="trace-load"),
     path("<str:trace_id>/", views.trace_detail, name="trace-detail"),
     path("<str:trace_id>/otlp.json", views.trace_otlp, name="trace-otlp"),
+    path("<str:trace_id>/find/", views.trace_find, name="trace-find"),
+    path("<str:trace_id>/rows/", views.subtree_rows, name="subtree-rows"),
     path("<str:trace_id>/spans/<str:span_id>/", views.span_details, name="span-details"),
 ]

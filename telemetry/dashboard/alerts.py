@@ -162,7 +162,8 @@ MAIL_SEP = " | "  # ASCII: a subject line shows it in any mail client
 
 
 def _mail_new_groups(groups: list[FailureGroup]) -> None:
-    """The first group's sentence and link open the mail: what a phone's preview shows."""
+    """The first group's sentence and link open the mail (what a phone's preview shows):
+    ``claim_new_groups`` puts failures before slow traces."""
     first = groups[0]
     more = f" and {len(groups) - 1} more" if len(groups) > 1 else ""
     lines = [f"New failure: {first.summary}", failures.group_url(first.pk), ""]

@@ -41,6 +41,10 @@ class Line:
     path: str  # SVG path data
     label_x: float
     label_y: float
+    # A two-way pair (A→B and B→A) is one line with an arrow at each end and one label for
+    # both: the pair's line left to right is ``two_way``, its reverse shares it, not ``drawn``.
+    two_way: bool = False
+    drawn: bool = True
 
 
 @dataclass(frozen=True)
@@ -97,16 +101,20 @@ def graph_layout(pairs: Sequence[tuple[str, str]]) -> GraphLayout:
     """Nodes in columns by layer, left to right (Sugiyama's layered layout). An edge that
     skips layers passes through a free row of each column between (a waypoint), so it never
     crosses a node; an edge back to an earlier layer (a cycle) is laid out as its reverse and
-    drawn back along it. Rows in each column are ordered to minimise crossings (``_order``),
-    and each node's lines leave and arrive at points ordered like the rows at their other
-    ends, so two lines that share a node do not cross beside it either. One line per pair,
-    with a label point: a waypoint's centre, or the middle of a short edge."""
+    drawn right to left. A two-way pair is one line with both arrows (``Line.two_way``).
+    Rows in each column are ordered to minimise crossings (``_order``), and each node's
+    lines leave and arrive at points ordered like the rows at their other ends, so two lines
+    that share a node do not cross beside it either. One line per pair, with a label point:
+    a waypoint's centre, or a spot along a short edge clear of lines, nodes and labels."""
     layer = layers(pairs)
+    twins = _twins(pairs, layer)
+    drawn = [index for index in range(len(pairs)) if index not in twins]
     columns: dict[int, list] = defaultdict(list)  # layer → node names and waypoints
     for name in sorted(layer):
         columns[layer[name]].append(name)
-    chains: list[list] = []  # keys left to right, whichever way the edge points
-    for index, (source, target) in enumerate(pairs):
+    chains: list[list] = []  # per drawn pair, keys left to right, whichever way it points
+    for index in drawn:
+        source, target = pairs[index]
         left, right = (source, target) if layer[target] > layer[source] else (target, source)
         chain: list = [left]
         for column in range(layer[left] + 1, layer[right]):
@@ -130,31 +138,38 @@ def graph_layout(pairs: Sequence[tuple[str, str]]) -> GraphLayout:
         if isinstance(name, str)
     )
     ports = _ports(chains, place)
-    lines = [
-        _line(chain, place, ports, index, backward=chain[0] != pairs[index][0])
-        for index, chain in enumerate(chains)
+    drawn_lines = [
+        _line(chain, place, ports, k, backward=chain[0] != pairs[index][0])
+        for k, (index, chain) in enumerate(zip(drawn, chains, strict=True))
     ]
-    _part_twins(pairs, chains, lines)
-    _spread_labels(chains, lines, place)
+    _spread_labels(chains, drawn_lines, place)
+    lines: dict[int, Line] = {}
+    two_way = set(twins.values())
+    for index, line in zip(drawn, drawn_lines, strict=True):
+        lines[index] = replace(line, two_way=index in two_way)
+    for back, forward in twins.items():
+        lines[back] = replace(lines[forward], drawn=False)
     return GraphLayout(
         width=2 * MARGIN + max(len(order) - 1, 0) * COLUMN_GAP + NODE_WIDTH,
         height=2 * MARGIN + max(tallest - 1, 0) * ROW_GAP + NODE_HEIGHT,
         nodes=nodes,
-        lines=tuple(lines),
+        lines=tuple(lines[index] for index in range(len(pairs))),
     )
 
 
-def _part_twins(pairs: Sequence[tuple[str, str]], chains: list[list], lines: list[Line]) -> None:
-    """A two-way pair of neighbours (A→B and B→A) is drawn as two close parallel lines whose
-    labels would sit on each other: the upper line's label goes above, the lower's below."""
+def _twins(pairs: Sequence[tuple[str, str]], layer: dict[str, int]) -> dict[int, int]:
+    """The two-way pairs (A→B and B→A): each reverse's index → the index of the pair's edge
+    that runs left to right, whose line draws both. Two lines side by side would put two
+    labels on top of each other (a task and its reply through the queues)."""
     index_of = {pair: index for index, pair in enumerate(pairs)}
+    twins: dict[int, int] = {}
     for index, (source, target) in enumerate(pairs):
         other = index_of.get((target, source))
-        if other is None or other <= index or len(chains[index]) > 2 or len(chains[other]) > 2:
+        if other is None or other <= index or source == target:
             continue
-        upper, lower = sorted((index, other), key=lambda i: lines[i].label_y)
-        lines[upper] = replace(lines[upper], label_y=lines[upper].label_y - LABEL_OFFSET)
-        lines[lower] = replace(lines[lower], label_y=lines[lower].label_y + LABEL_OFFSET)
+        forward, back = (index, other) if layer[target] >= layer[source] else (other, index)
+        twins[back] = forward
+    return twins
 
 
 # The most work the exact search may take (pairs of orders of neighbouring columns, times
@@ -317,7 +332,7 @@ def _mean(values: list[int]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-LABEL_OFFSET = 15  # from a two-way pair's lines to the middle of each one's label
+MAX_BESIDE_SLOPE = 0.5  # a label beside a steeper line would sit 50 px or more from it
 # Where along its line a short edge's label may sit, most wanted first.
 LABEL_SPOTS = (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78)
 
@@ -353,9 +368,14 @@ def _spread_labels(chains: list[list], lines: list[Line], place: dict[object, tu
     for index in short:
         line = lines[index]
         (x1, y1), (x2, y2) = _path_points(line.path)
-        shift = line.label_y - (y1 + y2) / 2  # a two-way pair's label stays off the lines
-        beside = [(t, side * (LABEL_HEIGHT / 2 + 3)) for t in LABEL_SPOTS for side in (-1, 1)]
-        on = [(t, shift) for t in LABEL_SPOTS]
+        # Above or below the line, by enough that a sloping line stays clear of the box's
+        # near corners too; a steep line's label would sit too far off to be read as its
+        # own, so it goes on the line.
+        slope = abs(y2 - y1) / max(abs(x2 - x1), 1)
+        clearance = LABEL_HEIGHT / 2 + 3 + slope * LABEL_WIDTH / 2
+        sides = (-1, 1) if slope <= MAX_BESIDE_SLOPE else ()
+        beside = [(t, side * clearance) for t in LABEL_SPOTS for side in sides]
+        on = [(t, 0.0) for t in LABEL_SPOTS]
         spots = [(x1 + t * (x2 - x1), y1 + t * (y2 - y1) + dy) for t, dy in beside + on]
         boxes = [(x, y, _box(x, y, LABEL_WIDTH, LABEL_HEIGHT)) for x, y in spots]
         clear = [spot for spot in boxes[: len(beside)] if not any(_cuts(s, spot[2]) for s in segments)]

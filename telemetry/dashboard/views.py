@@ -46,12 +46,29 @@ def services(request: HttpRequest) -> HttpResponse:
     context = {
         "window": win,
         "windows": _windows(),
-        "edges": [{"edge": edge, "line": line} for edge, line in zip(edges, layout.lines, strict=True)],
+        "edges": edges,
+        "lines": _drawn_lines(edges, layout),
         "graph": layout,
         "nodes": [{"node": node, "failing": node.name in failing} for node in layout.nodes],
         **_partial(edge.stats for edge in edges),
     }
     return render(request, "telemetry/services.html", context)
+
+
+def _drawn_lines(edges: list, layout: charts.GraphLayout) -> list[dict[str, object]]:
+    """The graph's lines as drawn: each edge with its line, and a two-way pair once, its
+    reverse edge as ``back`` (the label gives both directions); ``look`` is ``error`` when
+    some of its calls failed, else ``queue`` or ``rest``."""
+    edge_of = {(e.source, e.target): e for e in edges}
+    drawn = []
+    for edge, line in zip(edges, layout.lines, strict=True):
+        if not line.drawn:
+            continue
+        back = edge_of[edge.target, edge.source] if line.two_way else None
+        failed = edge.stats.errors or (back is not None and back.stats.errors)
+        look = "error" if failed else "queue" if edge.by_queue else "rest"
+        drawn.append({"edge": edge, "line": line, "back": back, "look": look})
+    return drawn
 
 
 @staff_with_permission(VIEW_TRACES)

@@ -34,10 +34,11 @@ Definitions:
   circuit breaker) or fewer (``db_timeout``); calls to another app failing in two
   attempts or more (``dependency_failing_on_retries``); ``n_plus_one``: at least
   ``N_PLUS_ONE_MIN`` (5) statements under one parent, identical once literals and
-  parameters are normalised; ``worker_lost``: spans whose parent never reached the store
-  (the process died mid-span); a span below the root whose self time exceeds
-  ``SLOW_SHARE`` (25%) of the trace's wall time: ``slow_leaf`` when it has no children
-  (the external call to look at), ``uninstrumented_time`` otherwise.
+  parameters are normalised, one recommendation per such statement however many parents
+  repeat it (a loop over batches: "N+1 queries in 20 places"); ``worker_lost``: spans
+  whose parent never reached the store (the process died mid-span); a span below the root
+  whose self time exceeds ``SLOW_SHARE`` (25%) of the trace's wall time: ``slow_leaf`` when
+  it has no children (the external call to look at), ``uninstrumented_time`` otherwise.
 
 The parts: ``model`` (the values), ``spans`` (what one span says: its error, its label),
 ``timing``, ``root_cause``, ``stack``, ``propagation``, ``locks``, ``recommendations``,
@@ -61,9 +62,10 @@ from telemetry.models import Span
 from telemetry.tree import SpanTree
 
 
-def analyze(spans: Iterable[Span]) -> Diagnosis:
-    """Diagnose one trace from its spans (see the module docstring for the definitions)."""
-    tree = SpanTree(spans)
+def analyze(spans: Iterable[Span] | SpanTree[Span]) -> Diagnosis:
+    """Diagnose one trace from its spans or its tree (see the module docstring for the
+    definitions)."""
+    tree = spans if isinstance(spans, SpanTree) else SpanTree(spans)
     services = service_times(tree)
     cause = root_cause(tree)
     spread = propagation(tree, cause)

@@ -41,7 +41,14 @@ class LockWait:
 
 
 def engine(tree: Tree) -> str:
-    """``sqlite``, ``postgresql`` or "" : the engine most statement spans ran on."""
+    """``sqlite``, ``postgresql`` or "" : the engine most statement spans ran on (computed
+    once per tree: the diagnosis asks three times)."""
+    if "engine" not in tree.memo:
+        tree.memo["engine"] = _engine(tree)
+    return tree.memo["engine"]
+
+
+def _engine(tree: Tree) -> str:
     systems = Counter(
         str(s.attributes.get("db.system") or s.attributes.get("db.system.name"))
         for s in tree.spans

@@ -4,6 +4,7 @@ the outcome in short phrases (definitions in ``telemetry.diagnosis.analysis``)."
 
 from __future__ import annotations
 
+from core.text import counted
 from instrumentation import attributes, names
 from telemetry.diagnosis.model import Propagation, RootCause, Step
 from telemetry.diagnosis.root_cause import attempt_error, fault_of, reached, task_runs
@@ -129,9 +130,9 @@ def undo_steps(tree: Tree, compensation: Span) -> list[Timed]:
     answered by payments and inventory, or runs of their tasks (each attempt a step)."""
     done = {
         names.PAYMENT_CANCEL_ROUTE: payment_undone(tree),
-        names.STOCK_RELEASE_ROUTE: "stock released",
+        names.STOCK_RELEASE_ROUTE: stock_undone(tree),
         UNDO_TASKS[0]: payment_undone(tree),
-        UNDO_TASKS[1]: "stock released",
+        UNDO_TASKS[1]: stock_undone(tree),
     }
     steps = []
     for span in tree.descendants(compensation):
@@ -161,6 +162,20 @@ def payment_undone(tree: Tree) -> str:
     if captured(tree):
         return "payment refunded"
     return "payment voided" if answered_ok(tree, names.PAYMENT_AUTHORIZE_ROUTE) else "no payment to void"
+
+
+def stock_undone(tree: Tree) -> str:
+    """What releasing the stock did: give units back, or nothing for an order that never
+    reserved (its reservation refused or never answered). Inventory says so on the release's
+    run or request (``order.undo.outcome``, ``none`` when there was nothing); a release traced
+    without it is read from the trace: a reservation answered before it."""
+    releases = (names.STOCK_RELEASE_ROUTE, UNDO_TASKS[1])
+    for span in tree.spans:
+        if span.status != "ERROR" and span.name.endswith(releases):
+            outcome = span.attributes.get(attributes.UNDO_OUTCOME)
+            if outcome:
+                return "no stock to release" if outcome == "none" else "stock released"
+    return "stock released" if answered_ok(tree, names.STOCK_RESERVE_ROUTE) else "no stock to release"
 
 
 def captured(tree: Tree) -> bool:
@@ -204,7 +219,8 @@ def answered_ok(tree: Tree, route: str) -> bool:
 
 
 def outcome(tree: Tree, cause: RootCause | None, after: tuple[Step, ...]) -> tuple[str, ...]:
-    compensated = [s.what for s in after if s.what.startswith(("payment ", "no payment ", "stock "))]
+    undone = ("payment ", "no payment ", "stock ", "no stock ")
+    compensated = [s.what for s in after if s.what.startswith(undone)]
     phrases = retry_outcome(tree, cause, after)
     phrases += ["compensated: " + ", ".join(compensated)] if compensated else []
     phrases += ["order failed"] if any(s.what == "order failed" for s in after) else []
@@ -219,7 +235,7 @@ def retry_outcome(tree: Tree, cause: RootCause | None, after: tuple[Step, ...]) 
         return []
     last, number = runs[-1], attempt_number(runs[-1])
     if last.status == "ERROR" and any(s.what == "compensation ran" for s in after):
-        return [f"gave up after {number} attempts"]
+        return [f"gave up after {counted(number, 'attempt')}"]
     if last.status != "ERROR" and number > (cause.attempt or 0):
         return [f"recovered on attempt {number}"]
     return []

@@ -7,7 +7,7 @@ statement timeout; PostgreSQL has both, and row locks)."""
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 from instrumentation import attributes, names
@@ -26,7 +26,7 @@ from telemetry.diagnosis.spans import (
     url_of,
 )
 from telemetry.diagnosis.text import on_attempts
-from telemetry.diagnosis.timing import self_time_ns, wall_ns
+from telemetry.diagnosis.timing import self_times, wall_ns
 from telemetry.models import Span
 from telemetry.tree import SpanTree
 
@@ -126,16 +126,28 @@ def lost_processes(tree: Tree) -> list[Recommendation]:
     service, again = lost_run(tree, orphans)
     evidence = (
         f"{len(orphans)} span(s) lost their parent span ({', '.join(lost)}): the {service} "
-        f"process running it died before ending it, after {label(first)}"
+        f"process running it died before ending it (no end recorded), after {last_act(first)}"
     )
     if again is not None:
-        evidence += f"; {again.name} ran again afterwards ({'failed' if again.status == 'ERROR' else 'ok'})"
+        ended = "failed" if again.status == "ERROR" else "ok"
+        evidence += f"; {task_name(again)} ran again afterwards ({ended})"
     advice = (
         "A worker process died mid-task (killed: out of memory, SIGKILL, a lost machine). Look at "
         "the worker's log and the machine's memory; the task is only safe to run again if it is "
         "idempotent and acknowledged late (acks_late with task_reject_on_worker_lost)."
     )
     return [Recommendation("worker_lost", evidence, advice, tuple(s.span_id for s in orphans))]
+
+
+def last_act(orphan: Span) -> str:
+    """What the dying process had done, read from a span whose parent it took with it: a
+    task run's parent was its publish ("publishing payments.capture_payment"), a server
+    span's the call ("calling inventory: POST …"), any other span its own work."""
+    if orphan.kind == "CONSUMER":
+        return f"publishing {task_name(orphan)}"
+    if orphan.kind == "SERVER":
+        return f"calling {orphan.service}: {orphan.name}"
+    return f"starting {label(orphan)}"
 
 
 def lost_run(tree: Tree, orphans: list[Span]) -> tuple[str, Span | None]:
@@ -251,36 +263,72 @@ def failing_calls(tree: Tree) -> list[Recommendation]:
 
 
 def n_plus_one(tree: Tree) -> list[Recommendation]:
-    found = []
+    """One recommendation per repeated statement shape, however many places repeat it: a
+    loop over batches that does the same N+1 in each is one fix, not one per batch."""
+    places: dict[str, list[tuple[Span, int]]] = {}
+    repeats: dict[str, list[str]] = defaultdict(list)  # the spans of each shape, for the advice
     for parent in tree.spans:
         children = tree.children(parent)
-        shapes = Counter(normalize_statement(st) for st in map(statement_of, children) if st and is_query(st))
+        folded = parent.attributes.get(attributes.DB_SUMMARY_TOP_STATEMENT)
+        if len(children) < N_PLUS_ONE_MIN and not folded:
+            continue  # too few statements to repeat (most spans: a leaf)
+        # Each statement normalised once (the regular expressions are most of the cost of a
+        # span with thousands of statements), its span kept with its shape for the advice.
+        by_shape: dict[str, list[str]] = defaultdict(list)
+        for child in children:
+            statement = statement_of(child)
+            if statement and is_query(statement):
+                by_shape[normalize_statement(statement)].append(child.span_id)
+        shapes = Counter({shape: len(ids) for shape, ids in by_shape.items()})
         # Reads folded into the parent instead of exported (instrumentation/statements.py)
         # still count: the parent names the one repeated most, and how often.
-        folded = parent.attributes.get(attributes.DB_SUMMARY_TOP_STATEMENT)
         if folded and is_query(str(folded)):
-            repeats = int(parent.attributes.get(attributes.DB_SUMMARY_TOP_COUNT, 0))
-            shapes[normalize_statement(str(folded))] += repeats
+            shapes[normalize_statement(str(folded))] += int(
+                parent.attributes.get(attributes.DB_SUMMARY_TOP_COUNT, 0)
+            )
         for shape, count in shapes.items():
             if count >= N_PLUS_ONE_MIN:
-                found.append(n_plus_one_advice(tree, parent, shape, count))
-    return found
+                places.setdefault(shape, []).append((parent, count))
+                # None of that shape among the children: the repeats were folded into the parent.
+                repeats[shape] += by_shape.get(shape) or [parent.span_id]
+    return [n_plus_one_advice(shape, found, tuple(repeats[shape])) for shape, found in places.items()]
 
 
-def n_plus_one_advice(tree: Tree, parent: Span, shape: str, count: int) -> Recommendation:
+def n_plus_one_advice(shape: str, places: list[tuple[Span, int]], ids: tuple[str, ...]) -> Recommendation:
     verb = shape.split(None, 1)[0].upper()
     fix = (
         "bulk_create / bulk_update, or one UPDATE … WHERE id IN (…)"
         if verb in {"INSERT", "UPDATE", "DELETE"}
         else "select_related / prefetch_related, or one query with id__in=[…]"
     )
-    evidence = (
-        f"{count} near-identical statements in {parent.name} ({parent.service}): {compact(shape)[:160]}"
-    )
     advice = f"An N+1 query: one statement per row. Fetch or write the rows at once: {fix}."
-    children = tree.children(parent)
-    ids = tuple(c.span_id for c in children if normalize_statement(statement_of(c) or "") == shape)
-    return Recommendation("n_plus_one", evidence, advice, ids or (parent.span_id,))
+    return Recommendation("n_plus_one", n_plus_one_evidence(shape, places), advice, ids)
+
+
+def n_plus_one_evidence(shape: str, places: list[tuple[Span, int]]) -> str:
+    """``20 near-identical statements in GET … (shop): SELECT …`` for one place; for more,
+    ``N+1 queries in 20 places: 1980 near-identical statements (99 in each) in import batch
+    1, import batch 2, import batch 3 and 17 more (shop): INSERT …``."""
+    statement = compact(shape)[:160]
+    services = ", ".join(dict.fromkeys(parent.service for parent, _ in places))
+    if len(places) == 1:
+        [(parent, count)] = places
+        return f"{count} near-identical statements in {parent.name} ({services}): {statement}"
+    counts = [count for _, count in places]
+    each = f"{counts[0]} in each" if len(set(counts)) == 1 else f"{min(counts)} to {max(counts)} in each"
+    return (
+        f"N+1 queries in {len(places)} places: {sum(counts)} near-identical statements ({each}) "
+        f"in {place_names([parent.name for parent, _ in places])} ({services}): {statement}"
+    )
+
+
+def place_names(labels: list[str], shown: int = 3) -> str:
+    """``a, b, c and 17 more``; a name that repeats, once, as ``a (20 times)``."""
+    repeats = Counter(labels)
+    distinct = [f"{name} ({repeats[name]} times)" if repeats[name] > 1 else name for name in repeats]
+    if len(distinct) <= shown:
+        return ", ".join(distinct[:-1]) + (" and " if len(distinct) > 1 else "") + distinct[-1]
+    return f"{', '.join(distinct[:shown])} and {len(distinct) - shown} more"
 
 
 _SELECT_LIST = re.compile(r"^(SELECT\s+(?:DISTINCT\s+)?).+?(\s+FROM\s)", re.IGNORECASE | re.DOTALL)
@@ -300,7 +348,7 @@ def slow_spans(tree: Tree, cited: set[str]) -> list[Recommendation]:
     wall = wall_ns(tree.spans) or 1
     found = []
     for span in tree.spans:
-        own = self_time_ns(span, tree.children(span))
+        own = self_times(tree)[span.span_id]
         if tree.parent(span) and span.span_id not in cited and own > SLOW_SHARE * wall:
             found.append(slow_span_advice(tree, span, own, wall))
     return found

@@ -33,11 +33,19 @@ def self_time_ns(span: Span, children: Iterable[Span]) -> int:
     return max(0, duration - union_ns((s, e) for s, e in clipped if e > s))
 
 
+def self_times(tree: SpanTree[Span]) -> dict[str, int]:
+    """Every span's self time by span id, computed once per tree."""
+    if "self_times" not in tree.memo:
+        tree.memo["self_times"] = {s.span_id: self_time_ns(s, tree.children(s)) for s in tree.spans}
+    return tree.memo["self_times"]
+
+
 def service_times(tree: SpanTree[Span]) -> tuple[ServiceTime, ...]:
     """Self time by service, largest share first."""
     totals: Counter[str] = Counter()
+    own = self_times(tree)
     for span in tree.spans:
-        totals[span.service] += self_time_ns(span, tree.children(span))
+        totals[span.service] += own[span.span_id]
     overall = sum(totals.values()) or 1
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
     return tuple(ServiceTime(service, ns, ns / overall) for service, ns in ranked)

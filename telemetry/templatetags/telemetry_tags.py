@@ -71,10 +71,37 @@ def waterfall_rows(view: waterfall.Waterfall) -> SafeString:
     """The waterfall's table rows: each span's row, then its details row (filled for the
     root cause; fetched when opened for the others). Built here, not in a template loop:
     a trace has hundreds of spans and the loop was most of the page's server time."""
-    return format_html_join(
-        "\n",
-        "{}",
-        ((_span_row(item) if isinstance(item, waterfall.Row) else _elided_row(item),) for item in view.drawn),
+    return drawn_rows(view.drawn)
+
+
+def drawn_rows(items: list[waterfall.Row | waterfall.Elided | waterfall.Folded]) -> SafeString:
+    """Rows as the waterfall's table draws them (the page's, or a folded span's subtree)."""
+    return format_html_join("\n", "{}", ((_item_row(item),) for item in items))
+
+
+def _item_row(item: waterfall.Row | waterfall.Elided | waterfall.Folded) -> SafeString:
+    if isinstance(item, waterfall.Row):
+        return _span_row(item)
+    if isinstance(item, waterfall.Folded):
+        return _folded_row(item)
+    return _elided_row(item)
+
+
+def _folded_row(folded: waterfall.Folded) -> SafeString:
+    """A folded span's subtree, not sent with the page: one row that counts it, hidden
+    under its folded span; unfolding the span fetches the rows in its place."""
+    parent = folded.parent
+    errors = format_html(", {} with an error", folded.errors) if folded.errors else ""
+    return format_html(
+        '<tr class="folded-rest" data-parent-id="{parent}" data-spans="{count}" hidden>'
+        '<td colspan="3" class="muted" style="padding-left:{indent}em">… {count} more span{plural} '
+        "under {name}{errors}, loaded when unfolded</td></tr>",
+        parent=parent.span.span_id,
+        count=folded.spans,
+        plural="" if folded.spans == 1 else "s",
+        indent=parent.indent + 1,
+        name=parent.span.name,
+        errors=errors,
     )
 
 

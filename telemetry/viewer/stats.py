@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from telemetry.diagnosis.timing import self_time_ns
+from telemetry.diagnosis.timing import self_times
 from telemetry.models import Span
 from telemetry.tree import SpanTree
 from telemetry.viewer.waterfall import service_colour
@@ -50,12 +50,14 @@ class TraceStats:
     operation_count: int  # every operation, listed or not
 
 
-def trace_stats(spans: list[Span]) -> TraceStats:
-    tree = SpanTree(spans)
+def trace_stats(spans: list[Span] | SpanTree[Span]) -> TraceStats:
+    """Takes the trace's spans or its tree (shared with the diagnosis: self times once)."""
+    tree = spans if isinstance(spans, SpanTree) else SpanTree(spans)
+    self_ns = self_times(tree)
     services: dict[str, Totals] = {}
     operations: dict[tuple[str, str], Totals] = {}
     for span in tree.spans:
-        own = self_time_ns(span, tree.children(span))
+        own = self_ns[span.span_id]
         for totals in (
             services.setdefault(span.service, Totals(span.service)),
             operations.setdefault((span.service, span.name), Totals(span.service, span.name)),

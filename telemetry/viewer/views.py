@@ -4,6 +4,7 @@ trace as a waterfall, two traces compared, and a trace downloaded or loaded as O
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import cast
 
@@ -18,27 +19,33 @@ from instrumentation.context import untraced
 from telemetry.access import LOAD_TRACES, VIEW_TRACES, staff_with_permission
 from telemetry.diagnosis.analysis import analyze
 from telemetry.diagnosis.text import diagnosis_text
+from telemetry.models import Span
 from telemetry.selectors import (
     operation_names,
     service_names,
     similar_traces,
     trace_logs,
     trace_order_ids,
+    trace_page_spans,
     trace_sampling,
     trace_search,
     trace_search_page,
     trace_spans,
 )
 from telemetry.store.exporter import store_spans
+from telemetry.templatetags.telemetry_tags import drawn_rows
+from telemetry.tree import SpanTree
 from telemetry.viewer.compare import compare_traces
 from telemetry.viewer.forms import TraceSearchForm, TraceUploadForm
 from telemetry.viewer.noise import HIDE, PARAMETER, SHOW, hide_noise, noise
 from telemetry.viewer.otlp import OtlpError, read_otlp, to_otlp
+from telemetry.viewer.overview import flame_graph, minimap
 from telemetry.viewer.serializers import search_page, trace_spans_json, wants_json
 from telemetry.viewer.stats import trace_stats
-from telemetry.viewer.waterfall import root_cause, service_colour, waterfall
+from telemetry.viewer.waterfall import find_spans, root_cause, service_colour, span_row, waterfall
 
 PER_PAGE = 25
+MAX_SUBTREES = 500  # folded spans unfolded by one request ("unfold all")
 
 
 def order_admin_url(order_id: str) -> str:
@@ -92,18 +99,24 @@ def trace_detail(request: HttpRequest, trace_id: str) -> HttpResponse:
     """One trace: header, why it was kept (sampling), root cause, statistics, waterfall with
     each span's details and logs; ``?format=json`` gives its stored spans as JSON."""
     trace_id = trace_id.lower()
-    spans = _spans_or_404(trace_id)
     if wants_json(request):
+        spans = _spans_or_404(trace_id)
         return JsonResponse(trace_spans_json(trace_id, spans), json_dumps_params={"indent": 1})
+    spans = _spans_or_404(trace_id, read=trace_page_spans)
     # A large trace is drawn in part unless asked for whole (``?all=1``, the "draw all" links).
-    view = waterfall(spans, trace_logs(trace_id), draw_all=request.GET.get("all") == "1")
-    diagnosis = analyze(spans)
+    tree = SpanTree(spans)  # one tree for the waterfall, the diagnosis and the statistics
+    view = waterfall(
+        tree, trace_logs(trace_id), draw_all=request.GET.get("all") == "1", show=request.GET.get("show", "")
+    )
+    diagnosis = analyze(tree)
     context = {
         "trace_id": trace_id,
         "view": view,
         "diagnosis": diagnosis.to_dict(),
         "diagnosis_text": diagnosis_text(diagnosis),
-        "stats": trace_stats(spans),
+        "stats": trace_stats(tree),
+        "minimap": minimap(tree),
+        "flame": flame_graph(tree),
         "orders": [(order_id, order_admin_url(order_id)) for order_id in trace_order_ids(spans)],
         "similar": similar_traces(view.rows[0].span.name, exclude=trace_id) if view.rows else [],
         "sampling": trace_sampling(trace_id, spans),
@@ -117,15 +130,42 @@ def span_details(request: HttpRequest, trace_id: str, span_id: str) -> HttpRespo
     """One span's details (attributes, events, logs, links, resource) as an HTML fragment,
     fetched by the trace page when the span is opened."""
     trace_id = trace_id.lower()
-    view = waterfall(_spans_or_404(trace_id), trace_logs(trace_id))
-    row = next((row for row in view.rows if row.span.span_id == span_id.lower()), None)
+    row = span_row(_spans_or_404(trace_id), trace_logs(trace_id), span_id.lower())
     if row is None:
         raise Http404("No such span in this trace.")
     return render(request, "telemetry/_span_details.html", {"row": row, "span": row.span})
 
 
-def _spans_or_404(trace_id: str) -> list:
-    spans = trace_spans(trace_id)
+@staff_with_permission(VIEW_TRACES)
+def subtree_rows(request: HttpRequest, trace_id: str) -> JsonResponse:
+    """The waterfall rows below folded spans (``?under=<span id>``, repeated), each span's
+    as an HTML fragment of ``<tr>`` drawn as the page draws its own: what unfolding a large
+    trace's folded span fetches. ``?show=<span id>`` draws the way to that span open;
+    ``?unfold=1`` folds nothing ("unfold all"). The rows limit is shared: a span past it
+    is left out of the answer (it stays folded)."""
+    trace_id = trace_id.lower()
+    spans = _spans_or_404(trace_id, read=trace_page_spans)
+    view = waterfall(
+        spans,
+        trace_logs(trace_id),
+        subtrees=[span_id.lower() for span_id in request.GET.getlist("under")][:MAX_SUBTREES],
+        show=request.GET.get("show", "").lower(),
+        unfold=request.GET.get("unfold") == "1",
+    )
+    return JsonResponse({"rows": {span_id: str(drawn_rows(items)) for span_id, items in view.parts.items()}})
+
+
+@staff_with_permission(VIEW_TRACES)
+def trace_find(request: HttpRequest, trace_id: str) -> JsonResponse:
+    """Find in trace over every span, drawn or not (``?q=``): the matching span ids in
+    drawing order (the first 1,000), how many in all, and the drawn parents leading to
+    them, so the page can unfold the way to a span it was not sent."""
+    trace_id = trace_id.lower()
+    return JsonResponse(find_spans(_spans_or_404(trace_id, read=trace_page_spans), request.GET.get("q", "")))
+
+
+def _spans_or_404(trace_id: str, read: Callable[[str], list[Span]] = trace_spans) -> list[Span]:
+    spans = read(trace_id)
     if not spans:
         raise Http404("No spans stored for this trace (yet).")
     return spans

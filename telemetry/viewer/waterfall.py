@@ -9,10 +9,13 @@ rows in all, the rest of each span's subtree summed up in one ``Elided`` row wit
 that draws everything. Errors and the root cause's lineage are drawn past a span's
 children limit, so what the page is about is never left out.
 
-A trace of more than ``FOLD_OVER`` spans opens folded (``fold``): a span's children stay
-open when an error is below it or when it is on the critical path, unless they are
-repeats (``REPEATS`` or more children of one name: a loop of statements, an N+1); every
-other subtree is folded, one click (or key) away.
+A trace of more than ``FOLD_OVER`` spans opens folded: a span's children stay open when
+an error is below it or when it is on the critical path, unless they are repeats
+(``REPEATS`` or more children of one name: a loop of statements, an N+1); every other
+subtree is folded, one click (or key) away. A folded subtree is not drawn: one ``Folded``
+row counts it, and unfolding the span fetches its rows (``waterfall(..., subtrees=…)``), so
+the limits count drawn rows only and a ``Row`` is built for a drawn span only. Find works
+over every span (``find_spans``), giving the way to a match the page has not drawn.
 
 A task retried within the trace is drawn as siblings in time order, each run labelled
 "attempt n": Celery publishes a retry from inside the failing run, so by parent the
@@ -26,7 +29,7 @@ import hashlib
 import itertools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from instrumentation import attributes
@@ -176,6 +179,19 @@ class Row:
         return self.span.duration_ns / 1e6
 
     @property
+    def cpu_label(self) -> str:
+        """The CPU its thread spent (``threadline.cpu_ms``, on requests and task runs) and
+        what that says: "12.000 ms, 4% of its duration: mostly waiting"; "" without one."""
+        cpu_ms = self.span.attributes.get(attributes.CPU_MS)
+        if not isinstance(cpu_ms, int | float) or isinstance(cpu_ms, bool):
+            return ""
+        if self.duration_ms <= 0:
+            return f"{cpu_ms:.3f} ms"
+        share = min(cpu_ms / self.duration_ms, 1.0)
+        verdict = "mostly waiting" if share < 0.5 else "mostly computing"
+        return f"{cpu_ms:.3f} ms, {share:.0%} of its duration: {verdict}"
+
+    @property
     def indent(self) -> int:
         return min(self.depth, MAX_INDENT)
 
@@ -240,24 +256,62 @@ class Elided:
 
 
 @dataclass
+class Folded:
+    """A folded span's subtree, not sent with the page: one row that counts it, replaced by
+    the subtree's rows (``waterfall(..., subtrees=[span_id])``) when the span is unfolded."""
+
+    parent: Row
+    spans: int = 0
+    errors: int = 0
+
+
+@dataclass
 class Waterfall:
-    rows: list[Row]  # every span, in drawing order
+    rows: list[Row]  # the rows built: the spans drawn, in drawing order
     start_ns: int
     total_ns: int
     services: list[tuple[str, str]]  # (service, colour)
     error_count: int
-    root_cause: Row | None
+    root_cause: Row | None  # built for the root cause's card even where it is not drawn
     root_cause_fault: str  # the injected fault on the root cause or its nearest ancestor
     ticks: list[tuple[float, float]]  # (percent, ms)
     orphan_logs: list[LogRecord]  # written in spans the store does not hold
-    drawn: list[Row | Elided]  # what the page draws: the rows, or some and what is left out
-    elided: int  # spans not drawn
+    drawn: list[Row | Elided | Folded]  # what the page draws: rows, what is left out, what is folded
+    elided: int  # spans not drawn (left out by the limits; folded subtrees not counted)
     folded: int = 0  # subtrees folded at first (a large trace)
+    span_count: int = 0  # every span of the trace
+    folded_spans: int = 0  # spans inside the folded subtrees, sent when unfolded
+    parts: dict[str, list[Row | Elided | Folded]] = field(default_factory=dict)  # by subtree asked for
+
+    @property
+    def partial(self) -> bool:
+        """Some spans are not in the page: find asks the server."""
+        return bool(self.elided or self.folded_spans)
 
 
-def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bool = False) -> Waterfall:
-    """The page's view of a trace; ``draw_all`` draws every span, however many."""
-    tree = SpanTree(spans)
+def waterfall(
+    spans: list[Span] | SpanTree[Span],
+    logs: Iterable[LogRecord] = (),
+    *,
+    draw_all: bool = False,
+    subtrees: Sequence[str] = (),
+    show: str = "",
+    unfold: bool = False,
+    children_limit: int = MAX_CHILDREN_DRAWN,
+    rows_limit: int = MAX_ROWS_DRAWN,
+) -> Waterfall:
+    """The page's view of a trace; ``draw_all`` draws every span, however many (a large
+    trace's folded subtrees then come hidden rather than left for later).
+
+    ``subtrees``: only the rows below these spans (what unfolding them fetches), each
+    span's in ``parts``, the rows limit shared (a span past it is left out of ``parts``:
+    still folded). ``show``: the
+    lineage of that span is drawn open and past the children limit (find and deep links).
+    ``unfold``: nothing is folded ("unfold all"). Rows are built for the drawn spans only:
+    the work per span not drawn is a few dictionary lookups. Takes the trace's spans or
+    its tree."""
+    tree = spans if isinstance(spans, SpanTree) else SpanTree(spans)
+    spans = tree.spans
     start = min(span.start_time_ns for span in spans)
     total = max(max(span.end_time_ns for span in spans) - start, 1)
     on_path = critical_path(tree)
@@ -265,12 +319,20 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bo
     drawing, attempts, retries = placed(tree)
     lineage = drawing.lineage(drawing.by_id[cause.span_id]) if cause else iter(())
     cause_lineage = {place.span_id for place in lineage}
+    shown_lineage = (
+        {place.span_id for place in drawing.lineage(drawing.by_id[show])} if show in drawing.by_id else set()
+    )
     errors_above = _error_lineages(drawing)
+    sizes, errors_in = _subtree_sizes(drawing)
     logs_by_span: dict[str, list[LogRecord]] = defaultdict(list)
     for record in logs:
         logs_by_span[record.span_id].append(record)
-    rows = [
-        Row(
+    large = len(tree.spans) > FOLD_OVER
+
+    def build(place: Placed, depth: int) -> Row:
+        span = place.span
+        kids = drawing.children(place)
+        return Row(
             span=span,
             depth=depth,
             parent_id=place.parent_span_id if drawing.parent(place) else "",
@@ -278,37 +340,138 @@ def waterfall(spans: list[Span], logs: Iterable[LogRecord] = (), *, draw_all: bo
             offset_pct=100 * (span.start_time_ns - start) / total,
             width_pct=max(0.2, 100 * span.duration_ns / total),
             colour=service_colour(span.service),
-            child_count=len(drawing.children(place)),
+            child_count=len(kids),
             critical=span.span_id in on_path,
             error_below=span.span_id in errors_above,
-            repeats=_repeats(drawing.children(place)),
+            repeats=_repeats(kids),
             attempt=attempts.get(span.span_id),
             retries=retries.get(span.span_id),
             root_cause=cause is not None and span.span_id == cause.span_id,
             leads_to_cause=span.span_id in cause_lineage,
             exception=exception_of(span),
-            logs=logs_by_span.pop(span.span_id, []),
+            logs=logs_by_span.get(span.span_id, []),
             events=[_event_view(event, start) for event in _stored_list(span.events)],
         )
-        for depth, place in drawing.walk()
-        for span in (place.span,)
-    ]
-    drawn: list[Row | Elided] = list(rows) if draw_all else drawn_rows(rows)
-    folded = fold(drawn) if len(rows) > FOLD_OVER else 0
+
+    limits = (None, None) if draw_all else (children_limit, rows_limit)
+
+    def draw(tops: list[Placed], depth: int, top_row: Row | None, rows_left: int | None) -> list:
+        return _draw(
+            drawing,
+            tops,
+            depth,
+            build,
+            pinned=cause_lineage | shown_lineage,
+            opened=shown_lineage - {show},
+            fold_subtrees=large and not draw_all and not unfold,
+            limits=(limits[0], rows_left),
+            sizes=sizes,
+            errors_in=errors_in,
+            top_parent=top_row,
+        )
+
+    parts: dict[str, list[Row | Elided | Folded]] = {}
+    if subtrees:
+        drawn: list[Row | Elided | Folded] = []
+        for span_id in dict.fromkeys(subtrees):
+            top = drawing.by_id.get(span_id)
+            used = sum(isinstance(item, Row) for item in drawn)
+            left = None if limits[1] is None else limits[1] - used
+            if top is None or (left is not None and left <= 0):
+                continue
+            depth = drawing.depth(top) + 1
+            parts[span_id] = draw(drawing.children(top), depth, build(top, depth - 1), left)
+            drawn += parts[span_id]
+    else:
+        drawn = draw(drawing.roots, 0, None, limits[1])
+    rows = [item for item in drawn if isinstance(item, Row)]
+    folded = sum(isinstance(item, Folded) for item in drawn)
+    if draw_all and large and not unfold:
+        folded = fold(drawn)
+    cause_row = next((row for row in rows if row.root_cause), None)
+    if cause is not None and cause_row is None and not subtrees:
+        place = drawing.by_id[cause.span_id]
+        cause_row = build(place, drawing.depth(place))
     return Waterfall(
         rows=rows,
         start_ns=start,
         total_ns=total,
         services=[(name, service_colour(name)) for name in sorted({span.service for span in spans})],
         error_count=sum(span.status == "ERROR" for span in spans),
-        root_cause=next((row for row in rows if row.root_cause), None),
+        root_cause=cause_row,
         root_cause_fault=(fault_of(tree, cause) or "") if cause else "",
         ticks=[(pct, total * pct / 100 / 1e6) for pct in (0, 25, 50, 75, 100)],
-        orphan_logs=[record for records in logs_by_span.values() for record in records],
+        orphan_logs=[
+            record
+            for span_id, records in logs_by_span.items()
+            if span_id not in tree.by_id
+            for record in records
+        ],
         drawn=drawn,
         elided=sum(item.spans for item in drawn if isinstance(item, Elided)),
         folded=folded,
+        span_count=len(tree.spans),
+        folded_spans=sum(item.spans for item in drawn if isinstance(item, Folded)),
+        parts=parts,
     )
+
+
+def span_row(spans: list[Span], logs: Iterable[LogRecord], span_id: str) -> Row | None:
+    """One span's row, as its details show it (the details fetched when a row is opened)."""
+    tree = SpanTree(spans)
+    span = tree.by_id.get(span_id)
+    if span is None:
+        return None
+    start = min(s.start_time_ns for s in spans)
+    total = max(max(s.end_time_ns for s in spans) - start, 1)
+    return Row(
+        span=span,
+        depth=tree.depth(span),
+        parent_id=span.parent_span_id,
+        offset_ms=(span.start_time_ns - start) / 1e6,
+        offset_pct=100 * (span.start_time_ns - start) / total,
+        width_pct=max(0.2, 100 * span.duration_ns / total),
+        colour=service_colour(span.service),
+        critical=span_id in critical_path(tree),
+        exception=exception_of(span),
+        logs=[record for record in logs if record.span_id == span_id],
+        events=[_event_view(event, start) for event in _stored_list(span.events)],
+    )
+
+
+def find_spans(spans: list[Span], query: str, limit: int = 1000) -> dict:
+    """The spans whose name, app, statement (or URL), error or id holds ``query`` (case
+    ignored), in drawing order: the first ``limit`` ids, how many in all, and each one's
+    drawn parent up to its root, so the page can unfold the way to a span it has not
+    been sent yet."""
+    query = query.strip().lower()
+    drawing, _, _ = placed(SpanTree(spans))
+    matches: list[str] = []
+    total = 0
+    parents: dict[str, str] = {}
+    if not query:
+        return {"matches": matches, "total": total, "parents": parents}
+    for _, place in drawing.walk():
+        if query not in _find_text(place.span):
+            continue
+        total += 1
+        if len(matches) >= limit:
+            continue
+        matches.append(place.span_id)
+        for above in drawing.lineage(place):
+            if above.span_id in parents:
+                break
+            parent = drawing.parent(above)
+            parents[above.span_id] = parent.span_id if parent else ""
+    return {"matches": matches, "total": total, "parents": parents}
+
+
+def _find_text(span: Span) -> str:
+    exception = exception_of(span)
+    parts = [span.service, span.name, note(span), span.span_id]
+    if exception:
+        parts += [exception["type"], exception["message"]]
+    return " ".join(parts).lower()
 
 
 @dataclass(frozen=True)
@@ -392,13 +555,16 @@ def _repeats(children: list[Placed]) -> bool:
     return most >= REPEATS and 2 * most >= len(children)
 
 
-def fold(drawn: list[Row | Elided]) -> int:
-    """Folds the drawn rows of a large trace in place (``folded``, ``hidden``): a span with
-    children is folded unless an error is below it, or it is on the critical path and its
-    children are not repeats. Returns how many spans it folded."""
+def fold(drawn: list[Row | Elided | Folded]) -> int:
+    """Folds the drawn rows of a large trace drawn whole (``?all=1``) in place (``folded``,
+    ``hidden``): a span with children is folded unless an error is below it, or it is on
+    the critical path and its children are not repeats. Returns how many spans it folded.
+    (Drawn in part, a folded span's subtree is a ``Folded`` row instead, see ``_draw``.)"""
     folded = 0
     ancestors: list[tuple[int, bool]] = []  # (depth, hides its children) of the drawn ancestors
     for item in drawn:
+        if isinstance(item, Folded):
+            continue  # not drawn whole: none
         if isinstance(item, Elided):
             # Placed after its span's subtree: hidden with the span's children.
             item.hidden = item.parent is not None and (item.parent.hidden or item.parent.folded)
@@ -412,41 +578,86 @@ def fold(drawn: list[Row | Elided]) -> int:
     return folded
 
 
-def drawn_rows(
-    rows: list[Row], *, children_limit: int = MAX_CHILDREN_DRAWN, rows_limit: int = MAX_ROWS_DRAWN
-) -> list[Row | Elided]:
-    """``rows`` (in walk order) as drawn: a span's children past ``children_limit`` (errors
-    and the root cause's lineage excepted) and every row past ``rows_limit`` are left out
-    with their subtrees, each span's undrawn spans summed in an ``Elided`` row placed after
-    its drawn subtree."""
-    out: list[Row | Elided] = []
-    open_rows: list[tuple[Row, Elided]] = []  # the drawn ancestors of the current row
-    owner: dict[str, Elided] = {}  # an undrawn span's id -> where it is counted
-    children_drawn: Counter[str] = Counter()
-    top = Elided(parent=None)
-    for row in rows:
-        span = row.span
-        while open_rows and open_rows[-1][0].depth >= row.depth:
-            _, elided = open_rows.pop()
-            if elided.spans:
-                out.append(elided)
-        parent_id = row.parent_id if row.depth else ""
-        pinned = row.leads_to_cause or span.status == "ERROR"
-        over = len(out) >= rows_limit or (
-            bool(row.depth) and children_drawn[parent_id] >= children_limit and not pinned
-        )
-        counted_in = owner.get(parent_id) if row.depth else None
-        if counted_in is None and over:
-            counted_in = open_rows[-1][1] if row.depth and open_rows else top
-        if counted_in is not None:
-            owner[span.span_id] = counted_in
-            counted_in.spans += 1
-            counted_in.errors += span.status == "ERROR"
+def _subtree_sizes(tree: SpanTree[Placed]) -> tuple[dict[str, int], dict[str, int]]:
+    """Each span's subtree (itself included): how many spans, how many of them errors."""
+    sizes: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for _, span in reversed(list(tree.walk())):
+        size, failed = 1, int(span.status == "ERROR")
+        for kid in tree.children(span):
+            size += sizes.get(kid.span_id, 0)
+            failed += errors.get(kid.span_id, 0)
+        sizes[span.span_id], errors[span.span_id] = size, failed
+    return sizes, errors
+
+
+def _draw(
+    tree: SpanTree[Placed],
+    tops: list[Placed],
+    depth: int,
+    build: Callable[[Placed, int], Row],
+    *,
+    pinned: set[str],
+    opened: set[str],
+    fold_subtrees: bool,
+    limits: tuple[int | None, int | None],
+    sizes: dict[str, int],
+    errors_in: dict[str, int],
+    top_parent: Row | None = None,
+) -> list[Row | Elided | Folded]:
+    """``tops`` and what is below them as drawn, depth first; a Row is built only for a
+    span that is drawn. A span's children past the children limit (errors and ``pinned``
+    spans excepted) and every span past the rows limit are left out with their subtrees,
+    counted in an ``Elided`` row after their drawn parent's subtree; with
+    ``fold_subtrees``, a span's children are folded (one ``Folded`` row counts them) unless
+    an error is below it, or it is on the critical path and its children are not repeats,
+    or it is in ``opened`` (the way to a span asked for)."""
+    children_limit, rows_limit = limits
+    out: list[Row | Elided | Folded] = []
+    drawn_rows = 0
+    top = Elided(parent=top_parent)  # undrawn tops: under the subtree's span, or at the top
+    # ("span", depth, place, the Elided its parent's undrawn spans go to) or ("end", Elided).
+    stack: list[tuple] = [("span", depth, place, top) for place in reversed(tops)]
+    children_drawn: dict[str, int] = defaultdict(int)
+    while stack:
+        entry = stack.pop()
+        if entry[0] == "end":
+            if entry[1].spans:
+                out.append(entry[1])
             continue
+        _, level, place, counted_in = entry
+        parent_key = counted_in.parent.span.span_id if counted_in.parent else ""
+        keep = place.span_id in pinned or place.status == "ERROR"
+        over = (rows_limit is not None and drawn_rows >= rows_limit) or (
+            children_limit is not None
+            and counted_in.parent is not None
+            and children_drawn[parent_key] >= children_limit
+            and not keep
+        )
+        if over:
+            counted_in.spans += sizes.get(place.span_id, 1)
+            counted_in.errors += errors_in.get(place.span_id, 0)
+            continue
+        row = build(place, level)
         out.append(row)
-        children_drawn[parent_id] += 1
-        open_rows.append((row, Elided(parent=row)))
-    out.extend(elided for _, elided in reversed(open_rows) if elided.spans)
+        drawn_rows += 1
+        children_drawn[parent_key] += 1
+        kids = tree.children(place)
+        if not kids:
+            continue
+        if (
+            fold_subtrees
+            and not row.error_below
+            and (row.repeats or not row.critical)
+            and place.span_id not in opened
+        ):
+            row.folded = True
+            failed = errors_in.get(place.span_id, 0) - (place.status == "ERROR")
+            out.append(Folded(parent=row, spans=sizes.get(place.span_id, 1) - 1, errors=failed))
+            continue
+        elided = Elided(parent=row)
+        stack.append(("end", elided))
+        stack.extend(("span", level + 1, kid, elided) for kid in reversed(kids))
     if top.spans:
         out.append(top)
     return out

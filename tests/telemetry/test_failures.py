@@ -159,6 +159,16 @@ def test_a_commit_that_failed_for_good_reads_refunded_and_released():
     assert (member.money, member.stock) == ("refunded", "released")
 
 
+def test_a_release_after_a_shed_reservation_reads_no_stock_not_released():
+    """The reservation was shed (503) and the undo's release found nothing: the member's
+    stock is none, and its summary does not say stock was released."""
+    stored(builders.shed_reservation("none"), "shed")
+    group_all()
+    [member] = TraceFailure.objects.all()
+    assert (member.money, member.stock) == ("none", "none")
+    assert "stock released" not in member.group.summary and "no stock to release" in member.group.summary
+
+
 def test_a_slow_trace_without_an_error_is_signed_by_its_verdict():
     """The capture took 2 s with nothing under it: the slow group names payments' capture as
     a slow service, and the order was charged and its stock committed."""
@@ -295,6 +305,17 @@ def test_new_groups_are_claimed_once_and_old_ones_are_not_news():
     assert [g.operation for g in claimed] == ["UPDATE orders_order"]
     assert failures.claim_new_groups(now_ns=BASE_NS + 60 * S) == []
     assert not FailureGroup.objects.filter(alerted_at__isnull=True).exists()
+
+
+def test_a_failure_is_announced_before_a_slow_trace_seen_earlier():
+    """The mail opens with its first group: a failed order is the news, not the slow trace
+    that came a minute before it."""
+    stored(builders.slow_gateway(), "slow")
+    group_all()  # filed first, by a run before the failure settled
+    stored(builders.retried_db_timeouts(), "failed", shift_s=60)
+    group_all()
+    claimed = failures.claim_new_groups(now_ns=BASE_NS + 120 * S)
+    assert [g.kind for g in claimed] == ["error", "slow"]
 
 
 def test_retention_removes_a_trace_with_its_group_membership():

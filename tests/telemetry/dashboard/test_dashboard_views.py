@@ -61,7 +61,7 @@ def test_the_services_page_draws_the_graph_and_tabulates_the_edges(admin_client,
         ("shop", "orders"),
         ("shop", "payments"),
     }
-    edges = {(row["edge"].source, row["edge"].target): row["edge"].stats for row in response.context["edges"]}
+    edges = {(edge.source, edge.target): edge.stats for edge in response.context["edges"]}
     assert edges[("shop", "payments")].error_rate == 1.0
     assert edges[("shop", "orders")].p95_ms == 12
     assert "100.0%" in html and "12.0 ms" in html
@@ -162,7 +162,7 @@ def test_the_services_page_as_json_gives_the_graph_the_page_draws(admin_client, 
     assert {node["name"]: node["failing"] for node in found["nodes"]} == {
         item["node"].name: item["failing"] for item in html.context["nodes"]
     }
-    shown = {(row["edge"].source, row["edge"].target): row["edge"].stats for row in html.context["edges"]}
+    shown = {(edge.source, edge.target): edge.stats for edge in html.context["edges"]}
     assert {(edge["source"], edge["target"]) for edge in found["edges"]} == set(shown)
     for edge in found["edges"]:
         stats = shown[(edge["source"], edge["target"])]

@@ -115,6 +115,13 @@ def test_the_worker_timeout_stops_at_the_publish_then_retries_and_compensation_f
     ]
 
 
+def test_a_task_that_gave_up_after_its_only_attempt_says_attempt_once():
+    """No retries configured: one attempt, then compensation, in proper English."""
+    diagnosis = analyze(traces.retried_db_timeouts(attempts=1).spans)
+    assert diagnosis.outcome[0] == "gave up after 1 attempt"
+    assert "1 attempts" not in summary_line(diagnosis)
+
+
 def test_an_undo_done_by_payments_and_inventorys_workers_follows_the_compensation():
     """The undo steps are the payments and inventory workers' runs, the order fails in the
     orders run that took the second report, and the outcome reads as with the REST undo."""
@@ -268,6 +275,7 @@ def test_a_declined_card_is_undone_by_the_checkout_with_no_payment_to_void():
         attributes={"http.status_code": 402},
     )
     step = trace.span("checkout", service="shop", start=5, ms=110, parent=request)
+    trace.call(step, "api/inventory/reservations/", service="inventory", start=6, ms=3)
     url = "http://127.0.0.1:8000/api/payments/authorizations/"
     call = trace.span(
         "POST",
@@ -301,7 +309,8 @@ def test_a_declined_card_is_undone_by_the_checkout_with_no_payment_to_void():
         fail, "api/payments/payments/<uuid:order_id>/cancel/", cancel, service="payments", start=45, ms=10
     )
     release = "api/inventory/reservations/<uuid:order_id>/release/"
-    trace.call(fail, release, release, service="inventory", start=60, ms=10)
+    released = {attributes.UNDO_OUTCOME: "released"}
+    trace.call(fail, release, release, service="inventory", start=60, ms=10, attributes=released)
     diagnosis = analyze(trace.spans)
     cause = diagnosis.root_cause
     assert cause is not None
@@ -311,6 +320,20 @@ def test_a_declined_card_is_undone_by_the_checkout_with_no_payment_to_void():
         f"shop: POST {url} failed with HTTP 402; compensated: no payment to void, stock released; "
         "order failed; POST api/shop/checkout/ answered 402"
     )
+
+
+@pytest.mark.parametrize("release_outcome", ["none", None])
+def test_a_shed_reservation_reserved_nothing_so_its_undo_released_nothing(release_outcome):
+    """The outcome names only what happened: inventory's release says it found nothing
+    (``none``), or, in a trace without that, no reservation was ever answered."""
+    diagnosis = analyze(traces.shed_reservation(release_outcome).spans)
+    assert "compensated: no payment to void, no stock to release" in diagnosis.outcome
+    assert not any("stock released" in phrase for phrase in diagnosis.outcome)
+
+
+def test_a_release_that_gave_units_back_says_stock_released():
+    diagnosis = analyze(traces.shed_reservation("released").spans)
+    assert "compensated: no payment to void, stock released" in diagnosis.outcome
 
 
 # -- a slow gateway ------------------------------------------------------------------------
@@ -345,6 +368,44 @@ def test_twenty_selects_differing_only_in_the_id_are_an_n_plus_one():
     assert rec.evidence.startswith("20 near-identical statements in GET api/shop/products/ (shop)")
     assert '"inventory_stockitem"."id" = ?' in rec.evidence
     assert "prefetch_related" in rec.advice
+
+
+def test_the_same_n_plus_one_in_many_batches_is_one_recommendation_with_its_count():
+    """An import of 20 batches doing the same INSERT per row (99 each): one recommendation
+    saying how many places, not 20 near-identical ones; it cites every statement."""
+    trace = traces.bulk_import(batches=20, rows=99)
+    [rec] = [rec for rec in analyze(trace.spans).recommendations if rec.kind == "n_plus_one"]
+    assert rec.evidence.startswith(
+        "N+1 queries in 20 places: 1980 near-identical statements (99 in each) in import batch 1, "
+        'import batch 2, import batch 3 and 17 more (shop): INSERT INTO "shop_product"'
+    )
+    assert len(rec.span_ids) == 1980
+    assert "bulk_create" in rec.advice
+
+
+def test_places_of_one_name_are_counted_and_other_statements_stay_apart():
+    """Three runs of one task, each reading its rows one by one (5, 6 and 7 times), and one
+    of them also writing row by row: the reads are one recommendation over three places,
+    the writes another."""
+    trace = TraceBuilder()
+    request = trace.span("POST api/orders/sync/", service="orders", start=0, ms=100, kind="SERVER")
+    for run, rows in enumerate((5, 6, 7)):
+        at = 1 + run * 30
+        task = trace.span("run/orders.sync", service="orders-worker", start=at, ms=25, parent=request)
+        for row in range(rows):
+            trace.statement(task, f'SELECT "x"."id" FROM "x" WHERE "x"."id" = {row}', start=at + 1 + row)
+        if run == 2:
+            for row in range(5):
+                trace.statement(task, f'UPDATE "x" SET "n" = {row} WHERE "x"."id" = {row}', start=at + 19)
+    reads, writes = [rec for rec in analyze(trace.spans).recommendations if rec.kind == "n_plus_one"]
+    assert reads.evidence.startswith(
+        "N+1 queries in 3 places: 18 near-identical statements (5 to 7 in each) "
+        "in run/orders.sync (3 times) (orders-worker): SELECT"
+    )
+    assert len(reads.span_ids) == 18
+    assert writes.evidence.startswith(
+        "5 near-identical statements in run/orders.sync (orders-worker): UPDATE"
+    )
 
 
 def test_four_repeats_are_not_yet_an_n_plus_one():

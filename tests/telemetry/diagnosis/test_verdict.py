@@ -123,7 +123,9 @@ def test_spans_whose_parent_never_arrived_are_a_worker_that_died_mid_task():
         "run/orders.finalize_order",
         v.WORKER_LOST,
     )
-    assert "ran again afterwards (ok)" in found.sentence
+    assert "died before ending it (no end recorded), after starting UPDATE orders_order" in found.sentence
+    assert "orders.finalize_order ran again afterwards (ok)" in found.sentence
+    assert "run/" not in found.sentence  # the task in words, not a span's name
 
 
 def test_task_runs_whose_publish_died_with_the_worker_name_the_run_delivered_again():
@@ -148,6 +150,9 @@ def test_task_runs_whose_publish_died_with_the_worker_name_the_run_delivered_aga
         "run/orders.finalize_order",
         v.WORKER_LOST,
     )
+    # What the dead run did is read from the orphaned run: it published the capture.
+    assert "(no end recorded), after publishing payments.capture_payment" in found.sentence
+    assert "run/" not in found.sentence
 
 
 def test_a_healthy_trace_has_nothing_to_blame():
@@ -229,6 +234,9 @@ def test_a_dead_worker_seen_only_through_its_callees_server_span_is_named_by_the
         v.WORKER_LOST,
     )
     assert "the orders-worker process running it died" in found.sentence
+    assert "after calling inventory: POST api/inventory/reservations/<uuid:order_id>/commit/" in (
+        found.sentence
+    )
 
 
 # -- the shapes the catalogue's slow query, N+1 and 5xx kinds store ------------------------

@@ -20,7 +20,8 @@ from synthetic import builders as span_rows
 from synthetic.builders import Recorder, add_span, bulk_import, call, confirmed_order, failed_order
 from telemetry.models import Span
 from telemetry.store.index import save_spans
-from tests.chromium import OUTPUT, launch
+from telemetry.viewer.waterfall import MAX_ROWS_DRAWN
+from tests.chromium import OUTPUT, WAIT_MS, launch
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -74,7 +75,7 @@ def page(live_server, stored, monkeypatch):
     with sync_playwright() as playwright:
         chromium = launch(playwright)
         tab = chromium.new_page(viewport={"width": 1280, "height": 900})
-        tab.set_default_timeout(30_000)  # a loaded machine: generous waits on conditions
+        tab.set_default_timeout(WAIT_MS)
         tab.goto(f"{live_server.url}/admin/login/")
         tab.fill("#id_username", "browser")
         tab.fill("#id_password", "browser-pw")
@@ -208,14 +209,28 @@ def test_the_services_graph_draws_the_shop_without_crossings_or_covered_labels(p
     for number in range(2):
         trace = f"q{number}"
         root = add_span(trace, "shop", "POST api/shop/checkout/", ms=80)
+        call(trace, root, "inventory", "POST api/inventory/reservations/", ms=6)
+        call(
+            trace,
+            root,
+            "payments",
+            "POST api/payments/authorizations/",
+            ms=30,
+            status="ERROR" if number == 0 else "UNSET",
+        )
         place = call(trace, root, "orders", "POST api/orders/<uuid:order_id>/place/", ms=12)
+        if number == 0:  # the checkout's own undo, in the request
+            call(trace, place, "payments", "POST api/payments/authorizations/<uuid:order_id>/cancel/", ms=5)
+            call(trace, place, "inventory", "POST api/inventory/reservations/<uuid:order_id>/release/", ms=4)
         finalize = queued(trace, place, "orders-worker", "orders.finalize_order", ms=40)
-        call(trace, finalize, "payments", "POST api/payments/captures/", ms=8)
-        call(trace, finalize, "inventory", "POST api/inventory/reservations/<uuid:order_id>/commit/", ms=6)
-        compensate = queued(trace, finalize, "orders-worker", "orders.compensate_order", ms=9)  # same service
-        for app in ("payments", "inventory"):
-            undone = queued(trace, compensate, f"{app}-worker", f"{app}.undo", ms=7)
-            queued(trace, undone, "orders-worker", "orders.undo_reported", ms=3)
+        for app, task in (
+            ("payments", "payments.capture_payment"),
+            ("inventory", "inventory.commit_reservation"),
+        ):
+            step = queued(trace, finalize, f"{app}-worker", task, ms=7)
+            queued(trace, step, "orders-worker", "orders.record_step", ms=3)
+        reconcile = add_span(trace, "orders-worker", "run/orders.reconcile", kind="CONSUMER", ms=9)
+        call(trace, reconcile, "inventory", "POST api/inventory/reservations/expire/", ms=5)
     page.goto(f"{live_server.url}/traces/services/?window=1h")
     graph = page.locator("svg.service-graph")
     expect(graph).to_be_visible()
@@ -224,7 +239,15 @@ def test_the_services_graph_draws_the_shop_without_crossings_or_covered_labels(p
         "shop", "orders", "payments", "inventory", "orders-worker", "payments-worker", "inventory-worker",
     }  # fmt: skip
     queue_edges = page.locator("g.edge[data-via=queue] path")
-    assert queue_edges.count() == 5  # orders→orders-worker, to both undo workers, both reports back
+    # orders→orders-worker, and to each undo worker and back: one line with two arrows each.
+    assert queue_edges.count() == 3
+    two_way = page.locator("g.edge[data-two-way=true]")
+    assert sorted(two_way.evaluate_all("gs => gs.map(g => g.dataset.target)")) == [
+        "inventory-worker",
+        "payments-worker",
+    ]
+    expect(two_way.first.locator("text.edge-label")).to_contain_text("→ 2 calls")
+    expect(two_way.first.locator("text.edge-label")).to_contain_text("← 2 calls")
     assert all(
         dash == "6 4"
         for dash in queue_edges.evaluate_all("ps => ps.map(p => p.getAttribute('stroke-dasharray'))")
@@ -312,17 +335,19 @@ def shown_span_rows(page: Page):
 
 
 def test_a_trace_of_2000_spans_opens_folded_and_is_found_in_and_walked_with_keys(page, live_server, stored):
-    """The bulk import's 2,001 spans open folded (the failing batch open); find reaches an
-    INSERT inside a folded batch, unfolds it and names it in the URL; the keys move, fold,
-    unfold and open; the keys box shows."""
+    """The bulk import's 2,001 spans open folded (the failing batch open), the folded
+    batches' INSERTs not sent; find (asked of the server) reaches an INSERT inside a folded
+    batch, unfolds it (fetching its rows) and names it in the URL; the keys move, fold,
+    unfold and open; the keys box shows; a deep link into a folded batch fetches its way."""
     trace = bulk_import()
     save_spans(trace.spans)
     batch5 = next(span for span in trace.spans if span.name == "import batch 5")
     insert = next(span for span in trace.spans if span.parent_span_id == batch5.span_id)
     page.goto(f"{live_server.url}/traces/{trace.trace_id}/")
     rows = shown_span_rows(page)
-    expect(rows).to_have_count(1 + 15 + 99)
-    expect(page.locator("#folded-spans")).to_contain_text("14 subtrees folded")
+    expect(rows).to_have_count(1 + 20 + 99)
+    expect(page.locator("#folded-spans")).to_contain_text("19 subtrees folded")
+    assert page.locator("#waterfall tr.span-row").count() == 1 + 20 + 99  # nothing hidden sent
     expect(page.locator("#root-cause")).to_be_visible()
     shot(page, "viewer-trace-2000-folded")
     page.locator("#waterfall tr.span-row:visible").last.scroll_into_view_if_needed()
@@ -339,7 +364,7 @@ def test_a_trace_of_2000_spans_opens_folded_and_is_found_in_and_walked_with_keys
     expect(found).to_be_visible()
     expect(found).to_have_class(re.compile(r"\bcurrent\b"))
     assert page.evaluate("location.hash") == f"#span-{insert.span_id}"
-    expect(rows).to_have_count(1 + 15 + 99 + 99)  # batch 5 unfolded
+    expect(rows).to_have_count(1 + 20 + 99 + 99)  # batch 5 unfolded
     view_shot(page, "viewer-trace-find")
 
     page.keyboard.press("Escape")
@@ -353,7 +378,7 @@ def test_a_trace_of_2000_spans_opens_folded_and_is_found_in_and_walked_with_keys
     expect(batch).to_have_class(re.compile(r"\bcurrent\b"))
     page.keyboard.press("h")  # folds the batch
     expect(found).to_be_hidden()
-    expect(rows).to_have_count(1 + 15 + 99)
+    expect(rows).to_have_count(1 + 20 + 99)
     page.keyboard.press("ArrowRight")
     expect(found).to_be_visible()
     page.keyboard.press("Enter")
@@ -364,13 +389,42 @@ def test_a_trace_of_2000_spans_opens_folded_and_is_found_in_and_walked_with_keys
     page.keyboard.press("?")
     expect(page.locator("#keys-help")).to_be_hidden()
 
-    # A link to a span this page leaves undrawn opens the page that draws them all.
+    # A link to a span in a folded batch not sent with the page: its rows are fetched.
     batch20 = next(span for span in trace.spans if span.name == "import batch 20")
     last = [span for span in trace.spans if span.parent_span_id == batch20.span_id][-1]
     page.goto(f"{live_server.url}/traces/{trace.trace_id}/#span-{last.span_id}")
-    expect(page).to_have_url(re.compile(rf"\?all=1#span-{last.span_id}$"))
     expect(page.locator(f"#span-{last.span_id}")).to_have_class(re.compile(r"\bcurrent\b"))
     expect(page.locator(f"#span-{last.span_id}")).to_be_in_viewport()
+    assert page.url.endswith(f"/traces/{trace.trace_id}/#span-{last.span_id}")  # no reload
+    expect(rows).to_have_count(1 + 20 + 3 * 99)  # a hash change: batches 2, 5 and 20 open
+    # Unfold all fetches the other 17 folded batches in one request, as many rows as the
+    # limit takes (1,500: 15 batches and 15 rows of the 16th, its rest counted in a "not
+    # drawn" row); the 17th says so. Fold all folds everything again.
+    page.click("#expand-all")
+    expect(rows).to_have_count(1 + 20 + 3 * 99 + 1500)
+    expect(page.locator("#waterfall tr.elided:visible")).to_contain_text("84 more spans")
+    expect(page.locator("#waterfall tr.folded-rest:visible")).to_have_count(1)
+    expect(page.locator("#waterfall tr.folded-rest").first).to_contain_text("over the page's rows limit")
+    page.click("#collapse-all")
+    expect(rows).to_have_count(1)
+
+
+def test_a_deep_link_to_a_span_past_the_drawing_limits_keeps_the_zoom(page, live_server):
+    """A span past the page's rows limit that no drawn span leads to (a root of a trace of
+    many roots, as a trace whose parents were never stored is) cannot be unfolded into the
+    page: the page is drawn again with the way to it (``?show=``), and when even that leaves
+    it out, whole (``?all=1``); the link's zoom is kept throughout."""
+    trace = span_rows.TraceBuilder()
+    for n in range(MAX_ROWS_DRAWN + 20):
+        trace.span(f"job {n}", service="orders-worker", start=n, ms=0.5)
+    save_spans(trace.spans)
+    last = trace.spans[-1]
+    zoom = "zoom=0.10000-0.90000"
+    page.goto(f"{live_server.url}/traces/{trace.trace_id}/?{zoom}#span-{last.span_id}")
+    # Three pages of 1,500 rows are served and drawn before it lands (tests.chromium.WAIT_MS).
+    expect(page.locator(f"#span-{last.span_id}")).to_have_class(re.compile(r"\bcurrent\b"))
+    assert "all=1" in address(page) and zoom in address(page), address(page)
+    expect(page.locator("#zoom-reset")).to_be_visible()
 
 
 def test_a_deep_link_opens_its_span_and_the_page_copies_links_counts_and_gives_the_json(
@@ -409,3 +463,65 @@ def test_a_deep_link_opens_its_span_and_the_page_copies_links_counts_and_gives_t
     assert page.locator("#raw-json").get_attribute("href") == "?format=json"
     document = page.request.get(f"{url}?format=json").json()
     assert document["span_count"] == Span.objects.filter(trace_id=stored["failed"]).count()
+
+
+def address(page: Page) -> str:
+    """The address bar as the page set it (``history.replaceState`` included)."""
+    return page.evaluate("location.href")
+
+
+def test_the_minimap_zooms_the_waterfall_and_the_flame_graph_selects_a_span(page, live_server, stored):
+    """The minimap's time axis is the bars' (same left and right edges); dragging over it
+    zooms the waterfall's axis and bars to that window, kept in the URL (a reload keeps it),
+    ``0`` and the reset button undo it, ``+``/``-`` zoom; the flame graph draws the trace and
+    a click on a frame selects its span."""
+    url = f"{live_server.url}/traces/{stored['failed']}/"
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    area = page.locator("#minimap-area")
+    expect(area.locator("svg rect").first).to_be_attached()
+    expect(page.locator("#zoom-reset")).to_be_hidden()
+    area.evaluate("element => element.scrollIntoView({block: 'center'})")
+    box = area.bounding_box()
+    assert box and box["height"] >= 20
+    lane = page.locator("#waterfall .lane").first.bounding_box()
+    assert lane and abs(box["x"] - lane["x"]) <= 1 and abs(box["width"] - lane["width"]) <= 1, (box, lane)
+    ticks = page.locator("#waterfall .tick")
+    before = ticks.all_inner_texts()
+    page.mouse.move(box["x"] + box["width"] * 0.02, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.15, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    expect(page.locator("#zoom-reset")).to_be_visible()
+    assert re.search(r"[?&]zoom=0\.0\d+-0\.1\d+", address(page)), address(page)
+    assert ticks.all_inner_texts() != before
+    bars = page.locator("#waterfall .bar")
+    widths = bars.evaluate_all("bars => bars.map(bar => parseFloat(bar.style.width))")
+    assert max(widths) > 100  # the root's bar now reaches past the zoomed window (clipped)
+    # Below the sticky find bar: the window on the minimap, its label and the zoomed axis.
+    page.locator("#minimap").evaluate("element => { element.scrollIntoView(); window.scrollBy(0, -60); }")
+    view_shot(page, "viewer-trace-minimap-zoom")
+    zoomed = address(page)
+    page.goto(zoomed)
+    expect(page.locator("#zoom-reset")).to_be_visible()
+    assert not errors, errors
+    assert address(page) == zoomed and ticks.all_inner_texts() != before
+    page.keyboard.press("0")
+    expect(page.locator("#zoom-reset")).to_be_hidden()
+    assert ticks.all_inner_texts() == before and "zoom=" not in address(page)
+    page.keyboard.press("+")
+    expect(page.locator("#zoom-label")).to_contain_text("showing")
+    page.click("#zoom-reset")
+    expect(page.locator("#zoom-label")).to_have_text("")
+
+    page.click("#flame summary")
+    flame = page.locator("#flame-svg")
+    expect(flame).to_be_visible()
+    expect(flame.locator("a.frame.error").first).to_be_attached()
+    page.locator("#flame").evaluate("element => element.scrollIntoView()")
+    view_shot(page, "viewer-trace-flame")
+    root = flame.locator("a.frame").first
+    span_id = root.get_attribute("data-span-id")
+    root.locator("rect").click()
+    expect(page.locator(f"#span-{span_id}")).to_have_class(re.compile(r"\bcurrent\b"))

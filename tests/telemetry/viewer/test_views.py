@@ -89,6 +89,12 @@ def element(html: str, element_id: str) -> str:
     return html[html.rindex("<tr", 0, start) : html.index("<tr", start)]
 
 
+def between(html: str, start: str, end: str) -> str:
+    """The page from ``start`` to the next ``end``."""
+    first = html.index(start)
+    return html[first : html.index(end, first)]
+
+
 @pytest.mark.parametrize(
     "path",
     ["/traces/", "/traces/0af7651916cd43dd8448eb211c80319c/", "/traces/compare/?a=1&b=2",
@@ -257,6 +263,29 @@ def test_a_spans_details_show_attributes_resource_events_links_and_its_logs(admi
     assert "sqlite3.OperationalError" in details and "Traceback" in details
     assert "finalize of order failed (attempt 2), retrying" in details and "orders.tasks" in details
     assert f'href="/traces/{"ab" * 16}/#span-{"cd" * 8}"' in details
+
+
+@pytest.mark.parametrize(
+    ("cpu_ms", "shown"),
+    [
+        (12.0, "12.000 ms, 4% of its duration: mostly waiting"),
+        (270.0, "270.000 ms, 90% of its duration: mostly computing"),
+        (None, None),
+    ],
+)
+def test_a_request_or_task_runs_details_say_if_it_computed_or_waited(admin_client, failed, cpu_ms, shown):
+    """The CPU its thread spent (``threadline.cpu_ms``) beside its duration, in words."""
+    run = span_id(failed, "run/orders.finalize_order")
+    span = Span.objects.get(trace_id=failed.trace_id, span_id=run)
+    span.end_time_ns = span.start_time_ns + 300_000_000
+    span.duration_ns = 300_000_000
+    span.attributes = {**span.attributes, **({"threadline.cpu_ms": cpu_ms} if cpu_ms is not None else {})}
+    span.save()
+    details = admin_client.get(f"/traces/{failed.trace_id}/spans/{run}/").content.decode()
+    if shown is None:
+        assert "<td>CPU</td>" not in details
+    else:
+        assert "<td>CPU</td><td" in details and shown in details
 
 
 def test_details_of_a_span_the_trace_does_not_have_are_not_found(admin_client, client, failed):
@@ -744,23 +773,86 @@ def test_the_trace_page_says_a_trace_was_cut_short_at_ingest(admin_client, setti
 
 
 def test_a_large_trace_is_drawn_in_part_with_a_link_that_draws_it_all(admin_client):
+    """500 statements under a request, no error: the request opens folded and its subtree
+    is one row; unfolding it fetches 100 rows and the row that counts the other 400."""
     from synthetic.builders import flooded
     from telemetry.store.index import save_spans
 
     trace = flooded(500)
     save_spans(trace.spans)
+    root = trace.spans[0].span_id
     page = admin_client.get(f"/traces/{trace.trace_id}/").content.decode()
-    assert (
-        page.count('class="span-row') == 101
-        and "400 more spans under GET api/shop/products/ not drawn" in page
-    )
+    assert page.count('class="span-row') == 1 and 'data-partial="true"' in page
+    assert f'<tr class="folded-rest" data-parent-id="{root}" data-spans="500" hidden>' in page
+    rows = admin_client.get(f"/traces/{trace.trace_id}/rows/", {"under": root}).json()["rows"][root]
+    assert rows.count('class="span-row') == 100 and "<table" not in rows
+    assert "400 more spans under GET api/shop/products/ not drawn" in rows
     whole = admin_client.get(f"/traces/{trace.trace_id}/?all=1").content.decode()
     assert whole.count('class="span-row') == 501 and "not drawn" not in whole
+    assert admin_client.get(f"/traces/{trace.trace_id}/rows/", {"under": "0" * 16}).json() == {"rows": {}}
+
+
+def test_find_answers_over_every_span_of_a_large_trace(admin_client):
+    """The statements folded away are found, with the drawn parents leading to them."""
+    from synthetic.builders import flooded
+    from telemetry.store.index import save_spans
+
+    trace = flooded(500)
+    save_spans(trace.spans)
+    found = admin_client.get(f"/traces/{trace.trace_id}/find/", {"q": '"id" = 137'}).json()
+    [statement] = [
+        span for span in trace.spans if span.attributes.get("db.statement", "").endswith('"id" = 137')
+    ]
+    assert found["matches"] == [statement.span_id] and found["total"] == 1
+    assert found["parents"][statement.span_id] == trace.spans[0].span_id
+    assert admin_client.get(f"/traces/{trace.trace_id}/find/", {"q": ""}).json()["total"] == 0
+
+
+def test_a_20000_span_trace_page_builds_and_sends_only_what_it_draws(admin_client, monkeypatch):
+    """Counted, not timed: a request with 20,000 children and a chain 20,000 deep. Rows are
+    built for the drawn spans only (at most the 1,500 cap), the HTML stays within a size
+    proportional to them, and the tree is asked for a span's children a bounded number of
+    times per span (a quadratic walk would ask once per sibling or per ancestor)."""
+    from synthetic.builders import deep, flooded, trace_id
+    from telemetry.store.index import save_spans
+    from telemetry.tree import SpanTree
+    from telemetry.viewer import waterfall as waterfall_module
+
+    built: list[int] = []
+    original_init = waterfall_module.Row.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(1)
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(waterfall_module.Row, "__init__", counting_init)
+    asked: list[int] = []
+    original_children = SpanTree.children
+
+    def counting_children(self, span):
+        asked.append(1)
+        return original_children(self, span)
+
+    monkeypatch.setattr(SpanTree, "children", counting_children)
+    for build, most_rows, most_bytes in ((flooded, 110, 300_000), (deep, 1500, 2_000_000)):
+        trace = build(20_000)
+        trace.trace_id = trace_id(build.__name__)
+        for span in trace.spans:
+            span.trace_id = trace.trace_id
+        save_spans(trace.spans)
+        built.clear()
+        asked.clear()
+        html = admin_client.get(f"/traces/{trace.trace_id}/").content.decode()
+        assert re.search(r"<strong>2000[01]</strong> spans", html), build.__name__
+        assert html.count('class="span-row') <= most_rows and len(built) <= most_rows + 1, build.__name__
+        assert len(html.encode()) < most_bytes, (build.__name__, len(html.encode()))
+        assert len(asked) < 20 * 20_000, (build.__name__, len(asked))
 
 
 def test_a_trace_of_2000_spans_renders_folded(admin_client):
-    """Of 1,500 drawn rows only the request, its batches and the failing batch's INSERTs
-    are shown; the other batches come folded (▸, their rows hidden) and the page says so."""
+    """Only the request, its 20 batches and the failing batch's INSERTs are sent; the other
+    batches come folded (▸), each with one row that counts its 99 INSERTs, and the page
+    says so."""
     from synthetic.builders import bulk_import
     from telemetry.store.index import save_spans
 
@@ -768,12 +860,12 @@ def test_a_trace_of_2000_spans_renders_folded(admin_client):
     save_spans(trace.spans)
     html = admin_client.get(f"/traces/{trace.trace_id}/").content.decode()
     tags = re.findall(r'<tr class="span-row[^>]*>', html)
-    shown = [tag for tag in tags if not tag.endswith(" hidden>")]
-    assert len(tags) == 1500 and len(shown) == 1 + 15 + 99
-    assert sum('data-collapsed="true"' in tag for tag in tags) == 14
-    assert html.count('aria-label="expand 99 children"') == 14
-    assert "14 subtrees folded" in html
-    assert 'id="root-cause"' in "".join(shown)
+    assert len(tags) == 1 + 20 + 99 and not any(tag.endswith(" hidden>") for tag in tags)
+    assert sum('data-collapsed="true"' in tag for tag in tags) == 19
+    assert html.count('aria-label="expand 99 children"') == 19
+    assert html.count('<tr class="folded-rest"') == 19
+    assert "19 subtrees folded" in html and "their 1881 spans load when unfolded" in html
+    assert 'id="root-cause"' in "".join(tags)
 
 
 def test_the_trace_page_as_json_lists_its_stored_spans(admin_client, failed):
@@ -882,3 +974,48 @@ def test_a_from_after_to_range_is_refused_with_a_message(admin_client, failed):
         "/traces/", {"start": "2026-01-02T10:00", "end": "2026-01-02T09:00", "format": "json"}
     )
     assert body.status_code == 400 and "end" in body.json()["errors"]
+
+
+def test_the_trace_page_has_a_minimap_and_a_flame_graph_of_its_spans(admin_client, failed):
+    """The minimap draws every span's band in service colours with the errors marked; the
+    flame graph has one frame per span, each a link to the span, the errors outlined."""
+    page = admin_client.get(f"/traces/{failed.trace_id}/").content.decode()
+    minimap = between(page, 'id="minimap"', 'id="waterfall-head"')
+    assert '<svg id="minimap-svg"' in minimap and 'class="err"' in minimap and 'id="zoom-reset"' in minimap
+    flame = between(page, 'id="flame"', "</details>")
+    spans = Span.objects.filter(trace_id=failed.trace_id)
+    frames = re.findall(r'<a href="#span-([0-9a-f]{16})" class="frame', flame)
+    merged = re.search(r"(\d+) spans narrower than a pixel merged", flame)
+    assert set(frames) <= {span.span_id for span in spans}
+    assert len(frames) + (int(merged.group(1)) if merged else 0) == spans.count()
+    assert flame.count('class="frame error"') == spans.filter(status="ERROR").count()
+    assert "<kbd>z</kbd>" in between(page, 'id="keys-help"', "</div>")
+
+
+def test_the_minimap_and_flame_graph_of_a_20000_span_trace_stay_bounded(admin_client):
+    """Counted, not timed: 20,000 children merge into "small spans" frames and a chain
+    20,000 deep stops at the depth limit; the minimap's rectangles stay under its columns
+    times its bands, whatever the span count."""
+    from synthetic.builders import deep, flooded, trace_id
+    from telemetry.store.index import save_spans
+    from telemetry.viewer.overview import FLAME_MAX_DEPTH, FLAME_MAX_FRAMES, MINIMAP_BANDS, MINIMAP_COLUMNS
+
+    for build in (flooded, deep):
+        trace = build(20_000)
+        trace.trace_id = trace_id(build.__name__)
+        for span in trace.spans:
+            span.trace_id = trace.trace_id
+        save_spans(trace.spans)
+        html = admin_client.get(f"/traces/{trace.trace_id}/").content.decode()
+        minimap = between(html, 'id="minimap"', 'id="waterfall-head"')
+        assert 0 < minimap.count("<rect") <= 2 * MINIMAP_COLUMNS * MINIMAP_BANDS, build.__name__
+        assert 'class="err"' in minimap, build.__name__
+        flame = between(html, 'id="flame"', "</details>")
+        frames = flame.count('class="frame')
+        assert 0 < frames <= FLAME_MAX_FRAMES, (build.__name__, frames)
+        size = len(flame.encode())
+        assert flame.count("<svg") == 1 and size < 600_000, (build.__name__, size)
+        if build is flooded:
+            assert "small spans" in flame and "spans narrower than a pixel merged" in flame
+        else:
+            assert flame.count('<a href="#span-') == FLAME_MAX_DEPTH and "deeper spans not drawn" in flame

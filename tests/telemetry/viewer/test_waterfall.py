@@ -21,8 +21,9 @@ from telemetry.viewer.waterfall import (
     MAX_ROWS_DRAWN,
     PALETTE,
     Elided,
+    Folded,
     Row,
-    drawn_rows,
+    find_spans,
     root_cause,
     service_colour,
     waterfall,
@@ -101,14 +102,17 @@ def test_rows_are_depth_first_with_bars_to_scale_and_logs_on_their_span():
 
 
 def test_a_span_with_thousands_of_children_is_drawn_in_part_errors_included():
-    """The first children, then every error among the rest, then one row for what is left."""
-    view = waterfall(flooded(12_000).spans)
+    """The first children, then every error among the rest, then one row for what is left;
+    rows are built for the drawn spans only."""
+    trace = flooded(12_000)
+    view = waterfall(trace.spans)
     drawn = [item for item in view.drawn if isinstance(item, Row)]
     [elided] = [item for item in view.drawn if isinstance(item, Elided)]
-    errors = [row for row in view.rows if row.span.status == "ERROR"]
-    assert len(drawn) == 1 + MAX_CHILDREN_DRAWN + 2 and all(row in drawn for row in errors)
+    errors = [span.span_id for span in trace.spans if span.status == "ERROR"]
+    assert len(drawn) == 1 + MAX_CHILDREN_DRAWN + 2 and {row.span.span_id for row in drawn} >= set(errors)
     assert elided.parent is view.rows[0] and elided.spans == 12_000 - MAX_CHILDREN_DRAWN - 2
-    assert view.drawn[-1] is elided and view.elided == elided.spans and len(view.rows) == 12_001
+    assert view.drawn[-1] is elided and view.elided == elided.spans and view.span_count == 12_001
+    assert view.rows == drawn
 
 
 def test_a_deep_chain_is_drawn_down_to_the_rows_limit():
@@ -128,15 +132,14 @@ def test_undrawn_spans_are_counted_under_the_span_whose_subtree_they_are_in():
     trace.span("inner", service="orders", start=3.5, ms=0.2, parent=calls[3], error=("E", "boom"))
     for call in calls[:3]:
         trace.span("inner", service="orders", start=call.start_time_ns, ms=0.1, parent=call)
-    view = waterfall(trace.spans)
-    drawn = drawn_rows(view.rows, children_limit=2)
+    drawn = waterfall(trace.spans, children_limit=2).drawn
     names = [item.span.name if isinstance(item, Row) else f"elided {item.spans}" for item in drawn]
     assert names == ["GET /", "call 0", "inner", "call 1", "inner", "call 3", "inner", "elided 2"]
 
 
 def test_drawing_all_draws_every_span():
     view = waterfall(flooded(300).spans, draw_all=True)
-    assert view.drawn == view.rows and view.elided == 0
+    assert view.drawn == view.rows and view.elided == 0 and len(view.rows) == 301
 
 
 # --- folding -------------------------------------------------------------------------------
@@ -147,23 +150,51 @@ def shown_rows(view) -> list[Row]:
 
 
 def test_a_trace_of_2000_spans_opens_folded_with_its_failure_open():
-    """20 batches of 99 INSERTs, one failing in batch 2; 1,500 rows drawn (batches 1 to 15).
-    What shows: the request, its drawn batches, batch 2 open down to the failed INSERT, the
-    other 14 folded, and the row that counts the undrawn rest with its "draw all" link."""
+    """20 batches of 99 INSERTs, one failing in batch 2. What is drawn: the request, its 20
+    batches, batch 2 open down to the failed INSERT; the other 19 folded, each subtree one
+    ``Folded`` row (its 99 rows are not built: they come when the batch is unfolded)."""
     view = waterfall(bulk_import().spans)
-    assert len(view.rows) == 2001 > FOLD_OVER and view.elided == 501
-    shown = shown_rows(view)
-    batches = [row for row in shown if row.depth == 1]
-    assert [row.span.name for row in batches] == [f"import batch {n}" for n in range(1, 16)]
+    assert view.span_count == 2001 > FOLD_OVER and view.elided == 0
+    assert view.rows == shown_rows(view) and len(view.rows) == 1 + 20 + 99
+    batches = [row for row in view.rows if row.depth == 1]
+    assert [row.span.name for row in batches] == [f"import batch {n}" for n in range(1, 21)]
     assert [row.span.name for row in batches if not row.folded] == ["import batch 2"]
-    assert view.folded == 14 and len(shown) == 1 + 15 + 99
+    folded = [item for item in view.drawn if isinstance(item, Folded)]
+    assert view.folded == len(folded) == 19 and view.folded_spans == 19 * 99
+    assert all(item.parent.folded and item.spans == 99 and not item.errors for item in folded)
     failed = next(row for row in view.rows if row.span.status == "ERROR")
-    assert failed in shown and failed.root_cause
-    # An elided row goes with its span: hidden under a folded batch, shown under the request.
-    elided = {
-        item.parent.span.name: item.hidden for item in view.drawn if isinstance(item, Elided) and item.parent
-    }
-    assert elided == {"import batch 15": True, "POST api/shop/products/import/": False}
+    assert failed.root_cause
+
+
+def test_unfolding_a_folded_span_draws_its_subtree_alone():
+    """What unfolding batch 5 fetches: its 99 INSERTs one level below it, nothing else."""
+    trace = bulk_import()
+    batch5 = next(span for span in trace.spans if span.name == "import batch 5")
+    view = waterfall(trace.spans, subtrees=[batch5.span_id])
+    assert len(view.drawn) == len(view.rows) == 99
+    assert {(row.parent_id, row.depth) for row in view.rows} == {(batch5.span_id, 2)}
+
+
+def test_find_reaches_spans_in_folded_subtrees_with_the_way_to_them():
+    """Find answers over every span, the page's unsent ones included: the match, how many,
+    and the drawn parents up to the root (what the page unfolds)."""
+    trace = bulk_import()
+    batch5 = next(span for span in trace.spans if span.name == "import batch 5")
+    insert = next(span for span in trace.spans if span.parent_span_id == batch5.span_id)
+    found = find_spans(trace.spans, insert.span_id.upper())
+    assert found["matches"] == [insert.span_id] and found["total"] == 1
+    assert found["parents"] == {insert.span_id: batch5.span_id, batch5.span_id: trace.spans[0].span_id,
+                                trace.spans[0].span_id: ""}  # fmt: skip
+    batches = find_spans(trace.spans, "import batch", limit=5)
+    assert batches["total"] == 20 and len(batches["matches"]) == 5
+
+
+def test_a_span_asked_for_is_drawn_open_and_past_the_childrens_limit():
+    """``show``: the way to a span is open and the span drawn though it is the 300th child."""
+    trace = flooded(500)
+    target = [span for span in trace.spans if span.parent_span_id][300]
+    view = waterfall(trace.spans, show=target.span_id)
+    assert target.span_id in {row.span.span_id for row in view.rows}
 
 
 def test_repeated_children_fold_even_on_the_critical_path():
@@ -172,6 +203,8 @@ def test_repeated_children_fold_even_on_the_critical_path():
     view = waterfall(n_plus_one(200).spans)
     assert view.rows[0].critical and view.rows[0].repeats and view.rows[0].folded
     assert [row.span.name for row in shown_rows(view)] == ["GET api/shop/products/"]
+    [folded] = [item for item in view.drawn if isinstance(item, Folded)]
+    assert folded.parent is view.rows[0] and folded.spans == view.span_count - 1
 
 
 def test_a_trace_of_a_few_spans_is_not_folded():
