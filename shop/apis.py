@@ -8,27 +8,22 @@ repeated lines are added up.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from collections import Counter
-from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from core.api import ApplicationError, InvalidRequest, RequestTooLarge
+from core.api import ApplicationError, LimitedJSONParser
 from core.idempotency import HEADER, idempotent
 from core.schema import IDEMPOTENT_REPLAYED, idempotency_key, refusals
 from orders import client as orders_client
 from shop import selectors, services
 from shop.errors import InvalidIdempotencyKey
-from shop.models import IdempotentRequest, normalise_email
+from shop.models import IdempotentRequest
 from shop.throttling import CheckoutRateThrottle
 
 
@@ -47,82 +42,33 @@ class ProductListApi(APIView):
 MAX_DEPTH = 5  # the checkout's body is 3 deep: {"items": [{"sku": …}]}
 MAX_LINES = 50
 MAX_QUANTITY = 100  # per SKU, whatever the lines it is spread over
-# Printable ASCII without spaces (a UUID, a ULID, a base64 token fit), as payment APIs take.
-IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
 
 
-class CheckoutJSONParser(JSONParser):
-    """JSON within the checkout's limits: the size before reading it all, the nesting
-    after parsing (checked without recursion), a too-deep body as a 400 and not the
-    ``RecursionError`` (a 500) Python's parser raises on a few thousand brackets."""
+class CheckoutJSONParser(LimitedJSONParser):
+    """JSON within the checkout's limits: its size (read no further), its nesting."""
 
-    def parse(self, stream, media_type=None, parser_context=None) -> Any:
-        limit: int = settings.SHOP_CHECKOUT_MAX_BYTES
-        request = (parser_context or {}).get("request")
-        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        raw = b"" if _over(declared, limit) else stream.read(limit + 1)
-        if _over(declared, limit) or len(raw) > limit:
-            raise RequestTooLarge(f"The checkout takes a body of at most {limit} bytes.")
-        try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-        except RecursionError:
-            raise _too_deep() from None
-        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
-        if _depth(data) > MAX_DEPTH:
-            raise _too_deep()
-        return data
+    max_depth = MAX_DEPTH
 
+    def max_bytes(self) -> int:
+        return settings.SHOP_CHECKOUT_MAX_BYTES
 
-def _over(declared: str | None, limit: int) -> bool:
-    try:
-        return int(declared or 0) > limit
-    except ValueError:
-        return False  # not a number: the stream's length decides
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _too_deep() -> InvalidRequest:
-    return InvalidRequest(f"Invalid request: the body is nested deeper than {MAX_DEPTH} levels.")
-
-
-def _depth(data: object) -> int:
-    """How deep objects and arrays nest in ``data`` (a scalar is 0), without recursion."""
-    deepest, pending = 0, [(data, 1)]
-    while pending:
-        value, depth = pending.pop()
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
-        if children is None:
-            continue
-        deepest = max(deepest, depth)
-        if depth <= MAX_DEPTH:  # no need to walk further once over the limit
-            pending.extend((child, depth + 1) for child in children)
-    return deepest
+    def too_large_message(self, limit: int) -> str:
+        return f"The checkout takes a body of at most {limit} bytes."
 
 
 def checkout_key(request) -> str | None:
-    """The checkout's Idempotency-Key as stored: scoped to the customer, so that the same
-    key from two customers is two keys (neither learns of, nor blocks, the other's), and
-    hashed, so that any key up to 255 characters fits the 64 characters stored here and in
-    orders. None without the header; a header that is there must be a valid key."""
+    """The checkout's Idempotency-Key as stored (``services.scoped_key``: scoped to the
+    customer, hashed). None without the header; a header that is there must be a valid key."""
     sent = request.headers.get(HEADER)
     if sent is None:
         return None
-    if not IDEMPOTENCY_KEY.fullmatch(sent):
+    if not services.IDEMPOTENCY_KEY.fullmatch(sent):
         raise InvalidIdempotencyKey(
             f"The {HEADER} header must be 1 to 255 printable ASCII characters without spaces "
             "(a UUID will do); leave it out to send without one."
         )
     email = request.data.get("email") if isinstance(request.data, dict) else None
-    return scoped_key(email if isinstance(email, str) else "", sent)  # no email: refused later
-
-
-def scoped_key(email: str, key: str) -> str:
-    """What the shop (and orders) store for ``key`` sent by the customer ``email``."""
-    return hashlib.sha256(f"{normalise_email(email)}\n{key}".encode()).hexdigest()
+    return services.scoped_key(email if isinstance(email, str) else "", sent)  # no email: refused later
 
 
 class CheckoutApi(APIView):
@@ -176,7 +122,7 @@ class CheckoutApi(APIView):
             idempotency_key(
                 "Makes the checkout safe to retry: the same key and body replay the first answer. "
                 "Scoped to the customer (the email).",
-                pattern=IDEMPOTENCY_KEY.pattern,
+                pattern=services.IDEMPOTENCY_KEY.pattern,
                 max_length=255,
             ),
             IDEMPOTENT_REPLAYED,

@@ -13,7 +13,9 @@ app that cannot be reached or answers what the shop did not expect as
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -26,6 +28,7 @@ from orders import client as orders_client
 from orders.errors import OrderStateConflict
 from payments import client as payments_client
 from shop.errors import CheckoutFailed, EmptyCart, UnknownProduct
+from shop.models import normalise_email
 from shop.selectors import customer_tier, products_by_sku
 
 logger = logging.getLogger(__name__)
@@ -33,6 +36,17 @@ tracer = get_tracer(__name__)
 
 
 UNAVAILABLE = "The shop cannot complete this right now; please try again in a moment."
+# A checkout's idempotency key, from the API's header or the storefront form's hidden field:
+# printable ASCII without spaces (a UUID, a ULID, a base64 token fit), as payment APIs take.
+IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
+
+
+def scoped_key(email: str, key: str) -> str:
+    """What the shop (and orders) store for ``key`` sent by the customer ``email``: scoped to
+    the customer, so that the same key from two customers is two keys (neither learns of,
+    nor blocks, the other's), and hashed, so that any key up to 255 characters fits the 64
+    characters stored. The API and the storefront's form scope alike."""
+    return hashlib.sha256(f"{normalise_email(email)}\n{key}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)

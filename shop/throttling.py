@@ -1,5 +1,7 @@
 """The checkout's rate limit: each client (its address) may place ``SHOP_CHECKOUT_RATE``
-checkouts; beyond it the checkout answers 429 with ``Retry-After``.
+checkouts; beyond it the checkout answers 429 with ``Retry-After``. One count per client,
+whichever way it checks out: the API (``CheckoutRateThrottle`` on the view) and the
+storefront's form (``form_checkout_wait``) add to the same counter.
 
 The counters live in the cache (Redis in a deployment, config/settings.py), so every worker
 and host counts one client together. A cache that does not answer lets the checkout through:
@@ -12,10 +14,14 @@ that the diagnosis does not take the cache's refusal for the cause of what follo
 from __future__ import annotations
 
 import logging
+import math
 
 from django.conf import settings
+from django.http import HttpRequest
 from redis.exceptions import RedisError
+from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
 
 from instrumentation import attributes, names
 from instrumentation.context import get_tracer
@@ -45,3 +51,20 @@ class CheckoutRateThrottle(SimpleRateThrottle):
                 span.set_attribute(attributes.TOLERATED, what)
                 logger.warning("checkout throttle: %s", what, exc_info=True)
                 return True
+
+
+def form_checkout_wait(request: HttpRequest) -> int | None:
+    """Counts a checkout of the storefront's form against its client, as the API's throttle
+    counts the API's: None if it may go ahead, else the seconds to wait (``Retry-After``)."""
+    throttle = CheckoutRateThrottle()
+    if throttle.allow_request(Request(request), APIView()):
+        return None
+    return max(1, math.ceil(throttle.wait() or 0))
+
+
+def form_checkout_refusal(wait: int) -> str:
+    """What the storefront tells a customer whose checkout was refused for the rate."""
+    return (
+        "Too many checkouts from your address in a short time, so this one was not placed "
+        f"(nothing was charged; your cart is kept). Please try again in {wait} seconds."
+    )

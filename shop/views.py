@@ -19,6 +19,7 @@ from shop import order_page, selectors, services
 from shop.cart import cart_add, cart_clear, cart_items, cart_remove, cart_set
 from shop.formatting import count_items
 from shop.forms import CheckoutForm
+from shop.throttling import form_checkout_refusal, form_checkout_wait
 
 MAX_QUANTITY = 100
 FAVICON = Path(__file__).resolve().parent / "static" / "shop" / "favicon.svg"
@@ -114,13 +115,17 @@ def cart_view(request: HttpRequest) -> HttpResponse:
         if sku in products
     ]
     form = CheckoutForm(request.POST or None)
-    if request.method == "POST" and form.is_valid() and lines:
+    # Counted like the API's checkouts, valid or not: over the rate, nothing is placed.
+    wait = form_checkout_wait(request) if request.method == "POST" else None
+    if wait is not None:
+        messages.error(request, form_checkout_refusal(wait))
+    elif request.method == "POST" and form.is_valid() and lines:
         try:
             order = services.checkout(
                 items=[services.CheckoutItem(sku, qty) for sku, qty in items.items()],
                 email=form.cleaned_data["email"],
                 payment_token=form.cleaned_data["card"],
-                idempotency_key=form.cleaned_data["checkout_key"],  # a double submit charges once
+                idempotency_key=form.idempotency_key(),  # a double submit charges once
             )
         except ApplicationError as exc:
             messages.error(request, exc.message)
@@ -134,7 +139,10 @@ def cart_view(request: HttpRequest) -> HttpResponse:
         "max_quantity": MAX_QUANTITY,
         "form": form,
     }
-    return render(request, "shop/cart.html", context)
+    response = render(request, "shop/cart.html", context, status=200 if wait is None else 429)
+    if wait is not None:
+        response["Retry-After"] = str(wait)
+    return response
 
 
 def order_detail(request: HttpRequest, order_id) -> HttpResponse:

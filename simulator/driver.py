@@ -22,10 +22,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import requests
 from tqdm import tqdm
 
+from core.api import ServiceUnavailable
 from inventory import client as inventory_client
 from payments import client as payments_client
 
@@ -36,6 +38,14 @@ RETRY_PAUSE = 1.0  # seconds between a checkout's retries
 STATUS_TIMEOUT = (5.0, 30.0)
 POLL_INTERVAL = 0.25  # seconds between rounds of status reads while orders finish
 MAX_POLL_INTERVAL = 2.0  # the longest wait, after rounds in which no order finished
+# Seconds a read (the catalogue, an order's status, stock, money) that met a shop without
+# its database (503 + Retry-After) or no answer at all is tried again before the run gives
+# up: a read changes nothing, so retrying it is always safe (bench/chaos.py restarts the
+# database under the run). A 503's Retry-After sets the pause, at most MAX_READ_PAUSE.
+READ_RETRY_FOR = 60.0
+MAX_READ_PAUSE = 5.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,9 @@ class RunConfig:
     # customer would retry (bench/chaos.py kills web processes mid-checkout); 0: never.
     retry_for: float = 0.0
     progress: bool | None = None  # None: bars only on a terminal
+    # Checkouts started per second at most (0: as fast as ``concurrency`` allows): a run
+    # that should measure the shop at the pace its workers confirm, not build a backlog.
+    rate: float = 0.0
 
 
 @dataclass
@@ -128,7 +141,7 @@ def run(config: RunConfig) -> RunResult:
     http = _Http()
     baskets = make_baskets(_catalogue(http, config.url), config.orders, config.seed)
     attempts = [Attempt(index, basket) for index, basket in enumerate(baskets)]
-    stock_before = inventory_client.stock_list()
+    stock_before = patiently(inventory_client.stock_list)
     started = time.monotonic()
     _checkout_all(http, config, attempts)
     checkout_seconds = time.monotonic() - started
@@ -137,16 +150,57 @@ def run(config: RunConfig) -> RunResult:
     return RunResult(
         attempts=attempts,
         stock_before=stock_before,
-        stock_after=inventory_client.stock_list(),
-        money=payments_client.payment_summary(order_ids=[a.order_id for a in attempts if a.order_id]),
+        stock_after=patiently(inventory_client.stock_list),
+        money=patiently(
+            lambda: payments_client.payment_summary(order_ids=[a.order_id for a in attempts if a.order_id])
+        ),
         checkout_seconds=checkout_seconds,
         wait_seconds=wait_seconds,
     )
 
 
+def _pause(response: requests.Response | None) -> float:
+    """How long to wait before reading again: a 503's Retry-After (seconds), capped."""
+    try:
+        asked = float(response.headers.get("Retry-After", "")) if response is not None else RETRY_PAUSE
+    except ValueError:
+        asked = RETRY_PAUSE
+    return min(max(asked, 0.1), MAX_READ_PAUSE)
+
+
+def read(http: _Http, url: str, *, retry_for: float | None = None, **kwargs) -> requests.Response:
+    """GET ``url``; a 503 (the shop's database is down or restarting) or no answer is read
+    again, after Retry-After, for up to ``retry_for`` seconds (READ_RETRY_FOR by default).
+    Returns the last answer; raises the last connection error if none came."""
+    give_up = time.monotonic() + (READ_RETRY_FOR if retry_for is None else retry_for)
+    while True:
+        try:
+            response: requests.Response | None = http.session().get(url, timeout=STATUS_TIMEOUT, **kwargs)
+        except requests.RequestException:
+            if time.monotonic() >= give_up:
+                raise
+            response = None
+        if response is not None and (response.status_code != 503 or time.monotonic() >= give_up):
+            return response
+        time.sleep(min(_pause(response), max(give_up - time.monotonic(), 0.0)))
+
+
+def patiently(call: Callable[[], T], retry_for: float | None = None) -> T:
+    """``call()`` (a read through an app's client), tried again while the app answers
+    ServiceUnavailable (a 5xx, no answer), for up to ``retry_for`` seconds."""
+    give_up = time.monotonic() + (READ_RETRY_FOR if retry_for is None else retry_for)
+    while True:
+        try:
+            return call()
+        except ServiceUnavailable:
+            if time.monotonic() >= give_up:
+                raise
+            time.sleep(RETRY_PAUSE)
+
+
 def _catalogue(http: _Http, url: str) -> list[str]:
     """The SKUs the shop sells."""
-    products = http.session().get(f"{url}/api/shop/products/", timeout=STATUS_TIMEOUT)
+    products = read(http, f"{url}/api/shop/products/")
     products.raise_for_status()
     skus = [product["sku"] for product in products.json()]
     if not skus:
@@ -160,9 +214,24 @@ def _bar(config: RunConfig, total: int, desc: str) -> tqdm:
     )
 
 
-def _checkout_all(http: _Http, config: RunConfig, attempts: list[Attempt]) -> None:
+def _checkout_all(
+    http: _Http,
+    config: RunConfig,
+    attempts: list[Attempt],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    started = clock()
+
+    def paced(attempt: Attempt) -> None:
+        """The checkout, once its turn at ``config.rate`` has come."""
+        if config.rate > 0:
+            sleep(max(0.0, started + attempt.index / config.rate - clock()))
+        checkout(http, config.url, attempt, config.retry_for)
+
     with _bar(config, len(attempts), "checkouts") as bar, ThreadPoolExecutor(config.concurrency) as pool:
-        futures = [pool.submit(checkout, http, config.url, a, config.retry_for) for a in attempts]
+        futures = [pool.submit(paced, a) for a in attempts]
         for future in as_completed(futures):
             future.result()
             bar.update()
@@ -170,8 +239,9 @@ def _checkout_all(http: _Http, config: RunConfig, attempts: list[Attempt]) -> No
 
 def checkout(http: _Http, url: str, attempt: Attempt, retry_for: float = 0.0) -> None:
     """One checkout. With ``retry_for``, no answer (the web process died, the connection
-    dropped) and ``409 idempotency_request_in_progress`` (the dead request still holds the
-    key) are retried with the same key until it is answered or the time is up."""
+    dropped), ``409 idempotency_request_in_progress`` (the dead request still holds the
+    key) and ``503`` (after its Retry-After: the database restarting) are retried with the
+    same key until it is answered otherwise or the time is up."""
     body = {
         "items": [{"sku": line.sku, "quantity": line.quantity} for line in attempt.basket],
         "email": f"sim-{attempt.index}@example.com",
@@ -197,6 +267,13 @@ def checkout(http: _Http, url: str, attempt: Attempt, retry_for: float = 0.0) ->
         if held and time.monotonic() < give_up:
             attempt.retries += 1
             time.sleep(RETRY_PAUSE)
+            continue
+        # 503 (the database restarting): the answer is "retry", and the order may already
+        # be placed (the crash came after it, before the answer was stored). A retry with
+        # the same key gets that one order, where a customer who gave up would not know it.
+        if response.status_code == 503 and time.monotonic() < give_up:
+            attempt.retries += 1
+            time.sleep(min(_pause(response), max(give_up - time.monotonic(), 0.0)))
             continue
         break
     attempt.checkout_ms = (time.perf_counter() - started) * 1000
@@ -296,7 +373,7 @@ def untraced_headers() -> dict[str, str]:
 def read_status(http: _Http, url: str, attempt: Attempt) -> None:
     status_url = attempt.status_url or f"{url}/api/shop/orders/{attempt.order_id}/"
     try:
-        response = http.session().get(status_url, timeout=STATUS_TIMEOUT, headers=untraced_headers())
+        response = read(http, status_url, headers=untraced_headers())
     except requests.RequestException:
         return  # read again next round
     if response.status_code == 404:

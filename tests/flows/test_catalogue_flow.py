@@ -18,10 +18,12 @@ pytestmark = pytest.mark.flow
 
 ENGINE = "postgresql" if settings.DATABASE_URL.startswith(("postgres://", "postgresql://")) else "sqlite"
 KINDS = [kind for kind in catalogue.KINDS if ENGINE in kind.engines]
-# The kinds take minutes in all: under xdist (make test) they are split between two workers,
-# each on its own session stack, instead of keeping one worker busy with all of them.
+# The kinds take minutes in all: under xdist (make test) they are split into four groups,
+# each run on some worker's session stack, instead of keeping one worker busy with all of
+# them at the end of the run.
+GROUPS = 4
 PARAMS = [
-    pytest.param(kind, id=kind.name, marks=pytest.mark.xdist_group(f"catalogue-{number % 2}"))
+    pytest.param(kind, id=kind.name, marks=pytest.mark.xdist_group(f"catalogue-{number % GROUPS}"))
     for number, kind in enumerate(KINDS)
 ]
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
-from tests.chromium import OUTPUT
+from tests.chromium import OUTPUT, WAIT_MS
 
 pytestmark = pytest.mark.flow
 
@@ -29,7 +30,7 @@ SETTLE_TIMEOUT = 120  # seconds for the worker to confirm or undo, on a loaded m
 def customer(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(WAIT_MS)
     yield page
     context.close()
 
@@ -83,12 +84,25 @@ def assert_nothing_internal(page: Page, trace_id: str) -> None:
     assert page.locator("#staff-details").count() == 0
 
 
+def reopen(page: Page) -> None:
+    """Load the order page again once the order has ended. While it was in progress the page
+    refreshed itself every 2 s (a meta refresh), and a reload that meets that refresh is
+    aborted (net::ERR_ABORTED): try again."""
+    for attempt in range(3):
+        try:
+            page.reload()
+            return
+        except PlaywrightError as exc:
+            if "ERR_ABORTED" not in str(exc) or attempt == 2:
+                raise
+
+
 def test_a_customer_orders_from_a_product_page_and_reads_the_order_in_plain_words(calm, customer):
     order_id = buy(customer, calm.url, "Wireless mouse", quantity=2, cart_quantity=3, tag="calm")
     order = calm.wait_for_status(order_id, {"confirmed", "failed"}, timeout=SETTLE_TIMEOUT)
     assert order["status"] == "confirmed"
 
-    customer.reload()
+    reopen(customer)
     status = customer.locator("#order-status")
     expect(status).to_contain_text("Thank you, your order is confirmed")
     expect(status).to_contain_text("Your card was charged €89.97.")  # 3 x €29.99
@@ -112,7 +126,7 @@ def test_during_the_incident_the_customer_is_told_the_order_failed_and_not_charg
     assert order["status"] == "failed"
     assert "finalize gave up" in order["reason"]  # what the customer must not read
 
-    customer.reload()
+    reopen(customer)
     status = customer.locator("#order-status")
     expect(status).to_contain_text("We could not complete your order")
     expect(status).to_contain_text("A problem on our side")

@@ -1,7 +1,8 @@
 """The checkout's Idempotency-Key: validated in the shop (1 to 255 printable ASCII
 characters without spaces, else 400 invalid_idempotency_key in the shop's own words) and
-scoped to the customer, so that the same key from two customers is two keys; and no
-public answer passes on an internal URL from a failed call between the apps."""
+scoped to the customer, so that the same key from two customers is two keys; the same for
+the storefront form's hidden checkout key; and no public answer passes on an internal URL
+from a failed call between the apps."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.test import Client
 
 from orders.models import Order
 from shop.models import IdempotentRequest
+from shop.services import scoped_key
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -80,3 +82,47 @@ def test_the_order_status_with_orders_unreachable_names_no_internal_url():
     assert response.status_code == 503
     body = response.json()
     assert body["code"] == "service_unavailable" and "http" not in body["message"]
+
+
+# The storefront's form: its hidden checkout_key goes into the same orders column as the
+# API's keys, so it follows the same rule and is scoped the same way.
+FORM = {"email": "ada@example.com", "card": "tok_ok"}
+
+
+def with_cart(**extra: Any) -> Client:
+    client = Client(**extra)
+    client.post("/cart/add/MOUSE-WIRELESS/", {"quantity": "1"})
+    return client
+
+
+@pytest.mark.parametrize("key", BAD_KEYS.values(), ids=BAD_KEYS.keys())
+def test_the_forms_bad_checkout_key_places_nothing(form_checkouts, catalogue, key):
+    """A form whose hidden key the API would refuse asks for no checkout and tells the
+    customer to reload the cart page."""
+    page = with_cart().post("/cart/", {**FORM, "checkout_key": key})
+    assert page.status_code == 200
+    assert form_checkouts == []
+    if key:  # an empty field is "required", as any field
+        assert "reload the cart page" in page.content.decode()
+
+
+def test_the_form_stores_its_key_scoped_to_the_customer(form_checkouts, catalogue):
+    """The key passed on is the API's scoped, hashed form, never the field's raw value."""
+    with_cart().post("/cart/", {**FORM, "email": " Ada@Example.com", "checkout_key": "web-1"})
+    assert [call["idempotency_key"] for call in form_checkouts] == [scoped_key("ada@example.com", "web-1")]
+
+
+def test_two_customers_submitting_the_same_form_key_each_get_their_own_order(services_url, catalogue):
+    """A form key another customer used (a copied page, a guessed key) neither blocks the
+    checkout nor shows that customer's order: each gets their own."""
+    ada = with_cart().post("/cart/", {**FORM, "checkout_key": "web-shared"})
+    bob = with_cart(REMOTE_ADDR="203.0.113.9").post(
+        "/cart/", {**FORM, "email": "bob@example.com", "checkout_key": "web-shared"}
+    )
+    assert (ada.status_code, bob.status_code) == (302, 302), bob.content.decode()[-2000:]
+    assert ada["Location"] != bob["Location"]
+    keys = dict(Order.objects.values_list("email", "idempotency_key"))
+    assert keys == {
+        "ada@example.com": scoped_key("ada@example.com", "web-shared"),
+        "bob@example.com": scoped_key("bob@example.com", "web-shared"),
+    }

@@ -1,7 +1,7 @@
 """The checkout's rate limit per client: the N+1th checkout in a window is answered 429 with
 ``Retry-After`` and the error shape's ``throttled`` code; other clients are not affected, a
 made-up X-Forwarded-For does not make a new client, and a cache that does not answer lets
-checkouts through."""
+checkouts through. The storefront's checkout form counts against the same limit."""
 
 from __future__ import annotations
 
@@ -70,3 +70,37 @@ def test_a_throttle_that_counts_tolerates_nothing(client, settings, spans):
     assert checkout(client).status_code == 400
     (throttle,) = [s for s in spans.get_finished_spans() if s.name == names.CHECKOUT_THROTTLE_SPAN]
     assert attributes.TOLERATED not in throttle.attributes
+
+
+CART = "/cart/"
+FORM = {"checkout_key": "web-form-key-1", "email": "ada@example.com", "card": "tok_ok"}
+
+
+def test_the_checkout_form_past_the_rate_is_429_with_retry_after_and_places_nothing(
+    client, settings, catalogue, form_checkouts
+):
+    """The storefront's form counts like the API: past the rate its answer is 429 with
+    Retry-After, a page that says to try again in that many seconds, the cart kept, and
+    no checkout asked for."""
+    settings.SHOP_CHECKOUT_RATE = "2/minute"
+    client.post("/cart/add/MOUSE-WIRELESS/", {"quantity": "1"})
+    assert [client.post(CART, FORM).status_code for _ in range(2)] == [200, 200]
+    assert len(form_checkouts) == 2
+    refused = client.post(CART, FORM)
+    assert refused.status_code == 429
+    retry_after = int(refused["Retry-After"])
+    assert 0 < retry_after <= 60
+    page = refused.content.decode()
+    assert f"try again in {retry_after} seconds" in page
+    assert "nothing was charged" in page and "Wireless mouse" in page  # the cart, kept
+    assert len(form_checkouts) == 2
+    assert client.session["cart"] == {"MOUSE-WIRELESS": 1}
+
+
+def test_the_form_and_the_api_share_one_count_per_client(client, settings, catalogue, form_checkouts):
+    """A client cannot double its checkouts by using both ways; another client is not affected."""
+    settings.SHOP_CHECKOUT_RATE = "1/minute"
+    assert checkout(client).status_code == 400
+    assert client.post(CART, FORM).status_code == 429
+    assert Client().post(CART, FORM, REMOTE_ADDR="203.0.113.7").status_code == 200
+    assert client.get(CART).status_code == 200  # looking at the cart is not a checkout

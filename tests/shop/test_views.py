@@ -8,6 +8,7 @@ import re
 import uuid
 
 import pytest
+from django.utils import translation
 
 from orders import services as order_services
 from orders.models import Order
@@ -69,6 +70,60 @@ def test_the_cart_changes_a_quantity_and_zero_removes_the_line(client, services_
     assert "Total · 1 item<" in page and "€59.00" in page
 
 
+def test_the_customers_language_writes_the_prices(client, services_url, catalogue):
+    """Accept-Language chooses how prices are written: German "1.899,00 €", English
+    "€1,899.00"; a language the shop does not offer gets the default, English."""
+    german = client.get("/", HTTP_ACCEPT_LANGUAGE="de-DE,de;q=0.9,en;q=0.5")
+    page = german.content.decode()
+    assert "29,99\u00a0€" in page and "1.899,00\u00a0€" in page
+    assert "€29.99" not in page
+    assert "Accept-Language" in german["Vary"]
+
+    page = client.get("/", HTTP_ACCEPT_LANGUAGE="en-GB,en;q=0.8").content.decode()
+    assert "€29.99" in page and "€1,899.00" in page and "29,99" not in page
+    page = client.get("/", HTTP_ACCEPT_LANGUAGE="fr-CH, fr;q=0.9").content.decode()
+    assert "29,99\u00a0€" in page
+    page = client.get("/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "€29.99" in page
+
+
+def test_the_cart_writes_its_prices_and_total_in_the_customers_language(client, services_url, catalogue):
+    client.post("/cart/add/MOUSE-WIRELESS/", {"quantity": "3"})
+    client.post("/cart/add/LAPTOP-GAMING-15/", {"quantity": "1"})
+    page = client.get("/cart/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "29,99\u00a0€" in page and "89,97\u00a0€" in page  # a unit price, a line
+    assert "1.988,97\u00a0€" in page  # the total, grouped the German way
+    page = client.get("/cart/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "€29.99" in page and "€89.97" in page and "€1,988.97" in page
+
+
+def test_a_german_customer_reads_german_prices_in_an_english_page(client, services_url, catalogue):
+    """The locale writes numbers only: the words, Django's own form errors among them, stay
+    the shop's English (no page in two languages), and the page says so (no German
+    Content-Language)."""
+    client.post("/cart/add/MOUSE-WIRELESS/", {"quantity": "1"})
+    answer = client.post("/cart/", {"email": "not-an-address", "card": "tok_ok"}, HTTP_ACCEPT_LANGUAGE="de")
+    page = answer.content.decode()
+    assert "29,99\u00a0€" in page
+    assert "Enter a valid email address." in page and "E-Mail" not in page
+    assert answer.get("Content-Language") in (None, "en")
+    assert translation.get_language() == "en-us"
+
+
+def test_only_the_storefront_follows_the_customers_language(admin_client, services_url, catalogue):
+    """The admin, the APIs and the trace viewer stay in the default language (the viewer
+    writes numbers into SVG and style attributes), and a German page leaves nothing behind
+    for the next request on the same thread."""
+    assert "29,99\u00a0€" in admin_client.get("/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    for path in ("/admin/", "/traces/", "/api/shop/products/"):
+        response = admin_client.get(path, HTTP_ACCEPT_LANGUAGE="de")
+        assert response.status_code == 200, path
+        assert "Content-Language" not in response, path
+    admin_page = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Log out" in admin_page and "Abmelden" not in admin_page
+    assert translation.get_language() == "en-us"
+
+
 def test_customers_see_no_staff_links_and_staff_do(client, admin_client, services_url, catalogue):
     for page in (client.get("/").content.decode(), client.get("/cart/").content.decode()):
         assert 'href="/admin/"' not in page and 'href="/traces/"' not in page
@@ -109,6 +164,27 @@ def test_a_failed_order_tells_the_customer_in_plain_words_and_nothing_internal(c
     assert "¢" not in page and "cents" not in page
     assert not ISO_WITH_MICROSECONDS.search(page)
     assert '<meta http-equiv="refresh"' not in page  # settled: no more refreshing
+
+
+def test_the_order_page_writes_money_in_the_customers_language_and_words_in_english(client, failed_order):
+    """Under German, the amounts are German ("59,00 €"), and the date's month is in the
+    page's own language, not half-translated."""
+    page = client.get(f"/orders/{failed_order.order_id}/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "59,00\u00a0€" in page and "€59.00" not in page
+    month = failed_order_month(page)
+    assert month in ENGLISH_MONTHS, month
+
+
+ENGLISH_MONTHS = {
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+}  # fmt: skip
+
+
+def failed_order_month(page: str) -> str:
+    ordered = re.search(r"Ordered</span><br>\d+ (\w+) \d{4}", page)
+    assert ordered, "the page shows when the order was placed"
+    return ordered.group(1)
 
 
 def test_staff_see_the_internals_and_the_trace_link(admin_client, failed_order):

@@ -12,6 +12,7 @@ import pytest
 from opentelemetry.trace import get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from core.api import ServiceUnavailable
 from shop.demo import CATALOGUE
 from simulator import driver
 from simulator.driver import (
@@ -169,3 +170,128 @@ def test_without_retry_a_checkout_without_an_answer_is_an_error():
         flaky.server.shutdown()
     assert attempt.http_status is None and attempt.error.startswith("ConnectionError")
     assert attempt.retries == 0 and len(flaky.keys) == 1
+
+
+class _Restarting:
+    """A read endpoint on a real socket whose database is restarting: the first
+    ``unavailable`` GETs answer 503 with Retry-After (as the shop's middleware does), then
+    200 with ``body``."""
+
+    def __init__(self, body: object, *, unavailable: int = 2, status: int = 200) -> None:
+        self.paths: list[str] = []
+        paths = self.paths
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                if self.command == "POST":
+                    self.rfile.read(int(self.headers["Content-Length"]))
+                paths.append(self.path)
+                down = len(paths) <= unavailable
+                data = json.dumps({"code": "service_unavailable"} if down else body).encode()
+                self.send_response(503 if down else status)
+                if down:
+                    self.send_header("Retry-After", "0")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_POST = do_GET  # noqa: N815 - the stdlib's name
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_checkout_answered_503_is_retried_with_the_same_key_and_gets_its_order():
+    """The database crashed after the order was placed, before the answer: the 503 says
+    retry, and the retry with the same key names the order."""
+    shop = _Restarting({"order_id": "o-1", "status_url": "/o-1", "status": "placed"}, status=202)
+    try:
+        attempt = Attempt(0, make_baskets(["MOUSE-WIRELESS"], 1, seed=1)[0])
+        driver.checkout(driver._Http(), shop.url, attempt, retry_for=30)
+    finally:
+        shop.server.shutdown()
+    assert (attempt.http_status, attempt.order_id, attempt.retries) == (202, "o-1", 2)
+
+
+def test_without_retry_a_checkout_answered_503_is_an_error():
+    shop = _Restarting({})
+    try:
+        attempt = Attempt(0, make_baskets(["MOUSE-WIRELESS"], 1, seed=1)[0])
+        driver.checkout(driver._Http(), shop.url, attempt)
+    finally:
+        shop.server.shutdown()
+    assert (attempt.http_status, attempt.code, attempt.retries) == (503, "service_unavailable", 0)
+
+
+def test_a_catalogue_read_answered_503_is_read_again_until_the_shop_answers():
+    """The catalogue read while the database restarts (503 + Retry-After) does not end the
+    run: it is read again, and the third answer is the catalogue."""
+    shop = _Restarting([{"sku": "MOUSE-WIRELESS"}])
+    try:
+        assert driver._catalogue(driver._Http(), shop.url) == ["MOUSE-WIRELESS"]
+    finally:
+        shop.server.shutdown()
+    assert shop.paths == ["/api/shop/products/"] * 3
+
+
+def test_a_read_answered_503_past_its_time_returns_the_503(monkeypatch):
+    """Bounded: once READ_RETRY_FOR is spent, the 503 is the answer."""
+    monkeypatch.setattr(driver, "READ_RETRY_FOR", 0.0)
+    shop = _Restarting([])
+    try:
+        assert driver.read(driver._Http(), f"{shop.url}/api/shop/products/").status_code == 503
+    finally:
+        shop.server.shutdown()
+    assert len(shop.paths) == 1
+
+
+def test_a_status_poll_answered_503_is_read_again():
+    order = {"status": "confirmed", "reason": "", "trace_id": "t-1", "total_cents": 1999, "events": []}
+    shop = _Restarting(order)
+    attempt = Attempt(0, (), order_id="o-1", status_url=f"{shop.url}/api/shop/orders/o-1/", status="placed")
+    try:
+        driver.read_status(driver._Http(), shop.url, attempt)
+    finally:
+        shop.server.shutdown()
+    assert (attempt.status, attempt.readable, attempt.total_cents) == ("confirmed", True, 1999)
+    assert len(shop.paths) == 3
+
+
+def test_a_client_read_that_meets_service_unavailable_is_tried_again_for_a_bounded_time(monkeypatch):
+    monkeypatch.setattr(driver, "RETRY_PAUSE", 0.01)
+    calls: list[int] = []
+
+    def stock_list() -> list[str]:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise ServiceUnavailable("GET stock/ answered 503")
+        return ["stock"]
+
+    assert driver.patiently(stock_list) == ["stock"] and len(calls) == 3
+
+    def down() -> list[str]:
+        raise ServiceUnavailable("GET stock/ answered 503")
+
+    with pytest.raises(ServiceUnavailable):
+        driver.patiently(down, retry_for=0)
+
+
+def test_a_rate_spaces_the_checkouts_starts(monkeypatch):
+    """At 4 checkouts a second, the n-th starts n / 4 s after the first, whatever the
+    concurrency (a clock of the test's own: no time is measured)."""
+    now = [100.0]
+    starts: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    monkeypatch.setattr(driver, "checkout", lambda http, url, attempt, retry_for: starts.append(now[0]))
+    config = RunConfig(url="http://shop", orders=5, concurrency=1, timeout=1, seed=1, rate=4, progress=False)
+    attempts = [Attempt(index, ()) for index in range(5)]
+    driver._checkout_all(driver._Http(), config, attempts, clock=lambda: now[0], sleep=sleep)
+    assert starts == [100.0, 100.25, 100.5, 100.75, 101.0]

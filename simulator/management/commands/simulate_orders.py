@@ -80,8 +80,16 @@ class Command(BaseCommand):
             type=float,
             default=0.0,
             metavar="S",
-            help="retry a checkout that got no answer for up to S seconds with the same "
+            help="retry a checkout that got no answer (or 503) for up to S seconds with the same "
             "Idempotency-Key, as a customer would (default: 0, no retry)",
+        )
+        parser.add_argument(
+            "--rate",
+            type=float,
+            default=0.0,
+            metavar="N",
+            help="start at most N checkouts a second, to drive the shop at the pace its workers "
+            "confirm rather than build a backlog (default: 0, as fast as --concurrency allows)",
         )
         parser.add_argument(
             "--json",
@@ -104,6 +112,7 @@ class Command(BaseCommand):
             seed=options["seed"] if options["seed"] is not None else random.randrange(2**31),
             scenario=options["scenario"],
             retry_for=options["retry_for"],
+            rate=options["rate"],
         )
         report = self._run(config, out)
         out.write(render(report), ending="")
