@@ -40,6 +40,8 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
+
 # bench/stack.py puts the project on sys.path (a script's path holds only bench/), so it is
 # imported before any project module.
 from stack import DEFAULT_POSTGRES, ROOT, Stack, StackError, children_of
@@ -70,6 +72,13 @@ def parse_args() -> argparse.Namespace:
         "--concurrency", type=int, default=6, help="checkouts in flight at once (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=14, help="seed of the baskets (default: %(default)s)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="checkouts started per second at most, about what the worker confirms, so a long run "
+        "measures the faults rather than a backlog (default: 0, as fast as --concurrency allows)",
+    )
     parser.add_argument(
         "--every", type=float, default=6.0, help="seconds between two faults (default: %(default)s)"
     )
@@ -159,13 +168,32 @@ class Chaos:
         print(f"chaos: {line}", flush=True)
 
     def run(self) -> None:
-        for fault in itertools.cycle(self.args.faults.split(",")):
+        faults = self.args.faults.split(",")
+        for done, fault in enumerate(itertools.cycle(faults), start=1):
             if self.stopped.wait(self.args.every):
                 return
             getattr(self, fault.replace("-", "_"))()
+            if done % len(faults) == 0:  # after each round, where the orders stand
+                self.log(self.orders())
+
+    def orders(self) -> str:
+        """``orders: 315 confirmed, 2522 placed, …``: a run whose confirmations fall behind
+        its checkouts shows it while it runs, not at its timeout."""
+        try:
+            with self.stack.connect() as connection:
+                rows = connection.execute(
+                    "SELECT status, count(*) FROM orders_order GROUP BY status ORDER BY count(*) DESC"
+                ).fetchall()
+        except psycopg.Error as exc:  # the database may be restarting
+            return f"orders: not read ({type(exc).__name__})"
+        return "orders: " + (", ".join(f"{count} {status}" for status, count in rows) or "none yet")
 
     def _kill_child(self, name: str, what: str) -> None:
-        parent = self.stack.processes[name].pid
+        process = self.stack.processes[name]
+        parent = process.pid
+        if process.poll() is not None:  # a dead parent is a zombie with no children: say so
+            self.log(f"{what}: none running ({name} pid {parent} exited with {process.returncode}); skipped")
+            return
         children = children_of(parent)
         if not children:
             self.log(f"{what}: none running (pid {parent} has no children); skipped")
@@ -201,25 +229,41 @@ def simulate(stack: Stack, args: argparse.Namespace) -> subprocess.Popen:
     report = stack.var / "report.json"
     command = ["simulate_orders", "--orders", str(args.orders), "--concurrency", str(args.concurrency)]
     command += ["--seed", str(args.seed), "--timeout", str(args.timeout), "--url", stack.url]
-    command += ["--retry-for", str(RETRY_FOR), "--json", str(report)]
+    command += ["--retry-for", str(RETRY_FOR), "--rate", str(args.rate), "--json", str(report)]
     return subprocess.Popen([sys.executable, "manage.py", *command], cwd=ROOT, env=stack.env)
 
 
-def summary(chaos: Chaos, report: dict, seconds: float) -> str:
-    kinds = {"worker child": 0, "web worker": 0, "broker: SIGKILL": 0}
+def _state(name: str, process: subprocess.Popen) -> str:
+    """``worker running (2 children)`` or ``worker exited 1``: a run whose orders stopped
+    moving says whether the worker died or lives on without a pool."""
+    if process.poll() is not None:
+        return f"{name} exited {process.returncode}"
+    return f"{name} running ({len(children_of(process.pid))} children)"
+
+
+def faults_line(chaos: Chaos) -> str:
+    kinds = {"worker child": 0, "web worker": 0, "broker: SIGKILL": 0, "database: PostgreSQL crashed": 0}
     for line in chaos.done:
         for kind in kinds:
             if f"  {kind}" in line and "skipped" not in line:
                 kinds[kind] += 1
+    return (
+        f"faults injected: {kinds['worker child']} worker children killed, {kinds['web worker']} web "
+        f"workers killed, {kinds['broker: SIGKILL']} broker crashes (down {chaos.args.broker_down:g}s, "
+        f"restarted empty), {kinds['database: PostgreSQL crashed']} database crashes (immediate shutdown, "
+        "restarted)"
+    )
+
+
+def summary(chaos: Chaos, report: dict, seconds: float) -> str:
     lines = [
         "",
         f"chaos run: {report['orders']} orders, concurrency {report['concurrency']}, "
         f"one fault every {chaos.args.every:g}s ({chaos.args.faults}), {seconds:.0f}s in all",
-        f"faults injected: {kinds['worker child']} worker children killed, {kinds['web worker']} web "
-        f"workers killed, {kinds['broker: SIGKILL']} broker crashes (down {chaos.args.broker_down:g}s, "
-        "restarted empty)",
+        faults_line(chaos),
         f"answers: {report['answers']} ({report['retried']} checkouts retried with their Idempotency-Key); "
         f"confirmed {report['confirmed']}, failed {report['failed_by_reason']}",
+        "processes at the end: " + ", ".join(_state(name, p) for name, p in chaos.stack.processes.items()),
         "invariants:",
         *(f"  {'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['detail']}" for c in report["checks"]),
         "result: " + ("PASS" if report["passed"] else "FAIL"),
@@ -229,8 +273,16 @@ def summary(chaos: Chaos, report: dict, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     args = parse_args()
+    # Ctrl-C, and also SIGINT to a run started in a script's background (where the shell
+    # ignores SIGINT) or SIGTERM: the same orderly stop, with the summary so far.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     redis = PrivateRedis()
     postgres = PrivatePostgres() if "database" in args.faults.split(",") else None
     admin_url = postgres.admin_url if postgres else args.postgres
@@ -243,7 +295,16 @@ def main() -> int:
         run = simulate(stack, args)
         injector = threading.Thread(target=chaos.run, daemon=True)
         injector.start()
-        returncode = run.wait()
+        try:
+            returncode = run.wait()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop, and say what was done and where orders stand
+            chaos.stopped.set()
+            run.terminate()
+            run.wait()
+            injector.join()
+            seconds = time.monotonic() - began
+            print(f"\ninterrupted after {seconds:.0f}s", faults_line(chaos), chaos.orders(), sep="\n")
+            return 130
         chaos.stopped.set()
         injector.join()
         report = json.loads((stack.var / "report.json").read_text())

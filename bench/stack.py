@@ -34,6 +34,7 @@ if str(ROOT) not in sys.path:  # run as a script: bench/ is on the path, the pro
 import psycopg  # noqa: E402
 
 from devstack.broker import free_port  # noqa: E402
+from devstack.commands import CommandRunner  # noqa: E402
 from shop.demo import CATALOGUE  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -83,6 +84,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.store = self.var / "traces.sqlite3"
         self.processes: dict[str, subprocess.Popen] = {}
+        self.commands: CommandRunner | None = None
         self.created = False
         inherited = {key: value for key, value in os.environ.items() if key not in set(unset)}
         self.env = {
@@ -135,16 +137,15 @@ class Stack:
         shutil.copyfile(other.store, self.store)
 
     def manage(self, *args: str) -> str:
-        """Run ``manage.py`` with this stack's environment; its standard output."""
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        return result.stdout
+        """Run a management command with this stack's environment (one long-lived process,
+        devstack/commands.py, saves each a Django start-up); its standard output."""
+        if self.commands is None:
+            self.commands = CommandRunner(self.env, log=self.var / "commands.log", cwd=ROOT)
+        outcome = self.commands.run(*args, timeout=600)
+        if outcome.code != 0:
+            command = ["manage.py", *args]
+            raise subprocess.CalledProcessError(outcome.code, command, outcome.stdout, outcome.stderr)
+        return outcome.stdout
 
     def connect(self) -> psycopg.Connection:
         """A connection to this stack's shop database (autocommit: each read sees the latest)."""
@@ -221,6 +222,8 @@ class Stack:
 
     def close(self, *, keep_logs: bool = False) -> None:
         """Stop the processes, drop the database and remove the directory (unless kept)."""
+        if self.commands is not None:
+            self.commands.close()
         self.stop()
         if self.created:
             self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')

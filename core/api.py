@@ -1,5 +1,5 @@
-"""What every app's REST API shares: one error shape, the internal-service permission, and
-how a client is told apart (its address) for rate limits.
+"""What every app's REST API shares: one error shape, the JSON parser (with a nesting limit),
+the internal-service permission, and how a client is told apart (its address) for rate limits.
 
 Errors leave every API as ``{"code", "message", "extra"}`` with a stable code; each app
 declares its own codes in ``<app>/errors.py`` as subclasses of ``ApplicationError``, and
@@ -9,8 +9,10 @@ its ``client.py`` maps the codes back to the same classes, so errors round-trip.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import math
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -18,11 +20,11 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Programming
 from django.http import HttpRequest, JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
-from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,73 @@ class RequestTooLarge(ApplicationError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
 
+class LimitedJSONParser(JSONParser):
+    """Every API's parser (``DEFAULT_PARSER_CLASSES``): JSON nested at most ``max_depth``
+    deep, checked after parsing without recursion, a too-deep body a 400 ``invalid_request``
+    and not the ``RecursionError`` (a 500) Python's parser raises on a few thousand brackets;
+    NaN and Infinity are not JSON. ``max_bytes``, when a subclass gives one, is checked before
+    the body is read (413 ``request_too_large``)."""
+
+    max_depth = 10  # the deepest body an API takes today is 3: {"lines": [{"sku": …}]}
+
+    def max_bytes(self) -> int | None:
+        return None
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        raw = self._read(stream, (parser_context or {}).get("request"))
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        except RecursionError:
+            raise self.too_deep() from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        if _depth(data, self.max_depth) > self.max_depth:
+            raise self.too_deep()
+        return data
+
+    def _read(self, stream, request) -> bytes:
+        limit = self.max_bytes()
+        if limit is None:
+            return stream.read()
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        raw = b"" if _over(declared, limit) else stream.read(limit + 1)
+        if _over(declared, limit) or len(raw) > limit:
+            raise RequestTooLarge(self.too_large_message(limit))
+        return raw
+
+    def too_large_message(self, limit: int) -> str:
+        return f"This API takes a body of at most {limit} bytes."
+
+    def too_deep(self) -> InvalidRequest:
+        return InvalidRequest(f"Invalid request: the body is nested deeper than {self.max_depth} levels.")
+
+
+def _over(declared: str | None, limit: int) -> bool:
+    try:
+        return int(declared or 0) > limit
+    except ValueError:
+        return False  # not a number: the stream's length decides
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(data: object, limit: int) -> int:
+    """How deep objects and arrays nest in ``data`` (a scalar is 0), without recursion; the
+    walk stops one level past ``limit``."""
+    deepest, pending = 0, [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= limit:  # no need to walk further once over the limit
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _first_message(detail) -> str:
     """The first problem in DRF's error detail. A list of lines has an entry per line, ``{}``
     for each valid one: the first line with a problem is named, by its position."""
@@ -101,6 +170,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             "extra": {"fields": exc.detail},
         }
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    # Imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES (this module's parser)
+    # when it is imported, so this module must not import it at the top.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)  # sets Retry-After on a 429
     if response is not None and isinstance(exc, exceptions.APIException):
         response.data = {"code": exc.default_code, "message": str(exc.detail), "extra": _extra(exc)}

@@ -39,6 +39,10 @@ FAULTS = {
         _rate("email_failure", "share of customer emails the mail server refuses"),
         _rate("worker_crash", "share of finalize runs whose worker process is killed midway"),
         _rate(
+            "step_worker_crash",
+            "share of confirmation steps (payments' capture, inventory's commit) killed before they report",
+        ),
+        _rate(
             "undo_worker_crash",
             "share of undo runs (payments' void, inventory's release) killed before they report",
         ),

@@ -8,6 +8,8 @@ from rest_framework.views import APIView
 from core.api import MAX_STORED_INT, IsInternalService
 from core.schema import refusals
 from faults.views import InjectedLatencyMixin, InjectedUnavailableMixin
+from instrumentation import attributes
+from instrumentation.context import current_span
 from inventory import selectors, services
 
 
@@ -105,6 +107,9 @@ class ReservationReleaseApi(APIView):
     @extend_schema(request=None, responses=ReservationOutput)
     def post(self, request, order_id):
         reservation = services.reservation_release(order_id=order_id)
+        # What the release did, on the request's span as on the release task's run: a trace
+        # then says "stock released" only when something was.
+        current_span().set_attribute(attributes.UNDO_OUTCOME, reservation.status if reservation else "none")
         if reservation is None:
             return Response({"order_id": str(order_id), "status": "none", "lines": []})
         return Response(ReservationOutput(reservation).data)

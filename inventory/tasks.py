@@ -14,13 +14,11 @@ import logging
 import uuid
 
 from celery import Task, shared_task
-from django.db import DatabaseError
 
-from core.api import ApplicationError
-from core.tasks import send
+from core.tasks import StepOutcome, StepRetry, run_step
 from faults.checkpoints import checkpoint
-from instrumentation import attributes, names
-from instrumentation.context import current_span, current_trace_id, mark_error
+from instrumentation import names
+from instrumentation.context import CONFIRMATION_STEP, UNDO_STEP, flush_before_kill
 from inventory import services
 from orders import client as orders_client
 
@@ -31,81 +29,67 @@ RELEASE_MAX_RETRIES = 8
 # Retries of a commit the database kept refusing before it is reported failed (backoff
 # 1 s, 2 s, 4 s, 8 s, 16 s: about half a minute), and orders compensates the order.
 COMMIT_MAX_RETRIES = 5
+COMMIT_RETRY = StepRetry(max_retries=COMMIT_MAX_RETRIES, reports_failure=True)
+RELEASE_RETRY = StepRetry(max_retries=RELEASE_MAX_RETRIES, max_countdown=60)
 
 
-@shared_task(name=names.STOCK_COMMIT_TASK, bind=True, max_retries=COMMIT_MAX_RETRIES)
+@shared_task(name=names.STOCK_COMMIT_TASK, bind=True)
 def commit_reservation(self: Task, order_id: str, idempotency_key: str) -> str:
     """Turn the order's held units into sold ones, then report to orders: ``done``, or
     ``failed`` when the reservation cannot be committed (released meanwhile, e.g. expired;
     none) or the database kept failing through every retry. A database error is retried
     with backoff."""
-    attempt = self.request.retries + 1
-    span = current_span()
-    span.set_attribute(attributes.ORDER_ID, order_id)
-    span.set_attribute(attributes.TASK_ATTEMPT, attempt)
-    span.set_attribute(attributes.STEP, "commit")
-    try:
+
+    def commit() -> StepOutcome:
         reservation = services.reservation_commit(order_id=uuid.UUID(order_id))
-        outcome, detail = "done", f"stock {reservation.status}"
-    except DatabaseError as exc:
-        mark_error(exc)
-        if attempt <= COMMIT_MAX_RETRIES:
-            countdown = 2 ** (attempt - 1)
-            logger.warning(
-                "commit of order %s's stock failed (attempt %d, trace %s), retrying in %ds: %s",
-                order_id,
-                attempt,
-                current_trace_id(),
-                countdown,
-                exc,
-            )
-            raise self.retry(exc=exc, countdown=countdown) from exc
-        outcome, detail = "failed", f"commit gave up after {attempt} attempts: {type(exc).__name__}: {exc}"
-    except ApplicationError as exc:  # not transient: this reservation cannot be committed
-        mark_error(exc)
-        outcome, detail = "failed", f"commit refused: {exc.code}: {exc.message}"
-    span.set_attribute(attributes.STEP_OUTCOME, outcome)
+        return StepOutcome("done", f"stock {reservation.status}")
+
     # Not reported (the broker refused, the worker died): orders' reconcile finds the order
     # still placed and asks again; the commit then changes nothing and reports again.
-    send(
-        orders_client.step_reported_task(
-            order_id=order_id, step="commit", outcome=outcome, detail=detail, idempotency_key=idempotency_key
-        )
+    return run_step(
+        self,
+        order_id=order_id,
+        step="commit",
+        action="commit",
+        subject="stock",
+        trace=CONFIRMATION_STEP,
+        retry=COMMIT_RETRY,
+        work=commit,
+        before_report=lambda: checkpoint("step.commit_before_report", on_crash=flush_before_kill),
+        report=lambda done: orders_client.step_reported_task(
+            order_id=order_id,
+            step="commit",
+            outcome=done.outcome,
+            detail=done.detail,
+            idempotency_key=idempotency_key,
+        ),
+        logger=logger,
     )
-    return outcome
 
 
-@shared_task(name=names.STOCK_RELEASE_TASK, bind=True, max_retries=RELEASE_MAX_RETRIES)
+@shared_task(name=names.STOCK_RELEASE_TASK, bind=True)
 def release_reservation(self: Task, order_id: str, idempotency_key: str) -> str:
     """Give the order's units back (held or sold), then report what it left to orders:
     ``released``, or ``none`` for an order that never reserved. A database error is retried
     with backoff (1 s, 2 s, 4 s, ... up to 60 s)."""
-    attempt = self.request.retries + 1
-    span = current_span()
-    span.set_attribute(attributes.ORDER_ID, order_id)
-    span.set_attribute(attributes.TASK_ATTEMPT, attempt)
-    span.set_attribute(attributes.UNDO_STEP, "stock")
-    try:
+
+    def release() -> StepOutcome:
         reservation = services.reservation_release(order_id=uuid.UUID(order_id))
-    except DatabaseError as exc:
-        mark_error(exc)
-        countdown = min(60, 2 ** (attempt - 1))
-        logger.warning(
-            "release of order %s's stock failed (attempt %d, trace %s), retrying in %ds: %s",
-            order_id,
-            attempt,
-            current_trace_id(),
-            countdown,
-            exc,
-        )
-        raise self.retry(exc=exc, countdown=countdown) from exc
-    outcome = reservation.status if reservation is not None else "none"
-    span.set_attribute(attributes.UNDO_OUTCOME, outcome)
+        return StepOutcome(reservation.status if reservation is not None else "none")
+
     # Not reported (the broker refused): orders' reconcile asks again, as for payments.
-    checkpoint("undo.stock_before_report")
-    send(
-        orders_client.undo_reported_task(
-            order_id=order_id, step="stock", outcome=outcome, idempotency_key=idempotency_key
-        )
+    return run_step(
+        self,
+        order_id=order_id,
+        step="stock",
+        action="release",
+        subject="stock",
+        trace=UNDO_STEP,
+        retry=RELEASE_RETRY,
+        work=release,
+        before_report=lambda: checkpoint("undo.stock_before_report", on_crash=flush_before_kill),
+        report=lambda done: orders_client.undo_reported_task(
+            order_id=order_id, step="stock", outcome=done.outcome, idempotency_key=idempotency_key
+        ),
+        logger=logger,
     )
-    return outcome

@@ -41,6 +41,10 @@ class Order(models.Model):
     confirmation_code = models.CharField(max_length=20, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Times reconcile pushed the order on since its status last changed: each push doubles
+    # the wait before the next (orders.selectors.orders_stuck), so a backlog longer than
+    # the deadline is not flooded with the same orders' work again every run.
+    pushes = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]

@@ -5,13 +5,13 @@ did not take is published again by ``orders.reconcile``."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
-from instrumentation.context import capture_context, resumed_context
+from instrumentation.context import capture_context, resumed_context, untraced
 from orders.models import Order, OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -57,3 +57,16 @@ def outbox_pending(*, older_than_seconds: float) -> list[int]:
         .order_by("created_at")
         .values_list("pk", flat=True)
     )
+
+
+def broker_started_at() -> datetime | None:
+    """When the broker last started, from its uptime (Redis's ``INFO``); None when it cannot
+    say (another broker, or none reachable). A message published before then died with it
+    if the broker keeps nothing across a restart (Redis without persistence, as ``make
+    run`` and the chaos bench run it): reconcile pushes its order on without backing off."""
+    try:
+        with untraced(), current_app.connection_for_write() as connection:
+            uptime = connection.default_channel.client.info("server")["uptime_in_seconds"]
+    except Exception:  # no Redis channel, or no broker now: nothing known
+        return None
+    return timezone.now() - timedelta(seconds=float(uptime))

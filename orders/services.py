@@ -37,6 +37,7 @@ from instrumentation.context import (
     capture_context,
     current_span,
     current_trace_id,
+    flush_before_kill,
     get_tracer,
     order_baggage,
 )
@@ -151,11 +152,20 @@ def order_finalize(*, order_id: uuid.UUID) -> Order:
     # again, which asks for them again: each runs twice and changes things once.
     checkpoint(
         "finalize.after_steps",
-        on_crash=lambda: _event(
-            order, "worker_crash_injected", "the worker process is killed after the steps were asked for"
-        ),
+        on_crash=lambda: _finalize_crash(order),
+        crashed_before=lambda: order.events.filter(kind="worker_crash_injected").exists(),
     )
     return order
+
+
+def _finalize_crash(order: Order) -> None:
+    """Before ``worker_crash`` kills finalize: record it in the order's history, and export
+    the spans ended so far (the step publishes among them), as the steps' checkpoints do, so
+    the stored trace shows the dead run by its orphans in orders-worker whatever the batch
+    processor's timing (without the flush, only the steps' runs may arrive, orphaned in
+    payments' and inventory's workers, and the diagnosis would blame them)."""
+    _event(order, "worker_crash_injected", "the worker process is killed after the steps were asked for")
+    flush_before_kill()
 
 
 # The confirmation's steps, each reported by its owner's worker: the order is confirmed once
@@ -229,10 +239,12 @@ def order_push_on(*, order_id: uuid.UUID) -> Order:
     """An order waited past its deadline: queue the step that ends it (finalise a placed
     order again, which asks again for a capture or commit that never reported; compensate a
     pending one, or a placed one a step failed for; compensate again a failing one whose
-    undo stopped half-way) and restart its clock. Called by ``orders.reconcile``."""
+    undo stopped half-way) and restart its clock, counting the push (``Order.pushes``: the
+    next waits twice as long). Called by ``orders.reconcile``."""
     with transaction.atomic():
         order = order_get(order_id=order_id)
         _annotate(order)
+        current_span().set_attribute(attributes.ORDER_PUSHES, order.pushes + 1)
         gave_up = order.events.filter(kind__in=["finalize_gave_up", STEP_GAVE_UP]).first()
         if gave_up is not None:  # compensation was asked for: ask again, never finalise
             order_request_compensation(order_id=order.id, reason=gave_up.message)
@@ -246,6 +258,7 @@ def order_push_on(*, order_id: uuid.UUID) -> Order:
             )
         elif order.status == Status.PENDING:
             order_request_compensation(order_id=order.id, reason="checkout did not complete in time")
+        Order.objects.filter(pk=order.pk).update(pushes=order.pushes + 1)
     return order
 
 
@@ -464,7 +477,9 @@ def order_get(*, order_id: uuid.UUID, for_update: bool = False) -> Order:
 def _transition(
     order: Order, sources: list[str], target: str, *, fault: str | None = None, **fields: object
 ) -> bool:
-    """Move the status forward only from ``sources``; False if another step got there first."""
+    """Move the status forward only from ``sources``; False if another step got there first.
+    A new status starts reconcile's deadline afresh (``pushes`` back to 0)."""
+    fields.setdefault("pushes", 0)
     moved = _update(
         Order.objects.filter(pk=order.pk, status__in=sources), fault=fault, status=target, **fields
     )

@@ -17,13 +17,14 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from core.api import ApplicationError, ServiceUnavailable
+from core.text import counted
 from instrumentation import attributes, names
 from instrumentation.context import current_span, current_trace_id, get_tracer, mark_error, resumed_context
 from inventory import client as inventory_client
 from orders import selectors, services
 from orders.errors import OrderNotFound
 from orders.models import Order
-from orders.outbox import outbox_deliver, outbox_pending
+from orders.outbox import broker_started_at, outbox_deliver, outbox_pending
 
 logger = logging.getLogger(__name__)
 tracer = get_tracer(__name__)
@@ -50,11 +51,13 @@ class OrderTask(Task):
     def on_failure(
         self, exc: BaseException, task_id: str, args: Sequence[Any], kwargs: dict[str, Any], einfo: Any
     ) -> None:
+        # A task of no order (reconcile) is named without one, not "for order ?".
+        order = f" for order {kwargs['order_id']}" if kwargs.get("order_id") else ""
         logger.error(
-            "task %s[%s] failed for order %s (trace %s): %s: %s",
+            "task %s[%s] failed%s (trace %s): %s: %s",
             self.name,
             task_id,
-            kwargs.get("order_id", "?"),
+            order,
             current_trace_id(),
             type(exc).__name__,
             exc,
@@ -89,7 +92,8 @@ def finalize_order(self: Task, order_id: str) -> None:
                 exc,
             )
             raise self.retry(exc=exc, countdown=countdown) from exc
-        _give_up(order_id, f"finalize gave up after {attempt} attempts: {type(exc).__name__}: {exc}")
+        tries = counted(attempt, "attempt")
+        _give_up(order_id, f"finalize gave up after {tries}: {type(exc).__name__}: {exc}")
     except OrderNotFound:
         raise  # no order to compensate either
     except ApplicationError as exc:  # not transient: the order cannot be confirmed
@@ -181,7 +185,9 @@ def reconcile() -> dict[str, int]:
     finalised, pending orders whose checkout never finished, emails never sent."""
     delivered = sum(outbox_deliver(message_id=pk) for pk in outbox_pending(older_than_seconds=5))
     released = _expire_reservations()
-    stuck = selectors.orders_stuck(older_than_seconds=settings.ORDERS_STUCK_AFTER)
+    stuck = selectors.orders_stuck(
+        older_than_seconds=settings.ORDERS_STUCK_AFTER, broker_started_at=broker_started_at()
+    )
     for order in stuck:
         with _in_order_trace(order):
             logger.warning(

@@ -15,14 +15,12 @@ import logging
 import uuid
 
 from celery import Task, shared_task
-from django.db import DatabaseError
 
-from core.api import ApplicationError
 from core.idempotency import purge_expired
-from core.tasks import send
+from core.tasks import StepOutcome, StepRetry, run_step
 from faults.checkpoints import checkpoint
-from instrumentation import attributes, names
-from instrumentation.context import current_span, current_trace_id, mark_error
+from instrumentation import names
+from instrumentation.context import CONFIRMATION_STEP, UNDO_STEP, flush_before_kill
 from orders import client as orders_client
 from payments import services
 from payments.models import IdempotentRequest
@@ -34,82 +32,68 @@ CANCEL_MAX_RETRIES = 8
 # Retries of a capture the database kept refusing before it is reported failed (backoff
 # 1 s, 2 s, 4 s, 8 s, 16 s: about half a minute), and orders compensates the order.
 CAPTURE_MAX_RETRIES = 5
+CAPTURE_RETRY = StepRetry(max_retries=CAPTURE_MAX_RETRIES, reports_failure=True)
+CANCEL_RETRY = StepRetry(max_retries=CANCEL_MAX_RETRIES, max_countdown=60)
 
 
-@shared_task(name=names.PAYMENT_CAPTURE_TASK, bind=True, max_retries=CAPTURE_MAX_RETRIES)
+@shared_task(name=names.PAYMENT_CAPTURE_TASK, bind=True)
 def capture_payment(self: Task, order_id: str, idempotency_key: str) -> str:
     """Capture the order's authorisation, then report to orders: ``done``, or ``failed`` when
     the payment cannot be captured (voided or cancelled meanwhile, none) or the database kept
     failing through every retry. A database error is retried with backoff."""
-    attempt = self.request.retries + 1
-    span = current_span()
-    span.set_attribute(attributes.ORDER_ID, order_id)
-    span.set_attribute(attributes.TASK_ATTEMPT, attempt)
-    span.set_attribute(attributes.STEP, "capture")
-    try:
+
+    def capture() -> StepOutcome:
         payment = services.payment_capture(order_id=uuid.UUID(order_id))
-        outcome, detail = "done", f"payment {payment.status}"
-    except DatabaseError as exc:
-        mark_error(exc)
-        if attempt <= CAPTURE_MAX_RETRIES:
-            countdown = 2 ** (attempt - 1)
-            logger.warning(
-                "capture of order %s's payment failed (attempt %d, trace %s), retrying in %ds: %s",
-                order_id,
-                attempt,
-                current_trace_id(),
-                countdown,
-                exc,
-            )
-            raise self.retry(exc=exc, countdown=countdown) from exc
-        outcome, detail = "failed", f"capture gave up after {attempt} attempts: {type(exc).__name__}: {exc}"
-    except ApplicationError as exc:  # not transient: this payment cannot be captured
-        mark_error(exc)
-        outcome, detail = "failed", f"capture refused: {exc.code}: {exc.message}"
-    span.set_attribute(attributes.STEP_OUTCOME, outcome)
+        return StepOutcome("done", f"payment {payment.status}")
+
     # Not reported (the broker refused, the worker died): orders' reconcile finds the order
     # still placed and asks again; the capture then changes nothing and reports again.
-    send(
-        orders_client.step_reported_task(
-            order_id=order_id, step="capture", outcome=outcome, detail=detail, idempotency_key=idempotency_key
-        )
+    return run_step(
+        self,
+        order_id=order_id,
+        step="capture",
+        action="capture",
+        subject="payment",
+        trace=CONFIRMATION_STEP,
+        retry=CAPTURE_RETRY,
+        work=capture,
+        before_report=lambda: checkpoint("step.capture_before_report", on_crash=flush_before_kill),
+        report=lambda done: orders_client.step_reported_task(
+            order_id=order_id,
+            step="capture",
+            outcome=done.outcome,
+            detail=done.detail,
+            idempotency_key=idempotency_key,
+        ),
+        logger=logger,
     )
-    return outcome
 
 
-@shared_task(name=names.PAYMENT_CANCEL_TASK, bind=True, max_retries=CANCEL_MAX_RETRIES)
+@shared_task(name=names.PAYMENT_CANCEL_TASK, bind=True)
 def cancel_payment(self: Task, order_id: str, idempotency_key: str) -> str:
     """Void an authorisation or refund a capture, then report what it left to orders.
     A database error is retried with backoff (1 s, 2 s, 4 s, ... up to 60 s)."""
-    attempt = self.request.retries + 1
-    span = current_span()
-    span.set_attribute(attributes.ORDER_ID, order_id)
-    span.set_attribute(attributes.TASK_ATTEMPT, attempt)
-    span.set_attribute(attributes.UNDO_STEP, "payment")
-    try:
-        payment = services.payment_cancel(order_id=uuid.UUID(order_id))
-    except DatabaseError as exc:
-        mark_error(exc)
-        countdown = min(60, 2 ** (attempt - 1))
-        logger.warning(
-            "cancel of order %s's payment failed (attempt %d, trace %s), retrying in %ds: %s",
-            order_id,
-            attempt,
-            current_trace_id(),
-            countdown,
-            exc,
-        )
-        raise self.retry(exc=exc, countdown=countdown) from exc
-    span.set_attribute(attributes.UNDO_OUTCOME, payment.status)
+
+    def cancel() -> StepOutcome:
+        return StepOutcome(services.payment_cancel(order_id=uuid.UUID(order_id)).status)
+
     # Not reported (the broker refused): orders' reconcile finds the order still failing and
     # asks again; this cancel then changes nothing and reports the same outcome.
-    checkpoint("undo.payment_before_report")
-    send(
-        orders_client.undo_reported_task(
-            order_id=order_id, step="payment", outcome=payment.status, idempotency_key=idempotency_key
-        )
+    return run_step(
+        self,
+        order_id=order_id,
+        step="payment",
+        action="cancel",
+        subject="payment",
+        trace=UNDO_STEP,
+        retry=CANCEL_RETRY,
+        work=cancel,
+        before_report=lambda: checkpoint("undo.payment_before_report", on_crash=flush_before_kill),
+        report=lambda done: orders_client.undo_reported_task(
+            order_id=order_id, step="payment", outcome=done.outcome, idempotency_key=idempotency_key
+        ),
+        logger=logger,
     )
-    return payment.status
 
 
 @shared_task(name="payments.purge_idempotency_keys")

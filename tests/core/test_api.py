@@ -122,6 +122,26 @@ def test_a_number_past_what_is_stored_is_refused_not_a_server_error(services_url
     assert response.json()["code"] == "invalid_request"
 
 
+BODY_READERS = ["/api/orders/", "/api/inventory/reservations/", "/api/payments/authorizations/"]
+
+
+@pytest.mark.parametrize("path", BODY_READERS, ids=["orders", "inventory", "payments"])
+@pytest.mark.parametrize("depth", [api.LimitedJSONParser.max_depth + 1, 30_000], ids=["just-over", "30000"])
+def test_a_body_nested_too_deep_is_400_on_an_internal_api(path, depth):
+    """Every API parses with the depth-limited parser (DEFAULT_PARSER_CLASSES): with the
+    service token, a deeply nested body is a 400 invalid_request in the error shape, not
+    the RecursionError (a 500) of Python's parser, nor a body handed on to validation."""
+    client = Client(raise_request_exception=False)
+    body = "[" * depth + "]" * depth
+    token = f"Bearer {settings.SERVICE_TOKEN}"
+    response = client.post(path, body, content_type="application/json", HTTP_AUTHORIZATION=token)
+    assert response.status_code == 400, response.content[:300]
+    answer = response.json()
+    assert set(answer) == {"code", "message", "extra"}
+    assert answer["code"] == "invalid_request"
+    assert f"deeper than {api.LimitedJSONParser.max_depth} levels" in answer["message"]
+
+
 def test_other_drf_errors_keep_the_shape(services_url):
     """A DRF error such as an unsupported method keeps the shape, with DRF's code."""
     response = requests.delete(f"{services_url}/api/shop/products/", timeout=10)

@@ -23,9 +23,9 @@ from core.idempotency import IdempotencyKeyReused, replay_or_run, request_finger
 from inventory.models import StockItem
 from orders.models import Order
 from payments.models import Payment
-from shop.apis import scoped_key
 from shop.demo import CATALOGUE
 from shop.models import IdempotentRequest
+from shop.services import scoped_key
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 

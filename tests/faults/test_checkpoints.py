@@ -68,3 +68,23 @@ def test_each_checkout_checkpoint_is_fired_by_its_own_fault_only(faults, setting
             os._exit(3)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+
+
+def test_work_killed_here_before_passes_on_its_next_delivery(faults):
+    """worker_crash at 1, but ``crashed_before`` says this work was killed here already: the
+    checkpoint passes (Celery requeues a dead child's task at once, often before the flag
+    is cleared; the delivery after the crash must run through). Asked only when the fault
+    fires."""
+    faults({"worker_crash": 1.0})
+    recorded: list[str] = []
+    checkpoint("finalize.after_steps", on_crash=lambda: recorded.append("crash"), crashed_before=lambda: True)
+    assert recorded == []
+    faults({"worker_crash": 0.0})
+    asked: list[str] = []
+
+    def crashed_before() -> bool:
+        asked.append("asked")
+        return True
+
+    checkpoint("finalize.after_steps", crashed_before=crashed_before)
+    assert asked == []

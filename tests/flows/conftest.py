@@ -30,6 +30,7 @@ from playwright.sync_api import sync_playwright
 
 from config import queues
 from devstack.broker import PrivateRedis, free_port
+from devstack.commands import CommandRunner
 from tests.chromium import launch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,19 +43,23 @@ class Stack:
         self.url = url
         self.redis = redis
         self.processes: dict[str, subprocess.Popen] = {}
+        self.commands: CommandRunner | None = None
 
     def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if result.returncode != 0:
-            raise AssertionError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        return result.stdout
+        """``manage.py`` with the stack's environment, run by one long-lived process
+        (devstack/commands.py: a flow test runs hundreds of commands); its standard output."""
+        if self.commands is None or self.commands.env != self.env:  # restart() changed the env
+            self.close_commands()
+            self.commands = CommandRunner(self.env, log=self.log_path("commands"))
+        outcome = self.commands.run(*args, timeout=60)
+        if outcome.code != 0:
+            raise AssertionError(f"manage.py {' '.join(args)} failed:\n{outcome.stdout}\n{outcome.stderr}")
+        return outcome.stdout
+
+    def close_commands(self) -> None:
+        if self.commands is not None:
+            self.commands.close()
+            self.commands = None
 
     def start(self, name: str, *command: str) -> subprocess.Popen:
         log = open(self.log_path(name), "a")  # noqa: SIM115
@@ -121,10 +126,31 @@ class Stack:
         )
 
     def stop_process(self, name: str) -> None:
-        """Stop one process warmly (its spans flushed)."""
+        """Stop one process warmly (its spans flushed). One still running 30 s after SIGTERM
+        is a failure, reported with its log's last lines after a SIGUSR1 (on which a Celery
+        worker logs every thread's stack), and is killed with its children first, so the
+        stack is not left half torn down for the tests after it."""
         process = self.processes.pop(name)
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGUSR1)
+            time.sleep(1)
+            tail = self.log_path(name).read_text(errors="replace").splitlines()[-80:]
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise AssertionError(
+                f"{name} did not stop within 30 s of SIGTERM; its log ends:\n" + "\n".join(tail)
+            ) from None
+
+    def stop_processes(self, *names: str) -> None:
+        """``stop_process`` each, all of them even when one fails (the first failure raised)."""
+        with contextlib.ExitStack() as stops:
+            for name in names:
+                stops.callback(self.stop_process, name)
 
     def kill_worker(self, name: str = "worker") -> None:
         """SIGKILL the whole worker, parent and children: no warm shutdown, no acks."""
@@ -133,6 +159,7 @@ class Stack:
         worker.wait()
 
     def stop(self) -> None:
+        self.close_commands()
         for process in self.processes.values():
             process.terminate()
         for process in self.processes.values():

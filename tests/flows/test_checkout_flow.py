@@ -51,7 +51,7 @@ def test_a_confirmed_order_is_one_trace_across_the_web_process_and_three_kinds_o
     assert kinds.index("steps_requested") < kinds.index("confirmed")
     assert {"capture_done", "commit_done"} <= set(kinds)
 
-    spans = calm.trace(body["order_id"], until=lambda s: by_name(s, "run/orders.send_order_email"))
+    spans = calm.trace(body["order_id"], until=confirmation_stored)
     assert {span["trace_id"] for span in spans} == {trace_id}
     servers = {span["service"] for span in spans if span["kind"] == "SERVER"}
     assert {"shop", "orders", "inventory", "payments"} <= servers
@@ -63,9 +63,30 @@ def test_a_confirmed_order_is_one_trace_across_the_web_process_and_three_kinds_o
     assert publish["resource"]["process.pid"] != run["resource"]["process.pid"]  # across the broker
     assert run["status"] != "ERROR"
 
+    # Every request and every task run, in each kind of process, says what CPU it spent.
+    for span in spans:
+        if span["kind"] in ("SERVER", "CONSUMER"):
+            assert 0 < span["attributes"]["threadline.cpu_ms"] <= span["duration_ms"] + 0.001, span
+
     worker_statements = [s for s in descendants(spans, run) if "db.statement" in s["attributes"]]
     assert any(s["attributes"]["db.statement"].startswith("UPDATE") for s in worker_statements)
     assert_confirmed_by_three_kinds_of_worker(spans, run)
+
+
+# Each process exports its spans in batches of its own, so the orders worker's runs of the
+# reports can be stored before the payments and inventory runs they descend from: a test
+# reads the trace once every run it asserts on is there (CI's loaded pass once read it a
+# moment before payments' worker had exported its run).
+def confirmation_stored(spans: list[dict]) -> bool:
+    runs = ("payments.capture_payment", "inventory.commit_reservation", "orders.send_order_email")
+    reports = by_name(spans, "run/orders.record_step")
+    return len(reports) >= 2 and all(by_name(spans, f"run/{task}") for task in runs)
+
+
+def undo_stored(spans: list[dict]) -> bool:
+    runs = ("payments.cancel_payment", "inventory.release_reservation")
+    reports = by_name(spans, "run/orders.record_undo")
+    return len(reports) >= 2 and all(by_name(spans, f"run/{task}") for task in runs)
 
 
 def assert_confirmed_by_three_kinds_of_worker(spans: list[dict], finalize: dict) -> None:
@@ -110,7 +131,7 @@ def test_a_database_timeout_in_the_worker_fails_the_order_and_undoes_it_in_the_s
     calm.manage("faults", "reset")
     assert calm.stock() == stock_before
 
-    spans = calm.trace(order_id, until=lambda s: len(by_name(s, "run/orders.record_undo")) >= 2)
+    spans = calm.trace(order_id, until=undo_stored)
     assert {span["trace_id"] for span in spans} == {trace_id}
     attempts = sorted(by_name(spans, "run/orders.finalize_order"), key=lambda s: s["start_time"])
     assert [a["attributes"]["celery.attempt"] for a in attempts] == list(range(1, MAX_ATTEMPTS + 1))
@@ -125,7 +146,7 @@ def test_a_database_timeout_in_the_worker_fails_the_order_and_undoes_it_in_the_s
             "psycopg.errors.QueryCanceled",
         }
 
-    [compensation] = by_name(spans, "run/orders.compensate_order")
+    compensation = first_compensation(spans)
     assert compensation["start_time"] > attempts[-1]["start_time"]
     assert_undone_by_three_kinds_of_worker(spans, compensation)
     assert not [s for s in spans if "capture" in s["name"]]
@@ -149,13 +170,13 @@ def test_a_worker_pool_per_queue_undoes_a_failed_order_across_three_processes(ca
         order = calm.wait_for_status(order_id, {"confirmed", "failed"}, timeout=60)
         assert order["status"] == "failed"
         calm.manage("faults", "reset")
-        spans = calm.trace(order_id, until=lambda s: len(by_name(s, "run/orders.record_undo")) >= 2)
-        [compensation] = by_name(spans, "run/orders.compensate_order")
-        assert_undone_by_three_kinds_of_worker(spans, compensation)
+        spans = calm.trace(order_id, until=undo_stored)
+        assert_undone_by_three_kinds_of_worker(spans, first_compensation(spans))
     finally:
-        for name in pools.values():
-            calm.stop_process(name)
-        calm.start_worker()
+        try:
+            calm.stop_processes(*pools.values())
+        finally:
+            calm.start_worker()
     # Celery logs each task a process ran as "Task <name>[<id>] received/succeeded".
     logs = {app: calm.log_path(name).read_text() for app, name in pools.items()}
     assert "Task payments.cancel_payment[" in logs["payments"] and "Task orders." not in logs["payments"]
@@ -163,6 +184,13 @@ def test_a_worker_pool_per_queue_undoes_a_failed_order_across_three_processes(ca
     assert "Task orders." not in logs["inventory"] and "Task payments." not in logs["inventory"]
     assert "Task orders.record_undo[" in logs["orders"]
     assert "Task payments." not in logs["orders"] and "Task inventory." not in logs["orders"]
+
+
+def first_compensation(spans: list[dict]) -> dict:
+    """The compensation that undid the order. On a loaded machine the undo's reports can take
+    longer than the stack's ORDERS_STUCK_AFTER (8 s), and reconcile then asks for the undo
+    again, as designed: a second run that finds everything undone and changes nothing."""
+    return min(by_name(spans, "run/orders.compensate_order"), key=lambda s: s["start_time"])
 
 
 def assert_undone_by_three_kinds_of_worker(spans: list[dict], compensation: dict) -> None:
@@ -182,7 +210,8 @@ def assert_undone_by_three_kinds_of_worker(spans: list[dict], compensation: dict
         assert report["service"] == service
         [recorded] = [s for s in children(spans, report) if s["kind"] == "CONSUMER"]
         assert (recorded["name"], recorded["service"]) == ("run/orders.record_undo", "orders-worker")
-    statuses = sorted(s["attributes"]["order.status"] for s in by_name(spans, "run/orders.record_undo"))
+    undone = descendants(spans, compensation)
+    statuses = sorted(s["attributes"]["order.status"] for s in by_name(undone, "run/orders.record_undo"))
     assert statuses == ["failed", "failing"]
 
 

@@ -46,6 +46,10 @@ def crash_stack(tmp_path_factory) -> Iterator[Stack]:
     with running_stack(var, IDEMPOTENCY_LOCK_SECONDS="3", ORDERS_STUCK_AFTER="14") as stack:
         stack.processes.pop("worker").terminate()
         stack.start("worker", *commands("127.0.0.1", 0, var / "schedule")["worker"])
+        # Ready (connected, mingled) before a test crashes its broker: the crash is to meet
+        # a worker at work, not one still starting.
+        worker_log = stack.log_path("worker")
+        wait_until(lambda: " ready." in worker_log.read_text(), 120, "the worker ready")
         yield stack
 
 
@@ -124,6 +128,7 @@ def test_a_broker_killed_and_restarted_empty_mid_run_loses_no_order(crash_stack,
     worker_log = stack.log_path("worker").read_text()
     assert "Unrecoverable error" not in worker_log
     assert "KeyError" not in worker_log
+    assert "DeprecationWarning" not in worker_log  # a chosen setting's notice, not news
     after = stack.checkout([("MOUSE-WIRELESS", 1)])
     assert after.status_code == 202, after.text
     settled = stack.wait_for_status(after.json()["order_id"], {"confirmed", "failed"}, 120)

@@ -11,8 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from django.conf import settings
 
+from config import queues
 from devstack.broker import PrivateRedis
+from instrumentation import names
 
 pytestmark = pytest.mark.flow
 
@@ -118,7 +121,10 @@ def test_the_worker_crash_fault_kills_the_child_and_the_redelivered_task_confirm
     assert calm.wait_for_event(order_id, "email_confirmed")
     kinds = calm.event_kinds(order_id)
     assert count(kinds, "confirmed") == 1 and count(kinds, "email_confirmed") == 1
-    assert "SIGKILL" in calm.log_path("worker").read_text()
+    deadline = time.monotonic() + 15  # the parent may notice its child's death late, when busy
+    while "SIGKILL" not in calm.log_path("worker").read_text():
+        assert time.monotonic() < deadline, "the worker's log does not say its child was killed"
+        time.sleep(0.2)
 
 
 def test_undo_workers_killed_after_their_undo_run_it_again_and_the_order_fails_once(calm):
@@ -143,6 +149,100 @@ def test_undo_workers_killed_after_their_undo_run_it_again_and_the_order_fails_o
     summary = calm.internal("GET", "/api/payments/summary/", params={"order_id": order_id}).json()
     assert (summary["voided"]["count"], summary["authorized"]["count"]) == (1, 0)
     assert calm.stock() == stock_before
+
+
+def test_step_workers_killed_before_they_report_run_again_and_the_order_is_confirmed_once(calm):
+    """A worker of payments and one of inventory (a pool per queue) die (SIGKILL) after the
+    capture and the commit, before reporting to orders: each message comes back, the second
+    capture and commit change nothing, the reports arrive and the order is confirmed once,
+    with one capture at the gateway and one unit sold. The trace shows each dead run (its
+    own span died with it: what it did is orphaned) beside the run that reported."""
+    sku = "HEADSET-USB"
+    level_before = calm.stock_levels()[sku]
+    prefix = settings.CELERY_TASK_DEFAULT_QUEUE
+    calm.stop_process("worker")
+    pools = {app: f"worker-{app}" for app in queues.TASK_APPS}
+    try:
+        for app, name in pools.items():
+            calm.start_worker(name, [queues.app_queue(prefix, app)] + ([prefix] if app == "orders" else []))
+        calm.set_faults("step_worker_crash=1.0")
+        body = calm.checkout([(sku, 1)]).json()
+        order_id = body["order_id"]
+        # This order's kill: the fault also kills a step that an earlier test left queued.
+        killed = f"trace_id={body['trace_id']} span_id="
+        deadline = time.monotonic() + 60
+        for app in STEPS:
+            while not any(
+                killed in line and "killing process" in line
+                for line in calm.log_path(pools[app]).read_text().splitlines()
+            ):
+                assert time.monotonic() < deadline, f"no {app} worker was killed running the order's step"
+                time.sleep(0.2)
+        assert calm.order(order_id)["status"] == "placed"  # captured and committed, not reported
+        calm.manage("faults", "reset")
+
+        order = calm.wait_for_status(order_id, {"confirmed", "failed"}, timeout=60)
+        assert order["status"] == "confirmed"
+        assert calm.wait_for_event(order_id, "email_confirmed")
+        spans = calm.trace(order_id, until=lambda s: all(reported_run(s, t) for t in STEPS.values()))
+    finally:
+        try:
+            calm.stop_processes(*pools.values())
+        finally:
+            calm.start_worker()
+
+    kinds = calm.event_kinds(order_id)
+    once = ("capture_done", "commit_done", "confirmed", "email_confirmed")
+    assert [count(kinds, kind) for kind in once] == [1] * len(once)
+    summary = calm.internal("GET", "/api/payments/summary/", params={"order_id": order_id}).json()
+    assert (summary["captured"]["count"], summary["authorized"]["count"]) == (1, 0)
+    level = calm.stock_levels()[sku]
+    assert (level["available"], level["reserved"], level["sold"]) == (
+        level_before["available"] - 1,
+        level_before["reserved"],
+        level_before["sold"] + 1,
+    )
+    for app, task in STEPS.items():
+        run = reported_run(spans, task)
+        assert run is not None, f"no run of {task} reported done"
+        dead = dead_runs(spans, f"{app}-worker")
+        assert dead, f"no trace of the {app} worker's dead run"
+        assert min(s["start_time"] for orphans in dead.values() for s in orphans) < run["start_time"]
+    [gateway_capture] = [s for s in spans if s["name"] == names.gateway_span("capture")]
+    assert top_of(spans, gateway_capture)["parent_span_id"] in dead_runs(spans, "payments-worker")
+
+
+# The confirmation's steps, by the app whose worker runs them.
+STEPS = {"payments": "payments.capture_payment", "inventory": "inventory.commit_reservation"}
+
+
+def reported_run(spans: list[dict], task: str) -> dict | None:
+    """A run of ``task`` that reported ``done`` to orders, if the trace holds one."""
+    reports = [s for s in spans if s["name"] == "apply_async/orders.record_step"]
+    for run in (s for s in spans if s["name"] == f"run/{task}" and s["status"] != "ERROR"):
+        reported = any(s["parent_span_id"] == run["span_id"] for s in reports)
+        if reported and run["attributes"].get("order.step.outcome") == "done":
+            return run
+    return None
+
+
+def dead_runs(spans: list[dict], service: str) -> dict[str, list[dict]]:
+    """The runs of ``service`` that died before ending: by the id of their span (never stored),
+    the spans that ended under it and were stored (orphans)."""
+    ids = {s["span_id"] for s in spans}
+    dead: dict[str, list[dict]] = {}
+    for span in spans:
+        if span["service"] == service and span["parent_span_id"] and span["parent_span_id"] not in ids:
+            dead.setdefault(span["parent_span_id"], []).append(span)
+    return dead
+
+
+def top_of(spans: list[dict], span: dict) -> dict:
+    """``span``'s highest stored ancestor (itself if its parent was not stored)."""
+    by_id = {s["span_id"]: s for s in spans}
+    while span["parent_span_id"] in by_id:
+        span = by_id[span["parent_span_id"]]
+    return span
 
 
 def test_with_the_broker_down_the_order_is_placed_and_confirmed_once_redis_is_back(calm):

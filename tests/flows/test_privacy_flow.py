@@ -1,8 +1,9 @@
 """No personal data in telemetry, as processes: a server, a worker and an OTLP endpoint (a
 small HTTP sink in this test that keeps the protobuf bodies it is sent). An email, a card
 token, an Authorization header and a cookie go through every entry point; afterwards no
-table of the span store, no telemetry-ish table of the shop's database, and nothing sent
-over OTLP holds any of them."""
+table of the span store, no telemetry-ish table of the shop's database, nothing sent
+over OTLP and no line the server and the worker printed (their logs, what container log
+collection would ship) holds any of them."""
 
 from __future__ import annotations
 
@@ -215,6 +216,10 @@ def test_no_secret_reaches_the_store_or_otlp(exported: Stack, sink: Sink, django
     telemetry_ish = {table: text for table, text in shop.items() if table not in BUSINESS_TABLES}
     assert leaking_rows(telemetry_ish) == {}
     assert leaks(shop["orders_order"]), "the order keeps its email: the probe did get through"
+
+    printed = {name: exported.log_path(name).read_text() for name in ("web", "worker")}
+    assert "[redacted]" in printed["worker"], "the failing task's line was printed, redacted"
+    assert leaking_rows(printed) == {}
 
     spans, metrics = sink.text("/v1/traces"), sink.text("/v1/metrics")
     assert "admin/shop/customer" in spans and "threadline.calls" in metrics, "OTLP was exported"

@@ -42,7 +42,10 @@ def place(stack: Stack, status: str) -> dict:
     response = stack.checkout([("MOUSE-WIRELESS", 1)])
     assert response.status_code == 202, response.text
     body = response.json()
-    assert stack.wait_for_status(body["order_id"], {"confirmed", "failed"}, timeout=60)["status"] == status
+    # Four stalled attempts and the compensation, on one SQLite file that every process of
+    # the stack writes: CI's loaded SQLite pass once took past 60 s.
+    order = stack.wait_for_status(body["order_id"], {"confirmed", "failed"}, timeout=120)
+    assert order["status"] == status, order
     return body
 
 
@@ -77,7 +80,9 @@ def test_failed_orders_keep_their_whole_trace_and_confirmed_ones_are_dropped(tai
         assert row["span_count"] == len(spans)
     for order in confirmed:
         row = decided[order["trace_id"]]
-        assert (row["decision"], row["decision_reason"]) == ("drop", "base"), row
+        # "slow" when the loaded machine (CI's PostgreSQL pass) made its confirmation take
+        # longer than the slow threshold: this stack keeps no share of slow traces either.
+        assert row["decision"] == "drop" and row["decision_reason"] in ("base", "slow"), row
         assert row["span_count"] == 0
         with pytest.raises(AssertionError, match="No stored span names order"):
             tail_stack.manage("trace", "--order", order["order_id"])

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from instrumentation import attributes, names
 from inventory import client
 from inventory.errors import InsufficientStock, ReservationNotFound, UnknownSku
 from inventory.models import StockItem
@@ -81,6 +82,22 @@ def test_commit_and_release_report_the_reservation_status(services_url, catalogu
     assert client.reservation_release(order_id=order_id).status == "released"
     assert client.reservation_release(order_id=order_id).status == "released"
     assert available(LAPTOP) == 25
+
+
+def test_a_release_says_on_its_span_whether_it_gave_units_back(services_url, catalogue, spans):
+    """The release request's server span carries ``order.undo.outcome``: ``released`` for a
+    reservation given back, ``none`` for an order that never reserved, so the diagnosis of
+    an undone checkout names only what happened."""
+    reserved, never = uuid.uuid4(), uuid.uuid4()
+    client.reservation_create(order_id=reserved, items=[(LAPTOP, 1)])
+    client.reservation_release(order_id=reserved)
+    assert client.reservation_release(order_id=never).status == "none"
+    releases = [
+        span
+        for span in spans.get_finished_spans()
+        if span.kind.name == "SERVER" and span.name.endswith(names.STOCK_RELEASE_ROUTE)
+    ]
+    assert [span.attributes.get(attributes.UNDO_OUTCOME) for span in releases] == ["released", "none"]
 
 
 def test_commit_without_a_reservation_raises_reservation_not_found(services_url, catalogue):

@@ -4,12 +4,14 @@ once; what the broker refused stays for reconcile, with the error."""
 from __future__ import annotations
 
 import datetime
+import time
 
 import pytest
 from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
+from devstack.broker import PrivateRedis
 from orders import outbox
 from orders.models import Order, OutboxMessage
 
@@ -64,3 +66,26 @@ def test_pending_lists_undelivered_rows_older_than_the_cutoff_oldest_first(order
         OutboxMessage.objects.filter(pk=message.pk).update(created_at=now - datetime.timedelta(seconds=age))
     OutboxMessage.objects.filter(pk=delivered.pk).update(delivered_at=now)
     assert outbox.outbox_pending(older_than_seconds=5) == [older.pk, old.pk]
+
+
+def test_the_brokers_start_is_read_from_redis_and_unknown_without_it(monkeypatch):
+    """Redis says how long it has been up (in whole seconds); restarted, it says so
+    afresh. A broker that is not Redis, or none at all, gives no start time."""
+    redis = PrivateRedis()
+    try:
+        monkeypatch.setattr(current_app.conf, "broker_url", redis.url)
+        # Whole seconds: both readings may be a second early or late, so the restart comes
+        # over two seconds after the first start, and the second reading is later whatever
+        # the rounding.
+        time.sleep(2.5)
+        started = outbox.broker_started_at()
+        assert started is not None and timezone.now() - started < datetime.timedelta(seconds=60)
+        redis.crash()
+        redis.start()
+        again = outbox.broker_started_at()
+        assert again is not None and again > started
+    finally:
+        redis.stop()
+    assert outbox.broker_started_at() is None  # stopped: nothing known
+    monkeypatch.setattr(current_app.conf, "broker_url", "memory://")
+    assert outbox.broker_started_at() is None

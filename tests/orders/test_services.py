@@ -6,14 +6,16 @@ real inventory and payments APIs, and emails sent once."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from opentelemetry import trace
 
 from inventory import client as inventory_client
 from inventory.models import StockItem
-from orders import services
+from orders import selectors, services
 from orders.errors import IdempotencyKeyReused, OrderNotFound, OrderStateConflict
 from orders.models import Order, OrderEvent, OutboxMessage
 from payments import client as payments_client
@@ -276,6 +278,55 @@ def test_push_on_of_a_failing_order_queues_its_compensation_again():
         {"order_id": str(order.id), "reason": "service_unavailable: payments is down"},
     )
     assert kinds(order) == ["created", "reconcile_compensate"]
+
+
+def waited(order: Order, seconds: float) -> None:
+    """As if nothing had touched ``order`` for ``seconds``."""
+    Order.objects.filter(pk=order.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
+
+
+@pytest.mark.django_db
+def test_reconcile_waits_twice_as_long_after_each_push_until_the_status_changes():
+    """A placed order still waiting after a push (its finalize in a backlog) is pushed again
+    after two deadlines, then four, up to 32; not every run, which would add another
+    finalize to the backlog each time. A new status starts from one deadline again."""
+    order = force_status(create(), Status.PLACED)
+
+    def stuck() -> list[uuid.UUID]:
+        return [o.pk for o in selectors.orders_stuck(older_than_seconds=10)]
+
+    waited(order, 11)
+    assert stuck() == [order.pk]
+    for pushes in range(1, selectors.MAX_DOUBLINGS + 3):
+        services.order_push_on(order_id=order.id)
+        order.refresh_from_db()
+        assert order.pushes == pushes
+        wait = 10 * 2 ** min(pushes, selectors.MAX_DOUBLINGS)
+        waited(order, wait - 1)
+        assert stuck() == [], pushes
+        waited(order, wait + 1)
+        assert stuck() == [order.pk], pushes
+    assert kinds(order).count("reconcile_finalize") == selectors.MAX_DOUBLINGS + 2
+    assert services._transition(order, [Status.PLACED], Status.FAILING)
+    order.refresh_from_db()
+    waited(order, 11)
+    assert order.pushes == 0 and stuck() == [order.pk]
+
+
+@pytest.mark.django_db
+def test_a_push_made_before_the_broker_restarted_is_made_again_after_one_deadline():
+    """The broker restarted (empty) after the order's third push: that push died with it,
+    so the order is pushed again after one deadline, not eight."""
+    order = force_status(create(), Status.PLACED)
+    for _ in range(3):
+        services.order_push_on(order_id=order.id)
+    waited(order, 11)
+
+    def stuck(**kwargs) -> list[uuid.UUID]:
+        return [o.pk for o in selectors.orders_stuck(older_than_seconds=10, **kwargs)]
+
+    assert stuck() == [] and stuck(broker_started_at=timezone.now() - timedelta(seconds=60)) == []
+    assert stuck(broker_started_at=timezone.now() - timedelta(seconds=5)) == [order.pk]
 
 
 @pytest.mark.django_db

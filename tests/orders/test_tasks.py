@@ -76,6 +76,22 @@ def test_finalize_retries_transient_errors_then_requests_compensation(
     assert not OutboxMessage.objects.filter(task_name="payments.capture_payment").exists()
 
 
+def test_finalize_without_retries_gives_up_after_1_attempt_in_words(
+    services_url, catalogue, settings, monkeypatch
+):
+    """ORDERS_FINALIZE_MAX_RETRIES=0: the reason says "after 1 attempt", not "1 attempts"."""
+    settings.ORDERS_FINALIZE_MAX_RETRIES = 0
+    order = placed_order()
+
+    def timed_out(order: Order) -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "_write_confirmation", timed_out)
+    tasks.finalize_order.apply(kwargs={"order_id": str(order.id)})
+    [request] = compensation_requests(order)
+    assert request["reason"].startswith("finalize gave up after 1 attempt: OperationalError")
+
+
 def test_a_step_refused_for_good_compensates_what_the_other_did(services_url, catalogue, worker):
     """No reservation to commit: inventory's worker reports the commit failed, orders queues
     the compensation, which refunds the payment payments' worker captured; the order fails."""
@@ -147,6 +163,23 @@ def test_a_task_for_an_order_this_database_does_not_hold_fails_without_compensat
     assert not OutboxMessage.objects.exists()
     assert "will be compensated" not in caplog.text
     assert "raised unexpected" not in caplog.text  # no traceback: an expected failure
+
+
+def test_a_failed_task_of_no_order_is_logged_without_one(caplog, monkeypatch):
+    """Reconcile met the database restarting: its failure names the task and the error,
+    not "for order ?"; an order's task names its order."""
+
+    def restarting(**_):
+        raise OperationalError("the database system is not yet accepting connections")
+
+    monkeypatch.setattr(tasks, "outbox_pending", restarting)
+    tasks.reconcile.apply()
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("task orders.reconcile[")]
+    assert " failed (trace " in line and line.endswith(
+        "OperationalError: the database system is not yet accepting connections"
+    )
+    tasks.finalize_order.apply(kwargs={"order_id": "00000000-0000-4000-8000-000000000001"})
+    assert "failed for order 00000000-0000-4000-8000-000000000001 (trace" in caplog.text
 
 
 def test_compensate_task_fails_the_order(services_url, catalogue, worker):
