@@ -4,8 +4,9 @@ Creates a fresh PostgreSQL database, migrates both database aliases, seeds the d
 catalogue and tops its stock up so that no checkout is refused for stock, then starts a
 private Redis, gunicorn (gthread) and one Celery worker (prefork, concurrency 2), runs
 ``manage.py simulate_orders --json`` against them, prints the confirmed orders per second,
-the latency percentiles that run measured and the CPU each process spent per confirmed
-order, and tears it all down (the database is dropped). Run on demand, not by the test suite:
+the latency percentiles that run measured, the CPU each process spent per confirmed
+order and, from the stored spans (``threadline.cpu_ms``), the CPU of each kind of request
+and task run, and tears it all down (the database is dropped). Run on demand, not by the test suite:
 
     .venv/bin/python bench/throughput.py --orders 300 --concurrency 8
 """
@@ -15,8 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sqlite3
+import statistics
 import subprocess
 import sys
+from collections import defaultdict
+from pathlib import Path
 
 # bench/stack.py puts the project on sys.path (a script's path holds only bench/), so it is
 # imported before any project module.
@@ -107,6 +112,43 @@ def cpu_lines(before: dict[str, float], after: dict[str, float], confirmed: int)
     return lines
 
 
+def cpu_by_operation(store: Path, confirmed: int) -> list[str]:
+    """The CPU of each kind of request and task run, from the stored server and consumer
+    spans' ``threadline.cpu_ms`` (the thread's CPU: work, not waiting; the span export's
+    own cost, on another thread, is not in it): runs per confirmed order, median CPU and
+    duration of one, CPU per confirmed order. Reads the span store once the stack has
+    stopped (every batch flushed)."""
+    if not confirmed:
+        return []
+    query = (
+        "SELECT service, name, json_extract(attributes, '$.\"threadline.cpu_ms\"'), duration_ns "
+        "FROM telemetry_span WHERE kind IN ('SERVER', 'CONSUMER')"
+    )
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    with sqlite3.connect(store) as db:
+        for service, name, cpu_ms, duration_ns in db.execute(query):
+            if cpu_ms is not None:
+                runs[service, name].append((cpu_ms, duration_ns / 1e6))
+    if not runs:
+        return ["CPU by operation: - (no span carries threadline.cpu_ms)"]
+    lines = [
+        "CPU by operation, from the spans (threadline.cpu_ms; export not included):",
+        f"  {'service':<17} {'operation':<42} {'per order':>9} {'CPU p50':>8} {'took p50':>9}"
+        f" {'CPU/order':>10}",
+    ]
+    rows = sorted(runs.items(), key=lambda item: -sum(cpu for cpu, _ in item[1]))
+    for (service, name), spans in rows:
+        cpu = [c for c, _ in spans]
+        took = [d for _, d in spans]
+        lines.append(
+            f"  {service:<17} {name[:42]:<42} {len(spans) / confirmed:9.2f} {statistics.median(cpu):7.1f}ms "
+            f"{statistics.median(took):7.1f}ms {sum(cpu) / confirmed:8.1f}ms"
+        )
+    total = sum(cpu for spans in runs.values() for cpu, _ in spans) / confirmed
+    lines.append(f"  {'all requests and task runs':<60} {total:26.1f}ms")
+    return lines
+
+
 def summary(args: argparse.Namespace, report: dict, cpu: list[str]) -> str:
     a = args
     tracing = "off" if "OTEL_SDK_DISABLED=true" in a.env else "on"
@@ -153,6 +195,8 @@ def main() -> int:
         before = cpu_snapshot(stack, postgres_pid)
         returncode, report = simulate(stack, args)
         cpu = cpu_lines(before, cpu_snapshot(stack, postgres_pid), report["confirmed"])
+        stack.stop()  # every span batch flushed before the store is read
+        cpu += cpu_by_operation(stack.store, report["confirmed"])
         print(summary(args, report, cpu))
         return returncode
     except StackError as exc:

@@ -14,6 +14,7 @@ TASK_ATTEMPT = "celery.attempt"
 UNDO_STEP = "order.undo.step"
 UNDO_OUTCOME = "order.undo.outcome"
 ORDER_STATUS = "order.status"
+ORDER_PUSHES = "order.reconcile_pushes"  # the how-many-th push reconcile gives a waiting order
 # On a confirmation step's run (capture, commit) and on the orders run its report lands in:
 # which step, and "done" or "failed" (failed for good: the order is compensated).
 STEP = "order.step"
@@ -22,6 +23,9 @@ STEP_OUTCOME = "order.step.outcome"
 # checkout throttle lets a checkout through when the cache does not answer). The diagnosis
 # looks past the errors under such a span for the one that changed the order's course.
 TOLERATED = "threadline.tolerated"
+# On a server span and a task run's span: the CPU its thread spent, in ms
+# (instrumentation/cpu.py); beside the duration, it tells work from waiting.
+CPU_MS = "threadline.cpu_ms"
 
 # Sampling: why a root span's trace was kept and at what probability (counts scale back by it).
 SAMPLING_RULE = "sampling.rule"

@@ -1,8 +1,9 @@
 """Small helpers domain code uses to read or mark the current span, store and resume a
-trace context, and carry an order's baggage (API only, no SDK)."""
+trace context, carry an order's baggage, and mark a saga step's run (API only, no SDK)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as otel_context
@@ -42,6 +43,18 @@ def mark_error(exc: BaseException, **extra: AttributeValue) -> None:
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
     for key, value in extra.items():
         span.set_attribute(key, value)
+
+
+def flush_before_kill() -> None:
+    """The process is about to die by SIGKILL at a crash fault's checkpoint: export the spans
+    that ended so far, as the batch processor would have a moment later. The run's own span
+    dies unended, as in any kill, so the stored trace shows the dead run by its orphans (the
+    gateway call, the statements: children of a span that never arrived, what the diagnosis
+    calls ``worker_lost``) beside the run delivered again; without the flush, whether they
+    made it out would depend on the batch processor's timing."""
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if flush is not None:  # the SDK's provider; the API's default one has nothing to flush
+        flush(timeout_millis=5000)
 
 
 def mark_fault(name: str) -> None:
@@ -111,3 +124,34 @@ def untraced():
     lookups, anything that would otherwise feed the store spans about itself."""
     with suppress_instrumentation():
         yield
+
+
+@dataclass(frozen=True)
+class StepSpan:
+    """Marks the run span of a saga step task (core.tasks.run_step): the order, the attempt
+    and the step when it starts, an error when an attempt fails, the outcome it reports.
+    The confirmation's steps and the undo's steps use their own attribute names."""
+
+    step_key: str
+    outcome_key: str
+
+    def started(self, *, order_id: str, attempt: int, step: str) -> None:
+        span = trace.get_current_span()
+        span.set_attribute(attributes.ORDER_ID, order_id)
+        span.set_attribute(attributes.TASK_ATTEMPT, attempt)
+        span.set_attribute(self.step_key, step)
+
+    def failed(self, exc: BaseException) -> None:
+        mark_error(exc)
+
+    def ended(self, outcome: str) -> None:
+        trace.get_current_span().set_attribute(self.outcome_key, outcome)
+
+    def trace_id(self) -> str:
+        return current_trace_id()
+
+
+# Payments' capture and inventory's commit (orders.record_step), and their undo, the void or
+# refund and the release (orders.record_undo).
+CONFIRMATION_STEP = StepSpan(attributes.STEP, attributes.STEP_OUTCOME)
+UNDO_STEP = StepSpan(attributes.UNDO_STEP, attributes.UNDO_OUTCOME)

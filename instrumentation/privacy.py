@@ -132,8 +132,9 @@ _SECRETS = re.compile(
             r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
             # Card tokens as payment gateways issue them
             r"\b(?:tok|pm)_[A-Za-z0-9_]+",
-            # Card numbers: 13 to 19 digits, spaces or dashes between (Luhn-checked below)
-            r"(?<![\d-])(?P<card>\d(?:[ -]?\d){12,18})(?![\d-])",
+            # Card numbers: 13 to 19 digits, spaces or dashes between (Luhn-checked below),
+            # standing on their own: a digit run inside a hex trace id or a UUID is no card
+            r"(?<![0-9A-Za-z-])(?P<card>\d(?:[ -]?\d){12,18})(?![0-9A-Za-z-])",
         )
     )
 )

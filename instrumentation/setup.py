@@ -37,7 +37,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
-from instrumentation import compat, edge
+from instrumentation import compat, cpu, edge
 from instrumentation.privacy import (
     RedactingLogProcessor,
     RedactingSpanExporter,
@@ -185,7 +185,7 @@ def _instrument(provider: TracerProvider) -> None:
     DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls=settings.TELEMETRY_EXCLUDED_URLS)
     compat.patch_django_middleware()  # a non-Latin-1 path is a 500 without it
     RequestsInstrumentor().instrument(tracer_provider=provider)
-    CeleryInstrumentor().instrument(tracer_provider=provider)
+    cpu.instrument_celery(lambda: CeleryInstrumentor().instrument(tracer_provider=provider))
     SQLite3Instrumentor().instrument(tracer_provider=provider)
     PsycopgInstrumentor().instrument(tracer_provider=provider, enable_commenter=False)
     RedisInstrumentor().instrument(tracer_provider=provider)

@@ -4,6 +4,7 @@ span is kept with that span; one written outside any span is not."""
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
@@ -171,3 +172,28 @@ def test_a_record_is_named_for_the_app_of_its_span(exported_logs):
     [record] = exported_logs.get_finished_logs()
     assert record.log_record.attributes["threadline.service"] == "payments"
     assert record.resource.attributes["service.name"] == "shop"
+
+
+def test_the_console_prints_records_redacted():
+    """The console handler of LOGGING (stdout/stderr, which container log collection ships)
+    prints an email, a bearer token, a card token and a card number as ``[redacted]``, in
+    the message, its arguments and an exception's traceback alike; the record itself is
+    left as it was for the other handlers."""
+    (console,) = [handler for handler in logging.getLogger().handlers if handler.name == "console"]
+    printed = io.StringIO()
+    previous = console.setStream(printed)  # type: ignore[attr-defined]  # a StreamHandler
+    try:
+        log.warning("checkout for %s with %s", "ada@example.com", "tok_visa4242")
+        log.warning("call failed: Authorization: Bearer s3cr3t-service-token-value")
+        try:
+            raise ValueError("card 4242 4242 4242 4242 of bob@example.org refused")
+        except ValueError:
+            log.exception("payment failed")
+    finally:
+        console.setStream(previous)  # type: ignore[attr-defined]
+    text = printed.getvalue()
+    for secret in ("ada@example.com", "tok_visa4242", "s3cr3t-service-token", "4242 4242", "bob@example.org"):
+        assert secret not in text, secret
+    assert text.count("[redacted]") >= 5
+    assert "checkout for [redacted] with [redacted]" in text
+    assert "ValueError: card [redacted] of [redacted] refused" in text

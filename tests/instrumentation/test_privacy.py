@@ -85,6 +85,15 @@ def test_card_numbers_are_replaced_but_other_long_numbers_are_not():
     assert redact_text("at 1733150000000000001 ns") == "at 1733150000000000001 ns"
 
 
+def test_a_luhn_valid_digit_run_inside_an_id_is_no_card():
+    # A trace id whose first 16 hex digits are decimal and Luhn-valid, and an order UUID:
+    # log lines carry both, and a redacted id could no longer be followed to its trace.
+    trace_id = "4242424242424242abcdef0123456789"
+    assert redact_text(f"trace_id={trace_id} failed") == f"trace_id={trace_id} failed"
+    order = "e4242424242424242-0000"
+    assert redact_text(f"order {order}") == f"order {order}"
+
+
 def test_text_without_secrets_is_left_as_it_is():
     text = 'SELECT "orders_order"."id" FROM "orders_order" WHERE "orders_order"."email" LIKE %s'
     assert redact_text(text) == text
