@@ -6,7 +6,7 @@ Nothing else in the project reads ``os.environ``. App settings carry their app's
 """
 
 import os
-import warnings
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -118,10 +118,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the CPU of everything below, on the request's span (instrumentation/cpu.py).
+    "instrumentation.cpu.ThreadCpuMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The storefront's pages in the customer's language: prices as "€29.99" or "29,99 €".
+    "shop.middleware.StorefrontLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -198,6 +202,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LANGUAGE_CODE = "en-us"
+# The languages a customer's Accept-Language may choose for the storefront (its words are
+# English; the language decides how numbers and prices are written, shop/formatting.py).
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -230,8 +237,9 @@ REST_FRAMEWORK = {
     # alone; DRF's default (None) would trust any X-Forwarded-For a client makes up.
     "NUM_PROXIES": int(os.environ.get("THREADLINE_PROXY_COUNT", 0)),
     # JSON in, as the apps' clients send it: no form or multipart bodies (nested lines do not
-    # fit them, and a cross-site form could post one), so any other type is 415.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # fit them, and a cross-site form could post one), so any other type is 415. Nested at
+    # most a few levels: a deep body is a 400, not the parser's RecursionError (a 500).
+    "DEFAULT_PARSER_CLASSES": ["core.api.LimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
 }
 # The OpenAPI schema of every API (README "API schema"): generated from the views and their
@@ -333,6 +341,10 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "threadl
 CELERY_TASK_QUEUES = queues.declared_queues(CELERY_TASK_DEFAULT_QUEUE)
 CELERY_TASK_ROUTES = queues.task_routes(CELERY_TASK_DEFAULT_QUEUE)
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fixup closes every database connection before and after each task unless
+# this is set; set past reach, connections are kept or closed by Django's own rule instead
+# (CONN_MAX_AGE, health checks: config/celery.py), as for a request.
+CELERY_DB_REUSE_MAX = sys.maxsize
 CELERY_TASK_ACKS_LATE = True
 # With acks_late, a child killed mid-task puts the message back instead of dropping it.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -356,8 +368,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Chosen, so Celery's notice that its default will change (printed at every connection
-# loss, 8 lines) says nothing new here.
-warnings.filterwarnings("ignore", message=r"\s*In Celery 5.1 we introduced an optional breaking change")
+# loss, 8 lines) says nothing new here: config/celery.py silences it before the worker connects.
 # Django's LOGGING (with trace ids) stays in charge; worker children write to stderr
 # directly instead of through Celery's stdout proxy, which swallowed their records.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -580,7 +591,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"trace_context": {"()": "instrumentation.logs.TraceContextFilter"}},
     "formatters": {
+        # What the console prints is what a container's log collection ships: redacted
+        # like telemetry (instrumentation/privacy.py), whatever a record holds.
         "traced": {
+            "class": "instrumentation.logs.RedactingFormatter",
             "format": "%(asctime)s %(levelname)s [%(name)s] "
             "[trace_id=%(otelTraceID)s span_id=%(otelSpanID)s] %(message)s",
         },

@@ -4,6 +4,7 @@ apps' base URLs pointed at a live server so clients call their real callee API."
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -12,14 +13,41 @@ from instrumentation.setup import configure
 SPANS = InMemorySpanExporter()
 
 
+# What a test asks for when it reaches the configured database (the closure of its fixtures:
+# ``catalogue`` asks for ``db``, ``services_url`` for ``live_server``).
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+DATABASE_FIXTURES |= {"live_server"}
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under xdist's ``--dist loadgroup`` (make test), each test file is one group, run whole
     on one worker, so a flow module's stack starts once; a file may split itself by giving
-    its tests ``xdist_group`` marks of its own (tests/flows/test_catalogue_flow.py)."""
+    its tests ``xdist_group`` marks of its own (tests/flows/test_catalogue_flow.py).
+
+    On PostgreSQL (``make test-pg``, CI's second pass) only the tests that reach the database
+    run: the others (settings, sampling, diagnosis of built traces, the dev stack's own SQLite
+    processes) cannot see the engine, and the SQLite pass has run them. They are reported as
+    deselected."""
+    if settings.DATABASE_URL.startswith(("postgres://", "postgresql://")):
+        kept: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        for item in items:
+            (kept if _reaches_the_database(item) else dropped).append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def _reaches_the_database(item: pytest.Item) -> bool:
+    """A flow test (its stack takes databases of the configured engine), a ``django_db``
+    test, or one whose fixtures open the database."""
+    if item.get_closest_marker("flow") or item.get_closest_marker("django_db"):
+        return True
+    return bool(DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
 @pytest.fixture(scope="session", autouse=True)

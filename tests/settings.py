@@ -31,3 +31,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # it ends; the processes flow tests start read DATABASE_CONN_MAX_AGE and keep theirs.
 for _database in DATABASES.values():  # noqa: F405
     _database["CONN_MAX_AGE"] = 0
+
+# Hashing a password the production way (PBKDF2, a million rounds) costs about half a second
+# of CPU, and the suite signs in and creates users a few hundred times; Django's testing docs
+# recommend a fast hasher. Nothing here tests the hash's strength.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

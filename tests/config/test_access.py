@@ -8,9 +8,10 @@ import uuid
 from typing import Any, cast
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import AnonymousUser, Group, Permission
+from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from core.api import IsInternalService
@@ -18,7 +19,7 @@ from faults.models import FaultFlag
 from orders.models import Order
 from synthetic.builders import Recorder, failed_order
 from telemetry.access import SUPPORT_GROUP, SUPPORT_VIEWS, ensure_support_group
-from telemetry.models import AlertRule
+from telemetry.models import AlertRule, Span
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -93,6 +94,11 @@ PAGES = [
     ("get", "/traces/?format=json", LOGIN, OK, FORBIDDEN, OK),
     ("get", "/traces/{trace}/", LOGIN, OK, FORBIDDEN, OK),
     ("get", "/traces/{trace}/otlp.json", LOGIN, OK, FORBIDDEN, OK),
+    ("get", "/traces/{trace}/spans/{span}/", LOGIN, OK, FORBIDDEN, OK),
+    ("get", "/traces/{trace}/find/?q=update", LOGIN, OK, FORBIDDEN, OK),
+    ("get", "/traces/{trace}/rows/?under={span}", LOGIN, OK, FORBIDDEN, OK),
+    ("get", "/traces/failures/", LOGIN, OK, FORBIDDEN, OK),
+    ("get", "/traces/failures/?format=json", LOGIN, OK, FORBIDDEN, OK),
     ("get", "/traces/compare/?a={trace}&b={trace}", LOGIN, OK, FORBIDDEN, OK),
     ("get", "/traces/services/", LOGIN, OK, FORBIDDEN, OK),
     ("get", "/traces/services/?format=json", LOGIN, OK, FORBIDDEN, OK),
@@ -109,7 +115,8 @@ def test_who_may_call_what(clients, order, trace_id, method, path, anonymous, su
     """Each caller gets the answer the README's table gives it."""
     flag = FaultFlag.objects.create(name="payment_decline", value=0.0)
     rule = AlertRule.objects.create(name="errors", service="shop", kind="error_rate", threshold=0.5)
-    url = path.format(trace=trace_id, flag=flag.pk, rule=rule.pk)
+    span = Span.objects.filter(trace_id=trace_id).values_list("span_id", flat=True).first()
+    url = path.format(trace=trace_id, span=span, flag=flag.pk, rule=rule.pk)
     expected = dict(zip(WHO, (anonymous, support, staff, superuser), strict=True))
     for who, client in clients.items():
         if method == "get":
@@ -163,6 +170,51 @@ def test_every_internal_api_view_asks_for_the_service_token():
     for pattern in internal:
         view = cast(Any, pattern.callback).view_class  # as_view() sets it; the stubs do not say
         assert IsInternalService in view.permission_classes, pattern.name
+
+
+def telemetry_patterns() -> list[URLPattern]:
+    """Every URL of the ``telemetry`` namespace (the viewer's and the dashboard's pages),
+    found by walking the resolver rather than listed."""
+    found = []
+    pending = [(resolver, "") for resolver in get_resolver().url_patterns]
+    while pending:
+        entry, namespace = pending.pop()
+        if isinstance(entry, URLResolver):
+            inner = entry.namespace or namespace
+            pending.extend((child, inner) for child in entry.url_patterns)
+        elif namespace == "telemetry":
+            found.append(entry)
+    return found
+
+
+def call_as(user, pattern: URLPattern, method: str):
+    """The pattern's view called directly, as ``user``, with made-up URL arguments: the
+    decorator must answer before the view looks at them."""
+    request = getattr(RequestFactory(), method)("/traces/")
+    request.user = user
+    kwargs = dict.fromkeys(pattern.pattern.converters, "0" * 16)
+    try:
+        return cast(Any, pattern.callback)(request, **kwargs)
+    except PermissionDenied:
+        return FORBIDDEN
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_every_viewer_and_dashboard_page_asks_for_staff_and_the_permission(django_user_model, method):
+    """No view under ``telemetry:`` is left open: each is wrapped by
+    ``staff_with_permission``, so an anonymous visitor is sent to the admin login and a
+    staff member without the permission is refused. A new page without it fails here,
+    whatever the table above lists. (A view may refuse a method first: 405 before anything.)"""
+    patterns = telemetry_patterns()
+    assert len(patterns) >= 10  # the walk found them all (viewer, dashboard, failures)
+    staff = django_user_model.objects.create_user("plain-staff", password="x" * 20, is_staff=True)
+    for pattern in patterns:
+        anonymous = call_as(AnonymousUser(), pattern, method)
+        if anonymous != FORBIDDEN and anonymous.status_code == 405:
+            continue
+        assert anonymous != FORBIDDEN and anonymous.status_code == 302, pattern.name
+        assert anonymous["Location"].startswith("/admin/login/"), pattern.name
+        assert call_as(staff, pattern, method) == FORBIDDEN, pattern.name
 
 
 def test_the_support_group_holds_view_permissions_only():

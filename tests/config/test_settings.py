@@ -176,16 +176,20 @@ def test_debug_is_off_unless_switched_on(tmp_path):
         ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is not set"),
         ({"DJANGO_SECRET_KEY": "dev-only-insecure-key-change-me"}, "DJANGO_SECRET_KEY is the public"),
         ({"DJANGO_SECRET_KEY": "x" * 49}, "DJANGO_SECRET_KEY is 49 characters long"),
+        # What Django's deploy check W009 refuses, long as they are.
+        ({"DJANGO_SECRET_KEY": "abcd" * 20}, "DJANGO_SECRET_KEY has fewer than 5 distinct characters"),
+        ({"DJANGO_SECRET_KEY": "django-insecure-" + KEY}, "DJANGO_SECRET_KEY starts with 'django-insecure-'"),
         ({"THREADLINE_SERVICE_TOKEN": ""}, "THREADLINE_SERVICE_TOKEN is not set"),
         ({"THREADLINE_SERVICE_TOKEN": "dev-service-token"}, "THREADLINE_SERVICE_TOKEN is the public"),
         ({"THREADLINE_SERVICE_TOKEN": "y" * 31}, "THREADLINE_SERVICE_TOKEN is 31 characters long"),
+        ({"THREADLINE_SERVICE_TOKEN": "y" * 40}, "THREADLINE_SERVICE_TOKEN has fewer than 5 distinct"),
         ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS is empty"),
     ],
 )
 def test_production_refuses_to_start_unsafe(tmp_path, unsafe, says):
-    """With DEBUG off, a missing, public-default or short secret key or service token, or no
-    allowed host, stops manage.py and the WSGI application (gunicorn's) with a message that
-    names the variable and says how to make a secret."""
+    """With DEBUG off, a missing, public-default, short or guessable (W009) secret key or
+    service token, or no allowed host, stops manage.py and the WSGI application (gunicorn's)
+    with a message that names the variable and says how to make a secret."""
     env = {**SAFE, **unsafe}
     for argv in (["manage.py", "check"], ["-c", "import config.wsgi"]):
         done = _python(tmp_path, *argv, **env)
