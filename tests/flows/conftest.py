@@ -37,6 +37,16 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+def confirmation_stored(spans: list[dict]) -> bool:
+    """Every run of a confirmation is in the store: the capture, the commit, both reports
+    and the email. Each worker process exports its spans in its own batches, so the
+    email's run can be stored before a step's run from another process: a test reading
+    the whole trace waits for all of them, not for the last one to happen."""
+    names = [span["name"] for span in spans]
+    runs = ("payments.capture_payment", "inventory.commit_reservation", "orders.send_order_email")
+    return names.count("run/orders.record_step") >= 2 and all(f"run/{task}" in names for task in runs)
+
+
 class Stack:
     def __init__(self, env: dict[str, str], url: str, redis: PrivateRedis) -> None:
         self.env = env

@@ -11,11 +11,11 @@ import pytest
 import requests
 
 from instrumentation import names
+from tests.flows.conftest import confirmation_stored
 
 pytestmark = pytest.mark.flow
 
 TIER, ORDER_ID = "customer.tier", "order.id"
-EMAIL_RUN = "run/orders.send_order_email"
 
 
 def make_customer(stack, email: str, tier: str) -> None:
@@ -40,15 +40,11 @@ def checkout_as(stack, email: str, headers: dict[str, str] | None = None) -> dic
 
 
 def confirmed_trace(stack, answer: dict) -> list[dict]:
-    """The stored spans of a confirmed order's trace, once the email task's run is in."""
+    """The stored spans of a confirmed order's trace, once every run of it is in."""
     order = stack.wait_for_status(answer["order_id"], {"confirmed", "failed"})
     assert order["status"] == "confirmed", order
-
-    def complete(spans: list[dict]) -> bool:
-        return any(span["name"] == EMAIL_RUN for span in spans)
-
-    spans = stack.trace(answer["order_id"], until=complete)
-    assert complete(spans), [span["name"] for span in spans]
+    spans = stack.trace(answer["order_id"], until=confirmation_stored)
+    assert confirmation_stored(spans), [span["name"] for span in spans]
     return spans
 
 

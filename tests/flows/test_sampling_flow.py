@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from instrumentation.context import untraced
-from tests.flows.conftest import Stack, running_stack
+from tests.flows.conftest import Stack, confirmation_stored, running_stack
 
 pytestmark = pytest.mark.flow
 
@@ -47,7 +47,7 @@ def test_a_checkout_kept_by_its_rule_is_stored_whole_across_rest_hops_and_the_wo
     order_id, trace_id = response.json()["order_id"], response.json()["trace_id"]
     assert sampled.wait_for_status(order_id, {"confirmed", "failed"})["status"] == "confirmed"
 
-    spans = sampled.trace(order_id, until=lambda s: "run/orders.send_order_email" in names(s))
+    spans = sampled.trace(order_id, until=confirmation_stored)
     assert {span["trace_id"] for span in spans} == {trace_id}
     [root] = [span for span in spans if span["parent_span_id"] is None]
     assert root["name"] == "POST api/shop/checkout/"

@@ -8,6 +8,8 @@ import re
 import pytest
 import requests
 
+from tests.flows.conftest import confirmation_stored
+
 pytestmark = pytest.mark.flow
 
 CREATE_STAFF = (
@@ -44,7 +46,7 @@ def test_a_checkout_shows_as_edges_between_the_apps_on_the_services_page(calm):
     assert response.status_code == 202, response.text
     order_id = response.json()["order_id"]
     assert calm.wait_for_status(order_id, {"confirmed", "failed"}, timeout=60)["status"] == "confirmed"
-    calm.trace(order_id, until=lambda spans: any(s["name"] == "run/orders.send_order_email" for s in spans))
+    assert confirmation_stored(calm.trace(order_id, until=confirmation_stored))
 
     page = staff_session(calm).get(f"{calm.url}/traces/services/", params={"window": "all"}, timeout=30)
     assert page.status_code == 200
