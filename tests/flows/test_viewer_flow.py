@@ -12,6 +12,8 @@ from html import unescape
 import pytest
 import requests
 
+from tests.flows.conftest import confirmation_stored
+
 pytestmark = pytest.mark.flow
 
 USERNAME, PASSWORD = "viewer-flow", "viewer-flow-pw"
@@ -133,7 +135,7 @@ def test_a_failed_order_compared_with_a_confirmed_one(stack, failed, staff):
     response = stack.checkout([("MOUSE-WIRELESS", 1)])
     order_id = response.json()["order_id"]
     assert stack.wait_for_status(order_id, {"confirmed", "failed"})["status"] == "confirmed"
-    stack.trace(order_id, until=lambda s: any("capture" in x["name"] for x in s))
+    assert confirmation_stored(stack.trace(order_id, until=confirmation_stored))
 
     page = staff.get(
         f"{stack.url}/traces/compare/",
