@@ -47,6 +47,19 @@ def confirmation_stored(spans: list[dict]) -> bool:
     return names.count("run/orders.record_step") >= 2 and all(f"run/{task}" in names for task in runs)
 
 
+def undo_stored(spans: list[dict]) -> bool:
+    """Every run of an undo is in the store: payments' cancel, inventory's release and both
+    reports to orders (each process exports in its own batches, as for a confirmation)."""
+    names = [span["name"] for span in spans]
+    runs = ("payments.cancel_payment", "inventory.release_reservation")
+    return names.count("run/orders.record_undo") >= 2 and all(f"run/{task}" in names for task in runs)
+
+
+def compensation_stored(spans: list[dict]) -> bool:
+    """The compensation's run and every run of the undo it asked for are in the store."""
+    return any(span["name"] == "run/orders.compensate_order" for span in spans) and undo_stored(spans)
+
+
 class Stack:
     def __init__(self, env: dict[str, str], url: str, redis: PrivateRedis) -> None:
         self.env = env
@@ -225,15 +238,20 @@ class Stack:
             time.sleep(0.2)
 
     def trace(self, order_id: str, until=lambda spans: True, timeout: float = 20) -> list[dict]:
-        """The order's stored spans, once ``until(spans)`` holds (spans arrive in batches)."""
+        """The order's stored spans, once ``until(spans)`` holds (spans arrive in batches).
+        A failure when it never does: a wait that timed out quietly would hand the test a
+        partial trace (and hid waits for spans the code no longer makes)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 spans = json.loads(self.manage("trace", "--order", order_id, "--json"))
             except AssertionError:
                 spans = []
-            if (spans and until(spans)) or time.monotonic() > deadline:
+            if spans and until(spans):
                 return spans
+            if time.monotonic() > deadline:
+                names = sorted({span["name"] for span in spans})
+                raise AssertionError(f"order {order_id}'s trace not as awaited in {timeout:.0f} s: {names}")
             time.sleep(0.5)
 
     def set_faults(self, *assignments: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 
 from config import queues
-from tests.flows.conftest import confirmation_stored
+from tests.flows.conftest import confirmation_stored, undo_stored
 
 pytestmark = pytest.mark.flow
 
@@ -78,12 +78,6 @@ def test_a_confirmed_order_is_one_trace_across_the_web_process_and_three_kinds_o
 # reports can be stored before the payments and inventory runs they descend from: a test
 # reads the trace once every run it asserts on is there (CI's loaded pass once read it a
 # moment before payments' worker had exported its run).
-def undo_stored(spans: list[dict]) -> bool:
-    runs = ("payments.cancel_payment", "inventory.release_reservation")
-    reports = by_name(spans, "run/orders.record_undo")
-    return len(reports) >= 2 and all(by_name(spans, f"run/{task}") for task in runs)
-
-
 def assert_confirmed_by_three_kinds_of_worker(spans: list[dict], finalize: dict) -> None:
     """The confirmation's steps, parented across every queue hop: orders' worker publishes
     payments' capture and inventory's commit (no REST), their workers run them, each
