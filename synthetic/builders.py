@@ -177,6 +177,28 @@ class SpanBuilder(Generic[SpanT]):
     def at(self, ms: float) -> int:
         return self.base_ns + int(ms * MS)
 
+    def request(
+        self,
+        route: str,
+        *,
+        service: str,
+        ms: float,
+        status: int = 200,
+        method: str = "POST",
+        start: float = 0,
+    ):
+        """The request a trace starts with: ``service``'s server span for ``method route``,
+        answered ``status`` (a 5xx marks the span ERROR, as Django's instrumentation does)."""
+        return self.span(
+            f"{method} {route}",
+            service=service,
+            start=start,
+            ms=ms,
+            kind="SERVER",
+            attributes={"http.route": route, "http.status_code": status},
+            status="ERROR" if status >= 500 else "",
+        )
+
     def statement(
         self, parent, statement: str, *, start: float, ms: float = 0.3, error=None, attributes=None
     ):
@@ -426,14 +448,7 @@ def run(
 
 def checkout(trace: TraceBuilder) -> Span:
     """The checkout request up to the publish of ``orders.finalize_order``; returns the publish."""
-    request = trace.span(
-        "POST api/shop/checkout/",
-        service="shop",
-        start=0,
-        ms=280,
-        kind="SERVER",
-        attributes={"http.route": "api/shop/checkout/", "http.status_code": 202},
-    )
+    request = trace.request("api/shop/checkout/", service="shop", ms=280, status=202)
     step = trace.span(
         "checkout", service="shop", start=50, ms=200, parent=request, attributes={"order.id": ORDER_ID}
     )
@@ -642,15 +657,7 @@ def shed_reservation(release_outcome: str | None = "none") -> TraceBuilder:
     order through orders' fail API, which cancels the payment and releases the stock; the
     release says what it did (``order.undo.outcome``; None: as traced before it said so)."""
     trace = TraceBuilder()
-    request = trace.span(
-        "POST api/shop/checkout/",
-        service="shop",
-        start=0,
-        ms=100,
-        kind="SERVER",
-        attributes={"http.route": "api/shop/checkout/", "http.status_code": 503},
-        status="ERROR",
-    )
+    request = trace.request("api/shop/checkout/", service="shop", ms=100, status=503)
     step = trace.span("checkout", service="shop", start=5, ms=90, parent=request, status="ERROR")
     reserve = trace.call(step, names.STOCK_RESERVE_ROUTE, service="inventory", start=6, ms=3, status=503)
     reserve.status = "ERROR"
@@ -690,14 +697,7 @@ def slow_gateway() -> TraceBuilder:
 def n_plus_one(queries: int = 20) -> TraceBuilder:
     """The product list reading each product's stock with its own SELECT."""
     trace = TraceBuilder()
-    request = trace.span(
-        "GET api/shop/products/",
-        service="shop",
-        start=0,
-        ms=60,
-        kind="SERVER",
-        attributes={"http.route": "api/shop/products/", "http.status_code": 200},
-    )
+    request = trace.request("api/shop/products/", method="GET", service="shop", ms=60)
     trace.statement(request, 'SELECT "shop_product"."id", "shop_product"."sku" FROM "shop_product"', start=1)
     for n in range(queries):
         trace.statement(
@@ -753,14 +753,7 @@ def bulk_import(batches: int = 20, rows: int = 99, failing_batch: int = 2) -> Tr
     trace = TraceBuilder(trace_id=trace_id("bulk-import"))
     duplicate = ("sqlite3.IntegrityError", "UNIQUE constraint failed: shop_product.sku")
     per_batch = rows * 0.5 + 1
-    request = trace.span(
-        "POST api/shop/products/import/",
-        service="shop",
-        start=0,
-        ms=batches * per_batch + 2,
-        kind="SERVER",
-        attributes={"http.route": "api/shop/products/import/", "http.status_code": 200},
-    )
+    request = trace.request("api/shop/products/import/", service="shop", ms=batches * per_batch + 2)
     for number in range(batches):
         start = 1 + number * per_batch
         batch = trace.span(
