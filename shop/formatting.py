@@ -14,6 +14,8 @@ from decimal import Decimal
 
 from django.utils import formats, translation
 
+from core.text import counted
+
 CUSTOMER_LOCALE: ContextVar[str | None] = ContextVar("customer_locale", default=None)
 
 # Languages that write the symbol before the amount; the others (most of the euro area)
@@ -36,4 +38,4 @@ def format_price(cents: int, language: str | None = None) -> str:
 
 def count_items(quantity: int) -> str:
     """ "1 item", "2 items"."""
-    return f"{quantity} item" if quantity == 1 else f"{quantity} items"
+    return counted(quantity, "item")

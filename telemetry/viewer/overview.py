@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from django.utils.html import escape
 
+from core.text import counted
 from telemetry.diagnosis.timing import self_times
 from telemetry.models import Span
 from telemetry.tree import SpanTree
@@ -239,11 +240,11 @@ def _small_frame(spans: list[Span], below: int, depth: int, start: int, scale: f
     w = max((last - first) * scale, 1)
     errors = sum(span.status == "ERROR" for span in spans)
     count = len(spans)
-    title = f"{count} small span{'s' if count != 1 else ''}" + (f" and {below} below" if below else "")
-    title += f", {errors} error{'s' if errors != 1 else ''}" if errors else ""
+    title = counted(count, "small span") + (f" and {below} below" if below else "")
+    title += f", {counted(errors, 'error')}" if errors else ""
     label = ""
     if w >= LABEL_MIN_WIDTH:
-        label = f'<text x="{x + 3:.1f}" y="{depth * FLAME_ROW + 12}">{count} small spans</text>'
+        label = f'<text x="{x + 3:.1f}" y="{depth * FLAME_ROW + 12}">{counted(count, "small span")}</text>'
     return (
         f'<g class="frame small"><title>{escape(title)}</title>'
         f'<rect x="{x:.1f}" y="{depth * FLAME_ROW}" width="{w:.1f}" height="{FLAME_ROW - 1}" '

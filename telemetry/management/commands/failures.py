@@ -8,6 +8,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.text import counted
 from telemetry import failures
 from telemetry.dashboard import metrics as span_metrics
 from telemetry.models import FailureGroup
@@ -16,10 +17,6 @@ from telemetry.viewer.failures import report_json
 
 def when(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class Command(BaseCommand):
@@ -65,8 +62,8 @@ class Command(BaseCommand):
             self.stdout.write(f"No failures in this window ({win.label}).")
             return
         self.stdout.write(
-            f"{plural(report.orders, 'order')} affected, {plural(report.traces, 'trace')}, "
-            f"in {plural(len(report.groups), 'group')} over {win.label}."
+            f"{counted(report.orders, 'order')} affected, {counted(report.traces, 'trace')}, "
+            f"in {counted(len(report.groups), 'group')} over {win.label}."
             + (" (newest grouped traces only)" if report.partial else "")
         )
         for g in report.groups:
@@ -76,7 +73,7 @@ class Command(BaseCommand):
         new = " NEW" if g.is_new else ""
         self.stdout.write("")
         self.stdout.write(f"[{g.group.kind}{new}] {failures.describe(g.group)}")
-        counts = f"{plural(g.count, 'trace')}, {plural(len(g.orders), 'order')}"
+        counts = f"{counted(g.count, 'trace')}, {counted(len(g.orders), 'order')}"
         self.stdout.write(f"  {counts}; {g.group.summary}")
         self.stdout.write(
             f"  since {when(g.group.first_seen_ns)} · in window {when(g.first_ns)} .. {when(g.last_ns)}"
