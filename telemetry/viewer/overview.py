@@ -25,7 +25,7 @@ from core.text import counted
 from telemetry.diagnosis.timing import self_times
 from telemetry.models import Span
 from telemetry.tree import SpanTree
-from telemetry.viewer.waterfall import service_colour
+from telemetry.viewer.waterfall import service_colour, time_bounds
 
 MINIMAP_COLUMNS = 600  # the minimap's width in its own units (about one per screen pixel)
 MINIMAP_BANDS = 8  # depth bands; deeper spans share the last one
@@ -38,12 +38,6 @@ FLAME_ROW = 17
 FLAME_MAX_DEPTH = 60
 FLAME_MAX_FRAMES = 2500
 LABEL_MIN_WIDTH = 40  # narrower frames carry no text (their title says it all)
-
-
-def _bounds(tree: SpanTree[Span]) -> tuple[int, int]:
-    start = min(span.start_time_ns for span in tree.spans)
-    end = max(span.end_time_ns for span in tree.spans)
-    return start, max(end - start, 1)
 
 
 def _painter(columns: int) -> tuple[list[str | None], Callable[[int, int, str], None]]:
@@ -82,7 +76,7 @@ def minimap(tree: SpanTree[Span], columns: int = MINIMAP_COLUMNS, bands: int = M
     """Every span as a bar on the time axis, bucketed into ``columns`` by depth band."""
     if not tree.spans:
         return Minimap("", 0, 0)
-    start, total = _bounds(tree)
+    start, total = time_bounds(tree.spans)
     painters = [_painter(columns) for _ in range(bands)]
     errors = [_painter(columns) for _ in range(bands)]
     colours: dict[str, str] = {}
@@ -145,7 +139,7 @@ def flame_graph(tree: SpanTree[Span], width: int = FLAME_WIDTH) -> Flame:
     """The trace as an icicle (see the module docstring), each frame a link to its span."""
     if not tree.spans:
         return Flame("", 0, 0, 0, 0)
-    start, total = _bounds(tree)
+    start, total = time_bounds(tree.spans)
     selfs = self_times(tree)
     scale = width / total
     parts: list[str] = []

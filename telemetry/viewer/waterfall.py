@@ -31,6 +31,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from instrumentation import attributes
 from telemetry.diagnosis.critical_path import critical_path
@@ -312,8 +313,7 @@ def waterfall(
     its tree."""
     tree = spans if isinstance(spans, SpanTree) else SpanTree(spans)
     spans = tree.spans
-    start = min(span.start_time_ns for span in spans)
-    total = max(max(span.end_time_ns for span in spans) - start, 1)
+    start, total = time_bounds(spans)
     on_path = critical_path(tree)
     cause = first_error(tree)
     drawing, attempts, retries = placed(tree)
@@ -332,25 +332,20 @@ def waterfall(
     def build(place: Placed, depth: int) -> Row:
         span = place.span
         kids = drawing.children(place)
-        return Row(
-            span=span,
+        return _row(
+            span,
+            (start, total),
             depth=depth,
             parent_id=place.parent_span_id if drawing.parent(place) else "",
-            offset_ms=(span.start_time_ns - start) / 1e6,
-            offset_pct=100 * (span.start_time_ns - start) / total,
-            width_pct=max(0.2, 100 * span.duration_ns / total),
-            colour=service_colour(span.service),
-            child_count=len(kids),
             critical=span.span_id in on_path,
+            logs=logs_by_span.get(span.span_id, []),
+            child_count=len(kids),
             error_below=span.span_id in errors_above,
             repeats=_repeats(kids),
             attempt=attempts.get(span.span_id),
             retries=retries.get(span.span_id),
             root_cause=cause is not None and span.span_id == cause.span_id,
             leads_to_cause=span.span_id in cause_lineage,
-            exception=exception_of(span),
-            logs=logs_by_span.get(span.span_id, []),
-            events=[_event_view(event, start) for event in _stored_list(span.events)],
         )
 
     limits = (None, None) if draw_all else (children_limit, rows_limit)
@@ -416,26 +411,55 @@ def waterfall(
     )
 
 
+def time_bounds(spans: Iterable[Span]) -> tuple[int, int]:
+    """A trace's first start and its length in ns (at least 1: the axis divides by it)."""
+    spans = list(spans)
+    start = min(span.start_time_ns for span in spans)
+    return start, max(max(span.end_time_ns for span in spans) - start, 1)
+
+
+def _row(
+    span: Span,
+    bounds: tuple[int, int],
+    *,
+    depth: int,
+    parent_id: str,
+    critical: bool,
+    logs: list[LogRecord],
+    **drawing: Any,
+) -> Row:
+    """A span's row on the trace's time axis (``bounds``: ``time_bounds``); ``drawing``
+    holds what only the waterfall knows (children, attempts, the root cause's lineage)."""
+    start, total = bounds
+    return Row(
+        span=span,
+        depth=depth,
+        parent_id=parent_id,
+        offset_ms=(span.start_time_ns - start) / 1e6,
+        offset_pct=100 * (span.start_time_ns - start) / total,
+        width_pct=max(0.2, 100 * span.duration_ns / total),
+        colour=service_colour(span.service),
+        critical=critical,
+        exception=exception_of(span),
+        logs=logs,
+        events=[_event_view(event, start) for event in _stored_list(span.events)],
+        **drawing,
+    )
+
+
 def span_row(spans: list[Span], logs: Iterable[LogRecord], span_id: str) -> Row | None:
     """One span's row, as its details show it (the details fetched when a row is opened)."""
     tree = SpanTree(spans)
     span = tree.by_id.get(span_id)
     if span is None:
         return None
-    start = min(s.start_time_ns for s in spans)
-    total = max(max(s.end_time_ns for s in spans) - start, 1)
-    return Row(
-        span=span,
+    return _row(
+        span,
+        time_bounds(spans),
         depth=tree.depth(span),
         parent_id=span.parent_span_id,
-        offset_ms=(span.start_time_ns - start) / 1e6,
-        offset_pct=100 * (span.start_time_ns - start) / total,
-        width_pct=max(0.2, 100 * span.duration_ns / total),
-        colour=service_colour(span.service),
         critical=span_id in critical_path(tree),
-        exception=exception_of(span),
         logs=[record for record in logs if record.span_id == span_id],
-        events=[_event_view(event, start) for event in _stored_list(span.events)],
     )
 
 
