@@ -27,6 +27,14 @@
     if (typeof applyZoom === "function" && zoomed) applyZoom();  // fetched rows drawn zoomed too
   }
   scan();
+  // The viewer's own URL, read as ``as`` ("json" or "text"); a non-2xx answer is an error
+  // that says its status.
+  function get(url, as) {
+    return fetch(url, {credentials: "same-origin"}).then(function (response) {
+      if (!response.ok) throw new Error(response.status + " " + response.statusText);
+      return response[as]();
+    });
+  }
 
   // --- folding ---------------------------------------------------------------------------
   function show(id, visible) {
@@ -56,11 +64,7 @@
       rests[id] = pending[id];
       rests[id].firstElementChild.textContent = "… loading " + rests[id].dataset.spans + " spans";
     });
-    var request = fetch(table.dataset.rowsUrl + "?" + query.join("&"), {credentials: "same-origin"})
-      .then(function (response) {
-        if (!response.ok) throw new Error(response.status + " " + response.statusText);
-        return response.json();
-      })
+    var request = get(table.dataset.rowsUrl + "?" + query.join("&"), "json")
       .then(function (answer) {
         ids.forEach(function (id) {
           var rest = rests[id];
@@ -147,11 +151,7 @@
     if (cell.childElementCount || details[id].dataset.loading) return;
     details[id].dataset.loading = "true";
     cell.innerHTML = '<p class="muted">loading…</p>';
-    fetch(table.dataset.detailsUrl + id + "/", {credentials: "same-origin"})
-      .then(function (response) {
-        if (!response.ok) throw new Error(response.status + " " + response.statusText);
-        return response.text();
-      })
+    get(table.dataset.detailsUrl + id + "/", "text")
       .then(function (html) { cell.innerHTML = html; })
       .catch(function (error) { cell.innerHTML = '<p class="muted">could not load the details: ' + error.message + "</p>"; })
       .finally(function () { delete details[id].dataset.loading; });
@@ -246,11 +246,7 @@
     return texts[id];
   }
   function ask(query) {
-    return fetch(table.dataset.findUrl + "?q=" + encodeURIComponent(query), {credentials: "same-origin"})
-      .then(function (response) {
-        if (!response.ok) throw new Error(response.status + " " + response.statusText);
-        return response.json();
-      });
+    return get(table.dataset.findUrl + "?q=" + encodeURIComponent(query), "json");
   }
   function parentOf(id) { return rows[id] ? rows[id].dataset.parentId : parents[id]; }
   // Marks the matches the table holds, and on its toggle the nearest shown span above a
