@@ -19,9 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -33,6 +30,7 @@ if str(ROOT) not in sys.path:  # run as a script: bench/ is on the path, the pro
 
 import psycopg  # noqa: E402
 
+from devstack import readiness  # noqa: E402
 from devstack.broker import free_port  # noqa: E402
 from devstack.commands import CommandRunner  # noqa: E402
 from shop.demo import CATALOGUE  # noqa: E402
@@ -188,16 +186,14 @@ class Stack:
         )
 
     def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
+        def alive() -> bool:
             for name, process in self.processes.items():
                 if process.poll() is not None:
                     raise StackError(f"{name} exited with {process.returncode}; see {self.var / name}.log")
-            try:
-                urllib.request.urlopen(f"{self.url}/api/shop/products/", timeout=2).close()
-                return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.2)
+            return True
+
+        if readiness.answers(self.url, timeout=START_TIMEOUT, alive=alive):
+            return
         web = next(iter(self.processes))  # started first
         raise StackError(f"{web} did not answer within {START_TIMEOUT:.0f} s; see {self.var / web}.log")
 

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from devstack import readiness
 from devstack.broker import PrivateRedis, free_port
 from devstack.commands import CommandRunner
 
@@ -77,14 +77,8 @@ def dev_server(tmp_path_factory) -> Iterator[str]:
 
 
 def _wait_until_up(url: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if requests.get(f"{url}/api/shop/products/", timeout=2).ok:
-                return
-        except requests.RequestException:  # starting: refused or slow first answers
-            pass
-        time.sleep(0.2)
+    if readiness.answers(url, timeout=60, alive=lambda: server.poll() is None):
+        return
     raise RuntimeError("the dev server did not answer; see web.log in its temporary directory")
 
 

@@ -29,6 +29,7 @@ from django.conf import settings
 from playwright.sync_api import sync_playwright
 
 from config import queues
+from devstack import readiness
 from devstack.broker import PrivateRedis, free_port
 from devstack.commands import CommandRunner
 from tests.chromium import launch
@@ -371,14 +372,8 @@ def running_stack(var: Path, **extra_env: str) -> Iterator[Stack]:
 
 
 def _wait_until_up(stack: Stack) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{stack.url}/api/shop/products/", timeout=2).ok:
-                return
-        except requests.RequestException:  # booting: refused or slow first answers
-            pass
-        time.sleep(0.2)
+    if readiness.answers(stack.url, timeout=60):
+        return
     raise RuntimeError("the dev server did not answer within 60 s; see its log in THREADLINE_VAR_DIR")
 
 
