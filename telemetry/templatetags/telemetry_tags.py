@@ -7,6 +7,7 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from core.text import counted
 from telemetry.viewer import waterfall
 
 register = template.Library()
@@ -94,11 +95,11 @@ def _folded_row(folded: waterfall.Folded) -> SafeString:
     errors = format_html(", {} with an error", folded.errors) if folded.errors else ""
     return format_html(
         '<tr class="folded-rest" data-parent-id="{parent}" data-spans="{count}" hidden>'
-        '<td colspan="3" class="muted" style="padding-left:{indent}em">… {count} more span{plural} '
+        '<td colspan="3" class="muted" style="padding-left:{indent}em">… {more} '
         "under {name}{errors}, loaded when unfolded</td></tr>",
         parent=parent.span.span_id,
         count=folded.spans,
-        plural="" if folded.spans == 1 else "s",
+        more=counted(folded.spans, "more span"),
         indent=parent.indent + 1,
         name=parent.span.name,
         errors=errors,
@@ -112,13 +113,12 @@ def _elided_row(elided: waterfall.Elided) -> SafeString:
     errors = format_html(", {} with an error", elided.errors) if elided.errors else ""
     return format_html(
         '<tr class="elided" data-parent-id="{parent}"{hidden}><td colspan="3" class="muted" '
-        'style="padding-left:{indent}em">… {count} more span{plural} {where} not drawn{errors} · '
+        'style="padding-left:{indent}em">… {more} {where} not drawn{errors} · '
         '<a href="?all=1{anchor}">draw all</a></td></tr>',
         parent=parent.span.span_id if parent else "",
         hidden=mark_safe(" hidden") if elided.hidden else "",
         indent=parent.indent + 1 if parent else 0,
-        count=elided.spans,
-        plural="" if elided.spans == 1 else "s",
+        more=counted(elided.spans, "more span"),
         where=format_html("under {}", parent.span.name) if parent else "at the top",
         errors=errors,
         anchor=f"#span-{parent.span.span_id}" if parent else "",
