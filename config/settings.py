@@ -465,9 +465,10 @@ TELEMETRY_PROPAGATING_PATHS = [
 ]
 # Requests for static files and the trace viewer itself are not traced.
 TELEMETRY_EXCLUDED_URLS = os.environ.get("TELEMETRY_EXCLUDED_URLS", "/static/,/favicon.ico,/traces/")
-# Fast reads and transaction control (SELECT, BEGIN, COMMIT, SAVEPOINT…) are counted on the
-# span they ran under instead of exported each as a span (instrumentation/statements.py);
-# failed, slow (TELEMETRY_SLOW_STATEMENT_MS or longer) and writing statements keep a span.
+# Fast statements (SELECT, BEGIN, COMMIT, INSERT, UPDATE…) are counted on the span they ran
+# under, with the tables they wrote, instead of exported each as a span
+# (instrumentation/statements.py); failed and slow (TELEMETRY_SLOW_STATEMENT_MS or longer)
+# statements keep a span.
 TELEMETRY_SUMMARISE_STATEMENTS = _env_bool("TELEMETRY_SUMMARISE_STATEMENTS", True)
 TELEMETRY_SLOW_STATEMENT_MS = _env_float("TELEMETRY_SLOW_STATEMENT_MS", 20.0)
 # What one trace may hold in the store (telemetry/store/caps.py): spans over either cap are

@@ -33,11 +33,12 @@ SAMPLING_PROBABILITY = "sampling.probability"
 # The customer's tier, carried as W3C baggage with the order id through every hop.
 CUSTOMER_TIER = "customer.tier"
 # Statements folded into the span they ran under (instrumentation/statements.py): how many,
-# how long in all, and the one repeated most (an N+1 pattern shows here).
+# how long in all, the one repeated most (an N+1 pattern shows here) and the tables written.
 DB_SUMMARY_COUNT = "db.summary.count"
 DB_SUMMARY_DURATION_MS = "db.summary.duration_ms"
 DB_SUMMARY_TOP_STATEMENT = "db.summary.top_statement"
 DB_SUMMARY_TOP_COUNT = "db.summary.top_count"
+DB_SUMMARY_WRITES = "db.summary.writes"  # ("UPDATE orders_order", "INSERT orders_orderevent ×2")
 # The card gateway call (payments/gateway.py): which gateway, which operation, how it
 # answered, its transaction id and how long it took, on a span of its own.
 GATEWAY_NAME = "payment.gateway.name"

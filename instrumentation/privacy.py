@@ -98,8 +98,9 @@ ALLOWED_ATTRIBUTES = (
     "db.operation.name",
     "db.redis.database_index",
     "db.redis.args_length",
-    # Reads folded into their parent (instrumentation/statements.py): count, time and the
-    # statement repeated most, placeholders only like db.statement; an N+1 shows only there
+    # Statements folded into their parent (instrumentation/statements.py): count, time, the
+    # statement repeated most (placeholders only, like db.statement; an N+1 shows only
+    # there) and the tables written
     "db.summary.*",
     # An exception recorded as span attributes rather than as an event
     "exception.*",

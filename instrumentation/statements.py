@@ -1,20 +1,30 @@
 """Which finished spans are exported, and the SQL statements folded into their parent.
 
 An order's trace is mostly single SQL statements (59 of 79 spans, most of them a fast
-``SELECT``, ``BEGIN``, ``COMMIT`` or ``SAVEPOINT`` that says nothing the request span does
-not). ``ExportFilter`` sits in front of the exporting processors (the store's, the OTLP
-one) and, with ``summarise`` on, exports a statement span only when it says something:
+``SELECT``, ``BEGIN``, ``COMMIT``, or a write of bookkeeping: an order event, an outbox
+row, an idempotency record) that say nothing the span they ran under cannot say in a line.
+``ExportFilter`` sits in front of the exporting processors (the store's, the OTLP one) and,
+with ``summarise`` on, exports a statement span only when it says something:
 
 - it failed (the statement, the driver's error and the stack stay where they happened);
-- it was slow (``slow_ms`` or longer: a lock wait on ``BEGIN``, a query missing an index);
-- it wrote (``INSERT``, ``UPDATE``, ``DELETE``: what the order changed, what was undone);
+- it was slow (``slow_ms`` or longer: a lock wait on ``BEGIN``, a query missing an index,
+  a write that waited for a row lock or held the file's);
 - it did not run under a live span of this process (nothing to fold it into).
 
 Every other statement is counted on its parent span, which is still open when its
-statements end: ``db.summary.count`` statements taking ``db.summary.duration_ms``, and the
+statements end: ``db.summary.count`` statements taking ``db.summary.duration_ms``; the
 statement repeated most (``db.summary.top_statement``, ``db.summary.top_count``), which is
-what an N+1 pattern looks like. The ``SELECT QUOTE(?)`` Django's SQLite backend runs only
-to log SQL in DEBUG mode is never exported.
+what an N+1 pattern looks like, a repeated write as much as a repeated read; and what was
+written (``db.summary.writes``: ``UPDATE orders_order``, ``INSERT orders_orderevent ×2``),
+so the trace still says what each step changed. The ``SELECT QUOTE(?)`` Django's SQLite
+backend runs only to log SQL in DEBUG mode is never exported.
+
+A folded statement is held (the last ``HELD_PER_PARENT`` of each parent) until its parent
+ends, and then let go: the parent's summary says it. A flush while the parent is still open
+exports what is held, as the statement spans they are: the process is about to die (a crash
+fault's checkpoint, ``instrumentation.context.flush_before_kill``) or to stop, and a run that
+will never end shows what it did by those orphans, which is how the diagnosis tells a worker
+lost mid-run.
 
 Only what is exported changes: every span is still created and timed (the sampler, the
 metrics and the parent's own duration see all of them).
@@ -22,9 +32,10 @@ metrics and the parent's own duration see all of them).
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -34,9 +45,14 @@ from instrumentation import attributes
 
 SQL_SYSTEMS = frozenset({"sqlite", "postgresql"})
 # A statement that begins with one of these and ends quickly, without error, is folded
-# into its parent: reads and transaction control. Writes are always exported.
-FOLDED_VERBS = frozenset({"SELECT", "BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "SET", "SHOW"})
+# into its parent: reads, transaction control and writes (named on the parent by table).
+FOLDED_VERBS = frozenset(
+    {"SELECT", "BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "SET", "SHOW", "INSERT", "UPDATE", "DELETE"}
+)
 TOP_STATEMENT_LENGTH = 300  # enough to name the table and the filter of an N+1 query
+HELD_PER_PARENT = 32  # the last statements of a run that dies, exported by a flush before
+# ``INSERT INTO "orders_orderevent" …`` → ("INSERT", "orders_orderevent")
+_WRITE = re.compile(r'\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?([\w.]+)', re.I)
 
 
 class ExportFilter(SpanProcessor):
@@ -82,46 +98,68 @@ class ExportFilter(SpanProcessor):
         with self._lock:
             folded = self._folded.setdefault(span.parent.span_id, _Folded())
             folded.add(statement, duration_ns)
+            folded.held.append(span)
             summary = folded.attributes()
         parent.set_attributes(summary)
         return True
 
+    def _release_held(self) -> None:
+        """Export the statements held for parents still open (see the module docstring)."""
+        with self._lock:
+            held = [span for folded in self._folded.values() for span in folded.held]
+            for folded in self._folded.values():
+                folded.held.clear()
+        for span in held:
+            for processor in self.exporting:
+                processor.on_end(span)
+
     def shutdown(self) -> None:
+        self._release_held()
         for processor in self.exporting:
             processor.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self._release_held()
         return all(processor.force_flush(timeout_millis) for processor in self.exporting)
 
 
 class _Folded:
     """The statements folded into one parent so far."""
 
-    __slots__ = ("count", "duration_ns", "repeats")
+    __slots__ = ("count", "duration_ns", "held", "repeats", "writes")
 
     def __init__(self) -> None:
         self.count = 0
         self.duration_ns = 0
         self.repeats: Counter[str] = Counter()
+        self.writes: Counter[str] = Counter()  # "UPDATE orders_order", in the order first written
+        self.held: deque[ReadableSpan] = deque(maxlen=HELD_PER_PARENT)
 
     def add(self, statement: str, duration_ns: int) -> None:
         self.count += 1
         self.duration_ns += duration_ns
         self.repeats[statement[:TOP_STATEMENT_LENGTH]] += 1
+        if write := _WRITE.match(statement):
+            self.writes[f"{write.group(1).split()[0].upper()} {write.group(2)}"] += 1
 
-    def attributes(self) -> dict[str, str | int | float]:
+    def attributes(self) -> dict[str, str | int | float | tuple[str, ...]]:
         [(top, top_count)] = self.repeats.most_common(1)
-        return {
+        summary: dict[str, str | int | float | tuple[str, ...]] = {
             attributes.DB_SUMMARY_COUNT: self.count,
             attributes.DB_SUMMARY_DURATION_MS: round(self.duration_ns / 1e6, 3),
             attributes.DB_SUMMARY_TOP_STATEMENT: top,
             attributes.DB_SUMMARY_TOP_COUNT: top_count,
         }
+        if self.writes:
+            summary[attributes.DB_SUMMARY_WRITES] = tuple(
+                write if times == 1 else f"{write} ×{times}" for write, times in self.writes.items()
+            )
+        return summary
 
 
 def foldable_statement(span: ReadableSpan, slow_ns: int) -> str | None:
-    """The statement of a fast, successful read or transaction-control span; None for
-    any other span (not SQL, failed, slow, a write)."""
+    """The statement of a fast, successful statement span (a read, a write, transaction
+    control); None for any other span (not SQL, failed, slow)."""
     span_attributes = span.attributes or {}
     if span_attributes.get("db.system") not in SQL_SYSTEMS:
         return None

@@ -31,6 +31,7 @@ Tree = SpanTree[Span]
 
 LOCK_WAIT_MIN_NS = 200_000_000  # a BEGIN this slow waited for a lock (one does no work); less is noise
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
+SQL_ENGINES = ("sqlite", "postgresql")  # the engines the advice knows
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,13 @@ def engine(tree: Tree) -> str:
 
 
 def _engine(tree: Tree) -> str:
+    # SQL engines only: a trace's fast statements are folded into their parents
+    # (instrumentation/statements.py), so its Redis calls can outnumber the statement spans.
     systems = Counter(
-        str(s.attributes.get("db.system") or s.attributes.get("db.system.name"))
+        system
         for s in tree.spans
-        if statement_of(s) and (s.attributes.get("db.system") or s.attributes.get("db.system.name"))
+        if (system := str(s.attributes.get("db.system") or s.attributes.get("db.system.name") or ""))
+        in SQL_ENGINES
     )
     return systems.most_common(1)[0][0] if systems else ""
 

@@ -12,15 +12,20 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from instrumentation import attributes
-from instrumentation.statements import ExportFilter
+from instrumentation.statements import HELD_PER_PARENT, ExportFilter
 
 
-def tracing(summarise: bool = True, slow_ms: float = 20.0, sampler=None):
+def provider_exporting(summarise: bool = True, slow_ms: float = 20.0, sampler=None):
     exported = InMemorySpanExporter()
     provider = TracerProvider(**({"sampler": sampler} if sampler else {}))
     provider.add_span_processor(
         ExportFilter([SimpleSpanProcessor(exported)], summarise=summarise, slow_ms=slow_ms)
     )
+    return provider, exported
+
+
+def tracing(summarise: bool = True, slow_ms: float = 20.0, sampler=None):
+    provider, exported = provider_exporting(summarise, slow_ms, sampler)
     return provider.get_tracer(__name__), exported
 
 
@@ -53,19 +58,49 @@ def test_fast_reads_and_transaction_control_are_counted_on_their_parent_not_expo
     assert request.attributes[attributes.DB_SUMMARY_DURATION_MS] >= 0
 
 
-@pytest.mark.parametrize("sql", ['INSERT INTO "orders_order" VALUES (?)', 'UPDATE "orders_order" SET x = ?'])
-def test_writes_keep_their_span(sql):
+def test_fast_writes_are_counted_on_their_parent_which_names_the_tables_written():
     tracer, exported = tracing()
+    with tracer.start_as_current_span("run/orders.record_step", kind=SpanKind.CONSUMER):
+        statement(tracer, "BEGIN")
+        statement(tracer, 'UPDATE "orders_order" SET "status" = ? WHERE "id" = ?', system="postgresql")
+        statement(tracer, 'INSERT INTO "orders_orderevent" ("kind") VALUES (?)')
+        statement(tracer, 'INSERT INTO "orders_orderevent" ("kind") VALUES (?)')
+        statement(tracer, 'DELETE FROM "core_outboxmessage" WHERE "id" = ?')
+        statement(tracer, "COMMIT")
+
+    [run] = exported.get_finished_spans()
+    assert run.attributes[attributes.DB_SUMMARY_COUNT] == 6
+    assert run.attributes[attributes.DB_SUMMARY_WRITES] == (
+        "UPDATE orders_order",
+        "INSERT orders_orderevent ×2",
+        "DELETE core_outboxmessage",
+    )
+    # A repeated write is the top statement like a repeated read: an N+1 of writes shows.
+    assert run.attributes[attributes.DB_SUMMARY_TOP_STATEMENT].startswith('INSERT INTO "orders_orderevent"')
+    assert run.attributes[attributes.DB_SUMMARY_TOP_COUNT] == 2
+
+
+def test_a_parent_of_reads_only_names_no_writes():
+    tracer, exported = tracing()
+    with tracer.start_as_current_span("GET /"):
+        statement(tracer, "SELECT 1")
+    assert attributes.DB_SUMMARY_WRITES not in exported.get_finished_spans()[0].attributes
+
+
+def test_a_slow_write_keeps_its_span():
+    tracer, exported = tracing(slow_ms=200.0)
     with tracer.start_as_current_span("run/orders.finalize_order", kind=SpanKind.CONSUMER):
-        statement(tracer, sql)
-    assert names(exported) == [sql.split()[0], "run/orders.finalize_order"]
+        statement(tracer, 'UPDATE "orders_order" SET x = ?', sleep_s=0.3)  # a row-lock wait
+    assert names(exported) == ["UPDATE", "run/orders.finalize_order"]
+    assert attributes.DB_SUMMARY_WRITES not in exported.get_finished_spans()[1].attributes
 
 
-def test_a_failed_statement_keeps_its_span():
+@pytest.mark.parametrize("sql", ["SELECT 1", 'UPDATE "orders_order" SET x = ?'])
+def test_a_failed_statement_keeps_its_span(sql):
     tracer, exported = tracing()
     with tracer.start_as_current_span("run/orders.finalize_order"):
-        statement(tracer, "SELECT 1", fail=True)
-    assert names(exported) == ["SELECT", "run/orders.finalize_order"]
+        statement(tracer, sql, fail=True)
+    assert names(exported) == [sql.split()[0], "run/orders.finalize_order"]
 
 
 def test_a_slow_statement_keeps_its_span():
@@ -127,3 +162,28 @@ def test_each_parent_counts_only_its_own_statements():
     spans = exported.get_finished_spans()
     counts = {span.name: span.attributes[attributes.DB_SUMMARY_COUNT] for span in spans}
     assert counts == {"POST api/inventory/commit/": 2, "run/orders.finalize_order": 1}
+
+
+def test_a_flush_while_the_parent_is_open_exports_its_last_folded_statements():
+    """A run about to be killed flushes: what it did so far leaves as statement spans (its
+    own span never will), the last HELD_PER_PARENT of them."""
+    provider, exported = provider_exporting()
+    tracer = provider.get_tracer(__name__)
+    with tracer.start_as_current_span("run/payments.capture_payment", kind=SpanKind.CONSUMER):
+        for number in range(HELD_PER_PARENT + 3):
+            statement(tracer, f'UPDATE "payments_payment" SET "status" = ? WHERE "id" = {number}')
+        assert names(exported) == []
+        provider.force_flush()
+        flushed = [str(span.attributes["db.statement"]) for span in exported.get_finished_spans()]
+        assert len(flushed) == HELD_PER_PARENT and flushed[-1].endswith(f"= {HELD_PER_PARENT + 2}")
+    # Let go once flushed: the run's end exports the run alone.
+    assert names(exported)[HELD_PER_PARENT:] == ["run/payments.capture_payment"]
+
+
+def test_statements_held_for_a_parent_are_let_go_when_it_ends():
+    provider, exported = provider_exporting()
+    tracer = provider.get_tracer(__name__)
+    with tracer.start_as_current_span("run/orders.record_step", kind=SpanKind.CONSUMER):
+        statement(tracer, 'INSERT INTO "orders_orderevent" ("kind") VALUES (?)')
+    provider.force_flush()
+    assert names(exported) == ["run/orders.record_step"]

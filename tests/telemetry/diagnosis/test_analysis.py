@@ -492,6 +492,24 @@ def test_a_span_says_what_statements_were_folded_into_it():
     assert note(span) == "7 statements, 2.2 ms (SELECT orders_order ×3)"
 
 
+def test_a_span_says_which_tables_its_folded_statements_wrote():
+    trace = TraceBuilder()
+    span = trace.span(
+        "run/orders.record_step",
+        service="orders-worker",
+        start=0,
+        ms=12,
+        attributes={
+            "db.summary.count": 5,
+            "db.summary.duration_ms": 1.5,
+            "db.summary.top_statement": "BEGIN",
+            "db.summary.top_count": 1,
+            "db.summary.writes": ["UPDATE orders_order", "INSERT orders_orderevent ×2"],
+        },
+    )
+    assert note(span) == "5 statements, 1.5 ms; wrote UPDATE orders_order, INSERT orders_orderevent ×2"
+
+
 def test_statements_are_normalised_to_their_shape():
     """Literals, numbers, parameters and IN lists become ``?``; whitespace collapses."""
     assert normalize_statement("SELECT * FROM t WHERE id = 42 AND sku = 'A''B'") == (

@@ -91,3 +91,14 @@ def test_database_timeout_advice_on_postgresql_speaks_of_its_timeouts_and_pool()
     assert diagnosis.engine == "postgresql"
     assert "statement_timeout" in rec.advice and "connection pool" in rec.advice
     assert "SQLite" not in rec.advice
+
+
+def test_the_engine_is_the_sql_one_when_redis_calls_outnumber_the_statement_spans():
+    """Fast statements are folded into their parents, so an order's Redis calls (each a
+    span with a ``db.statement``) can outnumber what is left of its SQL: the engine is still
+    the SQL one the advice is for."""
+    trace = traces.retried_db_timeouts(attempts=1)
+    run = next(span for span in trace.spans if span.name.startswith("run/"))
+    for number in range(10):
+        trace.statement(run, f"LPUSH queue {number}", start=1, attributes={"db.system": "redis"})
+    assert analyze(trace.spans).engine == "sqlite"
