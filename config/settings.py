@@ -195,6 +195,15 @@ def _database(url: str) -> dj_database_url.DBConfig:
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'shop.sqlite3'}")
 TELEMETRY_DATABASE_URL = os.environ.get("TELEMETRY_DATABASE_URL", f"sqlite:///{VAR_DIR / 'traces.sqlite3'}")
 DATABASES = {"default": _database(DATABASE_URL), "telemetry": _database(TELEMETRY_DATABASE_URL)}
+# Spans are diagnostics, not the shop's records: on PostgreSQL the span store commits without
+# waiting for its write-ahead log to reach the disk (synchronous_commit=off, per session).
+# A crash of the database server can lose its last fraction of a second of spans, never
+# corrupt them, and an export no longer waits for a disk flush (issue 15: ingest). "on" waits.
+TELEMETRY_SYNCHRONOUS_COMMIT = os.environ.get("TELEMETRY_SYNCHRONOUS_COMMIT", "off")
+if DATABASES["telemetry"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["telemetry"].setdefault("OPTIONS", {})["options"] = (
+        f"-c synchronous_commit={TELEMETRY_SYNCHRONOUS_COMMIT}"
+    )
 DATABASE_ROUTERS = ["telemetry.store.routers.TelemetryRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -26,9 +26,10 @@ class Span(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["trace_id", "span_id"], name="span_unique_in_trace"),
         ]
+        # Every index is written with every span (issue 15: ingest); the trace list and
+        # search read ``Trace`` and ``TraceAttribute``, a trace page the unique constraint,
+        # an order's trace ``order_id``. By time (and service) only this one:
         indexes = [
-            models.Index(fields=["service", "start_time_ns"], name="span_service_start"),
-            models.Index(fields=["start_time_ns"], name="span_start"),
             # Covers the metrics read (telemetry/metrics.py): requests and task runs of a
             # window come from the index alone, never from the wide span rows.
             models.Index(
@@ -104,8 +105,9 @@ class TraceAttribute(models.Model):
 
     One row per distinct pair in a trace, values as text (``500``, ``true``). Besides the
     spans' own attributes, ``:service`` holds each service in the trace and ``:operation``
-    each ``service<TAB>span name``. Values longer than ``MAX_VALUE`` are not indexed;
-    searching for such a value reads the spans instead.
+    each ``service<TAB>span name``. Values longer than ``MAX_VALUE``, and measurements
+    (``telemetry.store.index.UNINDEXED_KEYS``: a duration, a count, a one-off id) are not
+    indexed; searching for one reads the spans instead.
     """
 
     SERVICE = ":service"

@@ -341,3 +341,23 @@ def test_database_conn_max_age_is_settable(tmp_path):
     """DATABASE_CONN_MAX_AGE=0 goes back to a connection per request (health checks stay on)."""
     found = _connection_settings(tmp_path, DATABASE_CONN_MAX_AGE="0")
     assert found == {"default": [0, True], "telemetry": [0, True]}
+
+
+# --- The span store on PostgreSQL -----------------------------------------------------------
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_on_postgresql_the_span_store_alone_commits_without_waiting_for_the_disk():
+    """Spans are diagnostics: their database commits asynchronously (synchronous_commit off,
+    per session); the shop's records still wait for their write-ahead log to be flushed."""
+    from django.db import connections
+
+    if connections["telemetry"].vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's; the PostgreSQL pass (make test-pg) runs this")
+    with connections["telemetry"].cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("off",)
+    if connections["default"].vendor == "postgresql":
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)

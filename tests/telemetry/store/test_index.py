@@ -57,6 +57,23 @@ def test_a_value_too_long_for_the_index_is_still_found_by_reading_the_spans():
     assert [trace.trace_id for trace in found] == [rec.trace_id]
 
 
+def test_measurements_are_not_indexed_and_still_found_by_reading_the_spans():
+    """A span's CPU time and its folded statements' counts differ on nearly every span: no
+    index row each (issue 15), a search for one reads the spans."""
+    rec = Recorder()
+    measured = {
+        "threadline.cpu_ms": 12.5,
+        "db.summary.count": 7,
+        "db.summary.writes": ["UPDATE orders_order"],
+    }
+    rec.span("run/orders.record_step", service="orders-worker", start=0, ms=20, attributes=measured)
+    save_spans(rec.rows())
+    keys = set(TraceAttribute.objects.filter(trace_id=rec.trace_id).values_list("key", flat=True))
+    assert {TraceAttribute.SERVICE, TraceAttribute.OPERATION} <= keys and keys.isdisjoint(measured)
+    found = trace_search(TraceQuery(attributes=(("threadline.cpu_ms", "12.5"),)))
+    assert [trace.trace_id for trace in found] == [rec.trace_id]
+
+
 def test_the_migration_indexes_spans_stored_before_the_index():
     """Spans written straight into the span table (as before the index) are summarised
     and searchable once the migration's step has run, in chunks of traces."""
