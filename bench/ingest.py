@@ -1,8 +1,10 @@
 """Ingest benchmark: spans per second through the span store's real write path.
 
 For SQLite and for PostgreSQL in turn, in a fresh, migrated span store: exports copies of a
-recorded confirmed-order trace (``synthetic.builders.confirmed_order``, fresh ids for each
-copy) through ``StoreSpanExporter.export`` in batches of ``--batch`` spans, as the batch
+recorded confirmed order's trace (``bench/data/confirmed_order_trace.json``: the 34 spans
+a storefront order stored under ``make run``, as ``manage.py trace --order ID --json``
+prints them, attributes, resources and links as recorded; fresh ids for each copy) through
+``StoreSpanExporter.export`` in batches of ``--batch`` spans, as the batch
 span processor hands them over (conversion from SDK spans, the tail-retention lookup, the
 spans, their search index and the trace summaries, one transaction per batch). Then, in
 the emptied store, the same spans through a plain ``cursor.executemany`` per table into
@@ -222,42 +224,59 @@ def best(runs: list[Timed], spans: int) -> dict[str, float]:
     return {"wall": spans / min(run.wall_s for run in runs), "cpu": spans / min(run.cpu_s for run in runs)}
 
 
+RECORDED_TRACE = Path(__file__).parent / "data" / "confirmed_order_trace.json"
+
+
 def copies(count: int) -> list:
-    """``count`` finished SDK spans: a recorded confirmed order's trace again and again, each
-    copy with fresh trace and span ids and a second later than the one before."""
+    """``count`` finished SDK spans: the recorded confirmed order's trace again and again,
+    each copy with fresh trace and span ids and a second later than the one before. One
+    ``Resource`` per process of the recording, shared by its spans, as in the SDK."""
     import random
 
-    from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.trace import SpanContext
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-    from synthetic.builders import Recorder, confirmed_order
-
-    recorder = Recorder()
-    confirmed_order(recorder)
-    template = recorder.finished()
+    recorded = json.loads(RECORDED_TRACE.read_text())
+    resources: dict[str, Resource] = {}
+    for span in recorded:
+        key = json.dumps(span["resource"], sort_keys=True)
+        span["resource"] = resources.setdefault(key, Resource(span["resource"]))
+    sampled = TraceFlags(TraceFlags.SAMPLED)
     rng = random.Random(15)
     spans: list[ReadableSpan] = []
-    for copy in range(count // len(template) + 1):
+    for copy in range(count // len(recorded) + 1):
         trace_id, shift = rng.getrandbits(128), copy * 1_000_000_000
-        ids = {span.context.span_id: rng.getrandbits(64) for span in template}
+        ids = {span["span_id"]: rng.getrandbits(64) for span in recorded}
         spans += [
             ReadableSpan(
-                name=span.name,
-                context=SpanContext(trace_id, ids[span.context.span_id], False, span.context.trace_flags),
-                parent=SpanContext(trace_id, ids[span.parent.span_id], False, span.parent.trace_flags)
-                if span.parent
+                name=span["name"],
+                context=SpanContext(trace_id, ids[span["span_id"]], False, sampled),
+                parent=SpanContext(trace_id, ids[span["parent_span_id"]], False, sampled)
+                if span["parent_span_id"] in ids
                 else None,
-                resource=span.resource,
-                attributes=span.attributes,
-                events=span.events,
-                links=span.links,
-                kind=span.kind,
-                status=span.status,
-                start_time=(span.start_time or 0) + shift,
-                end_time=(span.end_time or 0) + shift,
-                instrumentation_scope=span.instrumentation_scope,
+                resource=span["resource"],
+                attributes={
+                    key: tuple(value) if isinstance(value, list) else value
+                    for key, value in span["attributes"].items()
+                },
+                events=[
+                    Event(event["name"], event.get("attributes") or {}, event["time_ns"] + shift)
+                    for event in span["events"]
+                ],
+                links=[
+                    Link(
+                        SpanContext(int(link["trace_id"], 16), int(link["span_id"], 16), True, sampled),
+                        link.get("attributes") or {},
+                    )
+                    for link in span["links"]
+                ],
+                kind=SpanKind[span["kind"]],
+                status=Status(StatusCode[span["status"]], span["status_message"] or None),
+                start_time=span["start_time"] + shift,
+                end_time=span["end_time"] + shift,
             )
-            for span in template
+            for span in recorded
         ]
     return spans[:count]
 
@@ -332,7 +351,10 @@ def through_executemany(chunks: list) -> Timed:
 
 
 def raw_rows(chunk: list) -> tuple[list, set, set, dict]:
-    """The rows of a batch as plain tuples, with as little Python as the store's tables allow."""
+    """The rows of a batch as plain tuples, with as little Python as the store's tables allow:
+    the same rows the store writes (its own rule for which attributes are indexed)."""
+    from telemetry.store.index import is_indexed
+
     spans: list[tuple] = []
     attributes: set[tuple[str, str, str]] = set()
     operations: set[tuple[str, str, str]] = set()
@@ -344,6 +366,14 @@ def raw_rows(chunk: list) -> tuple[list, set, set, dict]:
         events = [
             {"name": e.name, "time_ns": e.timestamp, "attributes": dict(e.attributes or {})}
             for e in span.events
+        ]
+        links = [
+            {
+                "trace_id": format(link.context.trace_id, "032x"),
+                "span_id": format(link.context.span_id, "016x"),
+                "attributes": dict(link.attributes or {}),
+            }
+            for link in span.links
         ]
         spans.append(
             (
@@ -360,12 +390,13 @@ def raw_rows(chunk: list) -> tuple[list, set, set, dict]:
                 span.status.description or "",
                 json.dumps(values, default=list),
                 json.dumps(events, default=list),
-                "[]",
+                json.dumps(links, default=list),
                 json.dumps(dict(span.resource.attributes), default=list),
                 str(values.get("order.id", "")),
             )
         )
-        attributes.update((key, str(value), trace_id) for key, value in values.items())
+        text = {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
+        attributes.update((key, value, trace_id) for key, value in text.items() if is_indexed(key, value))
         attributes.add((":service", service, trace_id))
         attributes.add((":operation", f"{service}\t{span.name}", trace_id))
         operations.add((service, span.name, span.kind.name))
