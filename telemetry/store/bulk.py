@@ -39,17 +39,25 @@ class BulkInsert:
         connection = connections[using]
         sql = self._sql.get(using) or self._sql.setdefault(using, self.sql(using))
         adapt_json = connection.ops.adapt_json_value
+        memo: dict = {}  # for this batch, whose rows keep the values alive (ids stay theirs)
         params: list[Sequence] = (
-            [self._adapted(row, adapt_json) for row in rows] if self.json_positions else list(rows)
+            [self._adapted(row, adapt_json, memo) for row in rows] if self.json_positions else list(rows)
         )
         if params:  # in one transaction, as bulk_create: not a commit per row
             with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
                 cursor.executemany(sql, params)
 
-    def _adapted(self, row: Sequence, adapt_json) -> list:
+    def _adapted(self, row: Sequence, adapt_json, memo: dict) -> list:
+        """The row with its JSON values adapted, each distinct value once per batch: the
+        spans of a process share one resource, and most have no events and no links."""
         params = list(row)
         for position, encoder in self.json_positions:
-            params[position] = adapt_json(params[position], encoder)
+            value = params[position]
+            key = id(value) if value else (position, value.__class__)
+            adapted = memo.get(key)
+            if adapted is None:
+                adapted = memo[key] = adapt_json(value, encoder)
+            params[position] = adapted
         return params
 
     def sql(self, using: str) -> str:

@@ -76,6 +76,21 @@ def _identity(
     )
 
 
+_resources: dict[int, tuple[object, dict]] = {}  # by id: the Resource and its plain copy
+
+
+def _resource(span: ReadableSpan) -> dict:
+    """The span's resource as a plain dict, one per process's ``Resource`` (its spans share
+    it, so the store encodes it once per batch): shared between rows, never to be changed."""
+    resource = span.resource
+    cached = _resources.get(id(resource))
+    if cached is None or cached[0] is not resource:
+        if len(_resources) > 64:  # resources are few and long-lived; tools may make more
+            _resources.clear()
+        cached = _resources[id(resource)] = (resource, _plain(resource.attributes))
+    return cached[1]
+
+
 def span_values(span: ReadableSpan) -> SpanRow:
     """A finished span as the store writes it."""
     span_attributes = _plain(span.attributes)
@@ -95,14 +110,15 @@ def span_values(span: ReadableSpan) -> SpanRow:
             }
             for link in span.links
         ],
-        resource=_plain(span.resource.attributes),
+        resource=_resource(span),
         order_id=str(span_attributes.get(attributes.ORDER_ID, ""))[:36],
     )
 
 
 def span_to_row(span: ReadableSpan) -> Span:
-    """The same values as an unsaved ``Span``."""
-    return Span(**span_values(span)._asdict())
+    """The same values as an unsaved ``Span``, with a resource of its own to change."""
+    values = span_values(span)._asdict()
+    return Span(**{**values, "resource": dict(values["resource"])})
 
 
 def _stored(what: str, count: int, model: type[models.Model], write: Callable[[], object]) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from operator import attrgetter
 from typing import NamedTuple
 
@@ -148,24 +148,33 @@ UNINDEXED_PREFIXES = ("db.summary.",)  # the statements folded into a span: coun
 
 
 def is_indexed(key: str, value: str) -> bool:
-    return (
-        len(key) <= 200
-        and len(value) <= TraceAttribute.MAX_VALUE
-        and key not in UNINDEXED_KEYS
-        and not key.startswith(UNINDEXED_PREFIXES)
-    )
+    return indexed_key(key) and len(value) <= TraceAttribute.MAX_VALUE
+
+
+@lru_cache(maxsize=4096)  # a store sees a few hundred keys; each span asks for a dozen
+def indexed_key(key: str) -> bool:
+    return len(key) <= 200 and key not in UNINDEXED_KEYS and not key.startswith(UNINDEXED_PREFIXES)
 
 
 def attribute_pairs(rows: Iterable) -> set[tuple[str, str, str]]:
-    """The distinct ``(key, value, trace_id)`` entries that ``rows`` add to the index."""
+    """The distinct ``(key, value, trace_id)`` entries that ``rows`` add to the index.
+    The hot loop of indexing: a dozen attributes a span, most of them strings already."""
     pairs: set[tuple[str, str, str]] = set()
+    add = pairs.add
+    max_value = TraceAttribute.MAX_VALUE
     for row in rows:
-        entries = [
+        trace_id = row.trace_id
+        for key, value in (
             (TraceAttribute.SERVICE, row.service),
             (TraceAttribute.OPERATION, operation_value(row.service, row.name)),
-        ]
-        entries += [(key, attribute_text(value)) for key, value in (row.attributes or {}).items()]
-        pairs.update((key, value, row.trace_id) for key, value in entries if is_indexed(key, value))
+        ):
+            if len(value) <= max_value:
+                add((key, value, trace_id))
+        for key, value in (row.attributes or {}).items():
+            if indexed_key(key):
+                text = value if value.__class__ is str else attribute_text(value)
+                if len(text) <= max_value:
+                    add((key, text, trace_id))
     return pairs
 
 
