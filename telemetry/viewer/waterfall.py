@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -91,13 +92,18 @@ def exception_of(span: Span) -> dict | None:
 
 
 def shown(value: object) -> str:
-    """A stored value as the page prints it. Never raises: a value nested too deep for
-    ``repr`` (possible in a stored span) is named rather than printed."""
+    """A stored value as the page prints it: a list of plain values (``db.summary.writes``)
+    comma-separated, other lists and mappings as JSON, not Python's repr. Never raises: a
+    value nested too deep to encode (possible in a stored span) is named rather than printed."""
     if isinstance(value, str):
         return value
+    if isinstance(value, list) and all(isinstance(item, str | int | float) for item in value):
+        return ", ".join(str(item) for item in value)
     try:
+        if isinstance(value, list | dict):
+            return json.dumps(value, ensure_ascii=False, default=str)
         return str(value)
-    except RecursionError:
+    except (RecursionError, ValueError):
         return "(nested too deeply to show)"
 
 

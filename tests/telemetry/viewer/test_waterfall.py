@@ -26,6 +26,7 @@ from telemetry.viewer.waterfall import (
     find_spans,
     root_cause,
     service_colour,
+    shown,
     waterfall,
 )
 
@@ -245,3 +246,19 @@ def test_runs_of_a_task_not_retried_are_not_labelled():
     rec = Recorder()
     confirmed_order(rec)
     assert all(row.attempt is None for row in waterfall(rec.rows()).rows)
+
+
+def test_list_and_mapping_attributes_read_as_text_not_python():
+    """``db.summary.writes`` comma-separated; Celery's delivery info as JSON (``false``, not
+    ``False``); a value too deep to encode is named."""
+    assert shown(["UPDATE orders_order ×2", "INSERT orders_orderevent"]) == (
+        "UPDATE orders_order ×2, INSERT orders_orderevent"
+    )
+    assert shown({"routing_key": "threadline.orders", "redelivered": False}) == (
+        '{"routing_key": "threadline.orders", "redelivered": false}'
+    )
+    assert shown([{"a": 1}]) == '[{"a": 1}]'
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert shown(deep) == "(nested too deeply to show)"
