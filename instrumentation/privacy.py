@@ -369,6 +369,23 @@ class Redactor:
             instrumentation_scope=span.instrumentation_scope,
         )
 
+    def identity(self, span: ReadableSpan) -> ReadableSpan:
+        """A copy of an ended span with what a metric row keeps of it and nothing more: its
+        ids, redacted name, app (``threadline.service``), kind, times and status code."""
+        service = (span.attributes or {}).get(attributes.SERVICE)
+        return ReadableSpan(
+            name=redact_text(span.name),
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes={attributes.SERVICE: service} if service is not None else {},
+            kind=span.kind,
+            status=Status(span.status.status_code),
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
 
 class _RedactedSpan(ReadableSpan):
     """A span's redacted copy that still reports what the SDK's limits dropped from the
@@ -396,14 +413,18 @@ class _RedactedSpan(ReadableSpan):
 
 
 class RedactingSpanExporter(SpanExporter):
-    """Hands ``inner`` redacted copies of the spans (``Redactor.span``)."""
+    """Hands ``inner`` redacted copies of the spans (``Redactor.span``). With
+    ``identity_only`` (the metric rows, which keep a span's ids, name, app, kind, times and
+    status), copies that hold only those (``Redactor.identity``): redacting attributes,
+    events and links that no metric row reads cost a worker process 3 % of its CPU."""
 
-    def __init__(self, inner: SpanExporter, redactor: Redactor) -> None:
+    def __init__(self, inner: SpanExporter, redactor: Redactor, *, identity_only: bool = False) -> None:
         self.inner = inner
         self.redactor = redactor
+        self._copy = redactor.identity if identity_only else redactor.span
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self.inner.export([self.redactor.span(span) for span in spans])
+        return self.inner.export([self._copy(span) for span in spans])
 
     def shutdown(self) -> None:
         self.inner.shutdown()

@@ -152,7 +152,9 @@ def _request_metrics(resource: Resource, store: bool, redactor: Redactor) -> Req
     global _meter_provider
     exporter = None
     if store and settings.TELEMETRY_METRICS_EXPORTER:
-        exporter = RedactingSpanExporter(import_string(settings.TELEMETRY_METRICS_EXPORTER)(), redactor)
+        exporter = RedactingSpanExporter(
+            import_string(settings.TELEMETRY_METRICS_EXPORTER)(), redactor, identity_only=True
+        )
     record = None
     if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter

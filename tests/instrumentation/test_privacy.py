@@ -208,6 +208,25 @@ def test_a_span_copy_is_redacted_everywhere_and_counts_what_it_dropped():
     assert exported.attributes == {"order.id": "7b0c"} and exported.dropped_attributes == 1
 
 
+def test_a_metric_rows_copy_holds_the_spans_identity_alone_its_name_redacted():
+    """The metric rows keep ids, name, app, kind, times and status: their copy carries only
+    those (no attributes but the app, no events, no links), and the name is redacted."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    exporter = RedactingSpanExporter(memory, Redactor.build(), identity_only=True)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer(__name__).start_as_current_span(f"lookup {EMAIL}", kind=SpanKind.SERVER) as span:
+        span.set_attributes({"threadline.service": "shop", "customer.email": EMAIL, "order.id": "7b0c"})
+        span.add_event("note", {"detail": f"token {CARD_TOKEN}"})
+        span.set_status(Status(StatusCode.ERROR, f"ValueError: no customer {EMAIL}"))
+    (exported,) = memory.get_finished_spans()
+    assert not leaks(repr((exported.name, exported.attributes, exported.status.description)))
+    assert exported.attributes == {"threadline.service": "shop"}
+    assert not exported.events and not exported.links
+    assert (exported.kind, exported.status.status_code) == (SpanKind.SERVER, StatusCode.ERROR)
+    assert exported.context == span.get_span_context() and exported.end_time is not None
+
+
 # --- The size limits ------------------------------------------------------------------
 
 
