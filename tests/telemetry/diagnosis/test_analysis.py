@@ -475,39 +475,33 @@ def test_a_slow_statement_is_advised_for_the_engine_it_ran_on(system, says, neve
     assert says in rec.advice and never not in rec.advice
 
 
-def test_a_span_says_what_statements_were_folded_into_it():
-    trace = TraceBuilder()
-    span = trace.span(
-        "run/orders.finalize_order",
-        service="orders-worker",
-        start=0,
-        ms=30,
-        attributes={
-            "db.summary.count": 7,
-            "db.summary.duration_ms": 2.25,
-            "db.summary.top_statement": 'SELECT "orders_order"."id" FROM "orders_order" WHERE id = ?',
-            "db.summary.top_count": 3,
-        },
-    )
-    assert note(span) == "7 statements, 2.2 ms (SELECT orders_order ×3)"
+FOLDED_READS = {
+    "db.summary.count": 7,
+    "db.summary.duration_ms": 2.25,
+    "db.summary.top_statement": 'SELECT "orders_order"."id" FROM "orders_order" WHERE id = ?',
+    "db.summary.top_count": 3,
+}
+FOLDED_WRITES = {
+    "db.summary.count": 5,
+    "db.summary.duration_ms": 1.5,
+    "db.summary.top_statement": "BEGIN",
+    "db.summary.top_count": 1,
+    "db.summary.writes": ["UPDATE orders_order", "INSERT orders_orderevent ×2"],
+}
 
 
-def test_a_span_says_which_tables_its_folded_statements_wrote():
+@pytest.mark.parametrize(
+    ("summary", "said"),
+    [
+        (FOLDED_READS, "7 statements, 2.2 ms (SELECT orders_order ×3)"),
+        (FOLDED_WRITES, "5 statements, 1.5 ms; wrote UPDATE orders_order, INSERT orders_orderevent ×2"),
+    ],
+    ids=["the read repeated most", "the tables written"],
+)
+def test_a_span_says_what_statements_were_folded_into_it(summary, said):
     trace = TraceBuilder()
-    span = trace.span(
-        "run/orders.record_step",
-        service="orders-worker",
-        start=0,
-        ms=12,
-        attributes={
-            "db.summary.count": 5,
-            "db.summary.duration_ms": 1.5,
-            "db.summary.top_statement": "BEGIN",
-            "db.summary.top_count": 1,
-            "db.summary.writes": ["UPDATE orders_order", "INSERT orders_orderevent ×2"],
-        },
-    )
-    assert note(span) == "5 statements, 1.5 ms; wrote UPDATE orders_order, INSERT orders_orderevent ×2"
+    span = trace.span("run/orders.record_step", service="orders-worker", start=0, ms=30, attributes=summary)
+    assert note(span) == said
 
 
 def test_statements_are_normalised_to_their_shape():
