@@ -13,8 +13,9 @@ with ``summarise`` on, exports a statement span only when it says something:
 
 Every other statement is counted on its parent span, which is still open when its
 statements end: ``db.summary.count`` statements taking ``db.summary.duration_ms``; the
-statement repeated most (``db.summary.top_statement``, ``db.summary.top_count``), which is
-what an N+1 pattern looks like, a repeated write as much as a repeated read; and what was
+statement repeated most (``db.summary.top_statement``, ``db.summary.top_count``; never
+transaction control), which is what an N+1 pattern looks like, a repeated write as much as
+a repeated read; and what was
 written (``db.summary.writes``: ``UPDATE orders_order``, ``INSERT orders_orderevent ×2``),
 so the trace still says what each step changed. The ``SELECT QUOTE(?)`` Django's SQLite
 backend runs only to log SQL in DEBUG mode is never exported.
@@ -50,6 +51,9 @@ FOLDED_VERBS = frozenset(
     {"SELECT", "BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "SET", "SHOW", "INSERT", "UPDATE", "DELETE"}
 )
 TOP_STATEMENT_LENGTH = 300  # enough to name the table and the filter of an N+1 query
+# Counted, never the top statement: a task run's BEGINs outnumbering its repeated SELECT
+# would hide the N+1 the top statement is there to show.
+TRANSACTION_CONTROL = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "SHOW"})
 HELD_PER_PARENT = 32  # the last statements of a run that dies, exported by a flush before
 # ``INSERT INTO "orders_orderevent" …`` → ("INSERT", "orders_orderevent")
 _WRITE = re.compile(r'\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?([\w.]+)', re.I)
@@ -142,11 +146,13 @@ class _Folded:
         """Counts one more statement; returns whether the top statement and the writes changed."""
         self.count += 1
         self.duration_ns += duration_ns
-        key = statement[:TOP_STATEMENT_LENGTH]
-        repeated = self.repeats[key] = self.repeats[key] + 1
-        top_changed = repeated > self.top_count
-        if top_changed:
-            self.top, self.top_count = key, repeated
+        top_changed = False
+        if statement.lstrip().split(None, 1)[0].upper() not in TRANSACTION_CONTROL:
+            key = statement[:TOP_STATEMENT_LENGTH]
+            repeated = self.repeats[key] = self.repeats[key] + 1
+            top_changed = repeated > self.top_count
+            if top_changed:
+                self.top, self.top_count = key, repeated
         write = _WRITE.match(statement)
         if write:
             self.writes[f"{write.group(1).split()[0].upper()} {write.group(2)}"] += 1

@@ -187,3 +187,25 @@ def test_statements_held_for_a_parent_are_let_go_when_it_ends():
         statement(tracer, 'INSERT INTO "orders_orderevent" ("kind") VALUES (?)')
     provider.force_flush()
     assert names(exported) == ["run/orders.record_step"]
+
+
+def test_transaction_control_is_counted_but_never_the_top_statement():
+    """Six transactions around five identical reads: the reads are the repeat to name (an
+    N+1 hides behind BEGIN x6 otherwise); a span of transaction control alone names none."""
+    tracer, exported = tracing()
+    with tracer.start_as_current_span("run/orders.reconcile", kind=SpanKind.CONSUMER):
+        for number in range(6):
+            statement(tracer, "BEGIN")
+            if number:
+                statement(tracer, 'SELECT "orders_order"."id" FROM "orders_order" WHERE "id" = ?')
+            statement(tracer, "COMMIT")
+    with tracer.start_as_current_span("GET /"):
+        statement(tracer, "BEGIN")
+        statement(tracer, "COMMIT")
+
+    run, request = exported.get_finished_spans()
+    assert run.attributes[attributes.DB_SUMMARY_COUNT] == 17
+    assert run.attributes[attributes.DB_SUMMARY_TOP_STATEMENT].startswith('SELECT "orders_order"')
+    assert run.attributes[attributes.DB_SUMMARY_TOP_COUNT] == 5
+    assert request.attributes[attributes.DB_SUMMARY_COUNT] == 2
+    assert attributes.DB_SUMMARY_TOP_STATEMENT not in request.attributes
