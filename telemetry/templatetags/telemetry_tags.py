@@ -150,7 +150,11 @@ def _span_row(row: waterfall.Row) -> SafeString:
         toggle = mark_safe('<span class="toggle-spacer"></span>')
     marks = []
     if row.note:
-        marks.append(format_html(' <span class="muted mono">{}</span>', row.short_note))
+        # The name column cuts the note short; hovering shows it whole (a statement, a URL,
+        # what the folded statements wrote), up to a length a tooltip can hold.
+        marks.append(
+            format_html(' <span class="muted mono" title="{}">{}</span>', row.note[:500], row.short_note)
+        )
     if row.root_cause:
         marks.append(
             format_html(

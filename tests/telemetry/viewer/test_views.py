@@ -202,6 +202,24 @@ def test_the_trace_page_marks_the_root_cause_and_shows_its_exception(admin_clien
     assert details.startswith(f'data-details-for="{confirmation_update(failed, 1)}"><td')  # not hidden
 
 
+def test_a_rows_note_is_cut_to_fit_and_whole_on_hover(admin_client):
+    """What the folded statements wrote can outgrow the name column: the row shows the
+    start, its title all of it."""
+    writes = [f"INSERT orders_table_{n} ×2" for n in range(6)]
+    rec = Recorder()
+    rec.span(
+        "run/orders.record_step",
+        service="orders-worker",
+        start=0,
+        ms=12,
+        attributes={"db.summary.count": 14, "db.summary.duration_ms": 3.0, "db.summary.writes": writes},
+    )
+    rec.store()
+    html = unescape(admin_client.get(f"/traces/{rec.trace_id}/").content.decode())
+    whole = "14 statements, 3.0 ms; wrote " + ", ".join(writes)
+    assert len(whole) > 90 and f'title="{whole}">{whole[:89]}…</span>' in html
+
+
 def test_the_trace_page_header_names_duration_services_counts_and_the_order(admin_client, failed):
     """The header: span and error counts, services, the order's admin page (by URL: no
     import of orders), the download and the compare form."""
