@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from core.text import counted
 from instrumentation import attributes
 from telemetry.models import Span
 
@@ -92,7 +93,8 @@ def folded_statements(span: Span) -> str:
     count = span.attributes.get(attributes.DB_SUMMARY_COUNT)
     if not count:
         return ""
-    phrase = f"{count} statements, {float(span.attributes.get(attributes.DB_SUMMARY_DURATION_MS, 0)):.1f} ms"
+    duration_ms = float(span.attributes.get(attributes.DB_SUMMARY_DURATION_MS, 0))
+    phrase = f"{counted(int(count), 'statement')}, {duration_ms:.1f} ms"
     top_count = int(span.attributes.get(attributes.DB_SUMMARY_TOP_COUNT, 0))
     if top_count > 1:
         top = short_statement(str(span.attributes.get(attributes.DB_SUMMARY_TOP_STATEMENT, "")))

@@ -495,8 +495,9 @@ FOLDED_WRITES = {
     [
         (FOLDED_READS, "7 statements, 2.2 ms (SELECT orders_order ×3)"),
         (FOLDED_WRITES, "5 statements, 1.5 ms; wrote UPDATE orders_order, INSERT orders_orderevent ×2"),
+        ({"db.summary.count": 1, "db.summary.duration_ms": 0.1}, "1 statement, 0.1 ms"),
     ],
-    ids=["the read repeated most", "the tables written"],
+    ids=["the read repeated most", "the tables written", "one statement"],
 )
 def test_a_span_says_what_statements_were_folded_into_it(summary, said):
     trace = TraceBuilder()
