@@ -54,7 +54,7 @@ TOP_STATEMENT_LENGTH = 300  # enough to name the table and the filter of an N+1 
 # Counted, never the top statement: a task run's BEGINs outnumbering its repeated SELECT
 # would hide the N+1 the top statement is there to show.
 TRANSACTION_CONTROL = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "SHOW"})
-HELD_PER_PARENT = 32  # the last statements of a run that dies, exported by a flush before
+HELD_PER_PARENT = 32  # per open parent: what a flush exports of a run about to die
 # ``INSERT INTO "orders_orderevent" …`` → ("INSERT", "orders_orderevent")
 _WRITE = re.compile(r'\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?([\w.]+)', re.I)
 
@@ -147,7 +147,7 @@ class _Folded:
         self.count += 1
         self.duration_ns += duration_ns
         top_changed = False
-        if statement.lstrip().split(None, 1)[0].upper() not in TRANSACTION_CONTROL:
+        if _verb(statement) not in TRANSACTION_CONTROL:
             key = statement[:TOP_STATEMENT_LENGTH]
             repeated = self.repeats[key] = self.repeats[key] + 1
             top_changed = repeated > self.top_count
@@ -187,8 +187,13 @@ def foldable_statement(span: ReadableSpan, slow_ns: int) -> str | None:
     if (span.end_time or 0) - (span.start_time or 0) >= slow_ns:
         return None
     statement = str(span_attributes.get("db.statement") or span.name)
-    verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
-    return statement if verb in FOLDED_VERBS else None
+    return statement if _verb(statement) in FOLDED_VERBS else None
+
+
+def _verb(statement: str) -> str:
+    """``SELECT``, ``BEGIN``…: a statement's first word, upper-cased; "" for a blank one."""
+    words = statement.split(None, 1)
+    return words[0].upper() if words else ""
 
 
 def _is_quote_noise(span: ReadableSpan) -> bool:

@@ -175,11 +175,13 @@ def test_extra_attributes_extend_the_allow_list_and_are_still_cleaned():
 
 
 def test_the_statements_folded_into_a_span_pass_as_they_are():
-    """The summary ExportFilter puts on a parent (count, time, the statement repeated most)
-    is what the N+1 diagnosis reads of fast reads: it must reach the store."""
+    """The summary ExportFilter puts on a parent (count, time, the statement repeated most,
+    the tables written) is what the N+1 diagnosis and the trace read of fast statements: it
+    must reach the store."""
     folded = _Folded()
     for _ in range(8):
         folded.add('SELECT "shop_product"."id" FROM "shop_product" WHERE "shop_product"."id" = ?', 1_000_000)
+    folded.add('INSERT INTO "orders_orderevent" ("kind") VALUES (?)', 1_000_000)
     summary = folded.attributes()
     assert Redactor.build().span_attributes(summary, SpanKind.SERVER) == summary
 
