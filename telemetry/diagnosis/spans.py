@@ -100,7 +100,9 @@ def folded_statements(span: Span) -> str:
         top = short_statement(str(span.attributes.get(attributes.DB_SUMMARY_TOP_STATEMENT, "")))
         phrase += f" ({top} ×{top_count})"
     if writes := span.attributes.get(attributes.DB_SUMMARY_WRITES):
-        phrase += "; wrote " + ", ".join(writes)
+        # A list as the instrumentation writes it; an uploaded span may hold anything.
+        written = ", ".join(map(str, writes)) if isinstance(writes, list | tuple) else str(writes)
+        phrase += f"; wrote {written}"
     return phrase
 
 

@@ -496,8 +496,9 @@ FOLDED_WRITES = {
         (FOLDED_READS, "7 statements, 2.2 ms (SELECT orders_order ×3)"),
         (FOLDED_WRITES, "5 statements, 1.5 ms; wrote UPDATE orders_order, INSERT orders_orderevent ×2"),
         ({"db.summary.count": 1, "db.summary.duration_ms": 0.1}, "1 statement, 0.1 ms"),
+        ({"db.summary.count": 2, "db.summary.writes": "UPDATE x"}, "2 statements, 0.0 ms; wrote UPDATE x"),
     ],
-    ids=["the read repeated most", "the tables written", "one statement"],
+    ids=["the read repeated most", "the tables written", "one statement", "writes not a list (an upload)"],
 )
 def test_a_span_says_what_statements_were_folded_into_it(summary, said):
     trace = TraceBuilder()
