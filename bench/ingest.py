@@ -353,7 +353,7 @@ def through_executemany(chunks: list) -> Timed:
 def raw_rows(chunk: list) -> tuple[list, set, set, dict]:
     """The rows of a batch as plain tuples, with as little Python as the store's tables allow:
     the same rows the store writes (its own rule for which attributes are indexed)."""
-    from telemetry.store.index import is_indexed
+    from telemetry.store.index import attribute_text, is_indexed
 
     spans: list[tuple] = []
     attributes: set[tuple[str, str, str]] = set()
@@ -395,7 +395,7 @@ def raw_rows(chunk: list) -> tuple[list, set, set, dict]:
                 str(values.get("order.id", "")),
             )
         )
-        text = {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
+        text = {key: attribute_text(value) for key, value in values.items()}
         attributes.update((key, value, trace_id) for key, value in text.items() if is_indexed(key, value))
         attributes.add((":service", service, trace_id))
         attributes.add((":operation", f"{service}\t{span.name}", trace_id))
