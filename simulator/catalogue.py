@@ -89,11 +89,17 @@ class Result:
 
 # -- driving the shop ---------------------------------------------------------------------
 
+FLAGS_SETTLE_S = 0.5  # over the stacks' FAULTS_CACHE_SECONDS (0.2 s): see set_faults
+
 
 def set_faults(shop: Shop, **values: float) -> None:
+    """Set exactly these flags, and wait until every process reads them: a web thread that
+    read the flags just before keeps them for the stack's ``FAULTS_CACHE_SECONDS`` (0.2 s in
+    the stacks the catalogue runs on), and a checkout sent at once met the old ones."""
     shop.manage("faults", "reset")
     if values:
         shop.manage("faults", "set", *(f"{name}={value}" for name, value in values.items()))
+    time.sleep(FLAGS_SETTLE_S)
 
 
 def _reset_faults(shop: Shop) -> bool:
