@@ -42,6 +42,7 @@ from opentelemetry.trace import Link, SpanKind, Status
 from opentelemetry.util.types import AnyValue
 
 from instrumentation import attributes
+from instrumentation.copies import SpanCopy
 
 REDACTED = "[redacted]"
 
@@ -352,7 +353,7 @@ class Redactor:
         status = span.status
         if status.description:
             status = Status(status.status_code, self.text(status.description))
-        return _RedactedSpan(
+        return SpanCopy(
             original=span,
             dropped=len(span.attributes or {}) - len(span_attributes),
             name=redact_text(span.name),
@@ -385,31 +386,6 @@ class Redactor:
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
         )
-
-
-class _RedactedSpan(ReadableSpan):
-    """A span's redacted copy that still reports what the SDK's limits dropped from the
-    original, plus the attributes the allow-list left out (OTLP carries these counts)."""
-
-    def __init__(self, *, original: ReadableSpan, dropped: int, **fields) -> None:
-        super().__init__(**fields)
-        self._dropped_counts = (
-            original.dropped_attributes + dropped,
-            original.dropped_events,
-            original.dropped_links,
-        )
-
-    @property
-    def dropped_attributes(self) -> int:
-        return self._dropped_counts[0]
-
-    @property
-    def dropped_events(self) -> int:
-        return self._dropped_counts[1]
-
-    @property
-    def dropped_links(self) -> int:
-        return self._dropped_counts[2]
 
 
 class RedactingSpanExporter(SpanExporter):

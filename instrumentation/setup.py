@@ -54,7 +54,7 @@ from instrumentation.processors import (
     ServiceAttribution,
 )
 from instrumentation.sampling import build_sampler
-from instrumentation.statements import ExportFilter
+from instrumentation.statements import ExportFilter, fold_before_span
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -112,16 +112,17 @@ def configure(service: str | None = None, exporter: SpanExporter | None = None) 
         provider.add_span_processor(edge.CallerLink())  # the link to an untrusted caller's context
         if metrics := _request_metrics(provider.resource, store=exporter is None, redactor=redactor):
             provider.add_span_processor(metrics)
-        provider.add_span_processor(
-            ExportFilter(
-                _exporting(exporter, redactor),
-                summarise=settings.TELEMETRY_SUMMARISE_STATEMENTS,
-                slow_ms=settings.TELEMETRY_SLOW_STATEMENT_MS,
-            )
+        export_filter = ExportFilter(
+            _exporting(exporter, redactor),
+            summarise=settings.TELEMETRY_SUMMARISE_STATEMENTS,
+            slow_ms=settings.TELEMETRY_SLOW_STATEMENT_MS,
         )
+        provider.add_span_processor(export_filter)
         trace.set_tracer_provider(provider)
         _configure_logs(provider.resource, store=exporter is None, redactor=redactor)
         _instrument(provider)
+        # A fast statement under an open parent is counted there without being made a span.
+        fold_before_span(export_filter if export_filter.summarise else None)
         _provider = provider
         return provider
 

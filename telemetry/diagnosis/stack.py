@@ -6,7 +6,9 @@ recorded again on the spans it reaches (the task's run, the request), and those 
 traces reach the shop's own code: the task, the service function, the line. The root-cause
 card reads the first such stack trace on the error's path and shows the application frames
 with each run of library frames (the standard library, installed packages) folded into
-one line that says how many there were and whose.
+one line that says how many there were and whose. Threadline's own tracing code (the
+``instrumentation`` package: a statement timed before it is made a span, the CPU middleware)
+is folded with them: it is not the shop's.
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ import re
 from dataclasses import dataclass
 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>.+)$')
-_LIBRARY = re.compile(r"/(?:site|dist)-packages/|/lib/python\d[\d.]*/|^<frozen |^<string>")
-_PACKAGE = re.compile(r"/(?:site|dist)-packages/(?P<package>[A-Za-z_][\w]*)")
+_LIBRARY = re.compile(
+    r"/(?:site|dist)-packages/|/lib/python\d[\d.]*/|^<frozen |^<string>|(?:^|/)instrumentation/\w+\.py$"
+)
+_PACKAGE = re.compile(
+    r"/(?:site|dist)-packages/(?P<package>[A-Za-z_][\w]*)|(?:^|/)(?P<own>instrumentation)/\w+\.py$"
+)
 
 
 @dataclass(frozen=True)
@@ -91,4 +97,4 @@ def folded_lines(stacktrace: str) -> tuple[str, ...]:
 
 def package_of(path: str) -> str:
     match = _PACKAGE.search(path)
-    return match["package"] if match else "python"
+    return (match["package"] or match["own"]) if match else "python"

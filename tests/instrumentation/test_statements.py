@@ -1,18 +1,22 @@
-"""ExportFilter: which statement spans are exported, and what their parent says of the rest."""
+"""ExportFilter: which statement spans are exported, and what their parent says of the rest;
+``fold_before_span``: the statements the DB-API instrumentation never makes spans of."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.instrumentation import dbapi
+from opentelemetry.instrumentation.dbapi import CursorTracer
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from instrumentation import attributes
-from instrumentation.statements import HELD_PER_PARENT, ExportFilter
+from instrumentation import attributes, statements
+from instrumentation.statements import HELD_PER_PARENT, ExportFilter, fold_before_span
 
 
 def provider_exporting(summarise: bool = True, slow_ms: float = 20.0, sampler=None):
@@ -209,3 +213,103 @@ def test_transaction_control_is_counted_but_never_the_top_statement():
     assert run.attributes[attributes.DB_SUMMARY_TOP_COUNT] == 5
     assert request.attributes[attributes.DB_SUMMARY_COUNT] == 2
     assert attributes.DB_SUMMARY_TOP_STATEMENT not in request.attributes
+
+
+class StartedNames(SpanProcessor):
+    """The name of every span started: a statement folded before it was a span has none."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def on_start(self, span, parent_context=None) -> None:
+        self.names.append(span.name)
+
+
+@pytest.fixture
+def database(monkeypatch):
+    """A SQLite connection through the DB-API instrumentation, its statements folded before
+    they are spans (``fold_before_span``) by an ExportFilter of its own: (tracer, connection,
+    started, provider, exported). The process's own filter is put back afterwards."""
+    monkeypatch.setattr(statements, "_folding", statements._folding)
+    monkeypatch.setattr(CursorTracer, "traced_execution", CursorTracer.traced_execution)
+    started, exported = StartedNames(), InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(started)
+    export_filter = ExportFilter([SimpleSpanProcessor(exported)], summarise=True, slow_ms=200.0)
+    provider.add_span_processor(export_filter)
+    fold_before_span(export_filter)
+    # The session's own instrumentation wraps sqlite3.connect: this connection is the test's.
+    raw = getattr(sqlite3.connect, "__wrapped__", sqlite3.connect)(":memory:")
+    raw.create_function("sleep", 1, time.sleep)
+    connection = dbapi.instrument_connection(__name__, raw, "sqlite", tracer_provider=provider)
+    connection.execute("CREATE TABLE orders_order (id INTEGER PRIMARY KEY, status TEXT)")
+    started.names.clear()
+    exported.clear()
+    yield provider.get_tracer(__name__), connection, started, provider, exported
+    raw.close()
+
+
+def test_a_fast_statement_under_an_open_parent_is_never_made_a_span(database):
+    tracer, connection, started, _, exported = database
+    with tracer.start_as_current_span("run/orders.record_step", kind=SpanKind.CONSUMER):
+        cursor = connection.cursor()
+        cursor.execute('INSERT INTO "orders_order" ("status") VALUES (?)', ("created",))
+        cursor.execute('SELECT "status" FROM "orders_order" WHERE "id" = ?', (1,))
+        assert cursor.fetchall() == [("created",)]  # the statement ran, and returned its rows
+
+    assert started.names == ["run/orders.record_step"]
+    [run] = exported.get_finished_spans()
+    assert run.attributes[attributes.DB_SUMMARY_COUNT] == 2
+    assert run.attributes[attributes.DB_SUMMARY_WRITES] == ("INSERT orders_order",)
+
+
+def test_a_failed_statement_is_made_its_span_with_the_error(database):
+    tracer, connection, _, _, exported = database
+    with tracer.start_as_current_span("run/orders.finalize_order") as run:
+        with pytest.raises(sqlite3.OperationalError):
+            connection.cursor().execute('SELECT "id" FROM "orders_missing"')
+
+    failed, parent = exported.get_finished_spans()
+    assert (failed.name, failed.kind, failed.parent.span_id) == (
+        "SELECT",
+        SpanKind.CLIENT,
+        run.context.span_id,
+    )
+    assert failed.attributes["db.statement"] == 'SELECT "id" FROM "orders_missing"'
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.status.description.startswith("OperationalError: no such table")
+    assert [event.name for event in failed.events] == ["exception"]
+    assert attributes.DB_SUMMARY_COUNT not in parent.attributes
+
+
+def test_a_slow_statement_is_made_its_span_from_its_real_start(database):
+    tracer, connection, _, _, exported = database
+    with tracer.start_as_current_span("POST api/payments/authorize/"):
+        before = time.time_ns()
+        connection.cursor().execute("SELECT sleep(0.3)")  # slower than the 200 ms line
+
+    slow, _ = exported.get_finished_spans()
+    assert slow.name == "SELECT" and slow.start_time >= before
+    assert slow.end_time - slow.start_time >= 300_000_000
+
+
+def test_a_statement_without_an_open_parent_takes_the_instrumentations_own_path(database):
+    _, connection, started, _, exported = database
+    connection.cursor().execute("SELECT 1")
+    assert started.names == ["SELECT"] and [span.name for span in exported.get_finished_spans()] == ["SELECT"]
+
+
+def test_a_flush_makes_spans_of_the_statements_held_for_an_open_parent(database):
+    """A run about to be killed flushes: its statements, never spans until now, leave as
+    the spans they would have been, under the run, counted once."""
+    tracer, connection, _, provider, exported = database
+    with tracer.start_as_current_span("run/payments.capture_payment", kind=SpanKind.CONSUMER) as run:
+        connection.cursor().execute('UPDATE "orders_order" SET "status" = ?', ("paid",))
+        provider.force_flush()
+        [held] = exported.get_finished_spans()
+        assert (held.name, held.attributes["db.statement"]) == (
+            "UPDATE",
+            'UPDATE "orders_order" SET "status" = ?',
+        )
+        assert held.parent.span_id == run.context.span_id and held.context.trace_id == run.context.trace_id
+    assert exported.get_finished_spans()[-1].attributes[attributes.DB_SUMMARY_COUNT] == 1

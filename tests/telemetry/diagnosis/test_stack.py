@@ -55,6 +55,22 @@ def test_the_last_traceback_is_read_and_library_runs_are_folded():
     )
 
 
+TIMED_BY_THREADLINE = f'''Traceback (most recent call last):
+  File "/srv/shop/instrumentation/statements.py", line 281, in _fold_or_trace
+    result = query_method(*args, **kwargs)
+  File "{LIB}/django/db/backends/sqlite3/base.py", line 360, in execute
+    return super().execute(query, params)
+sqlite3.OperationalError: interrupted
+'''
+
+
+def test_threadlines_own_instrumentation_frames_are_not_the_shops():
+    """A statement timed before it was made a span has Threadline's frame on top of the
+    driver's: still no application frame, so the root cause climbs to the task's stack."""
+    assert not any(not frame.library for frame in frames(TIMED_BY_THREADLINE))
+    assert folded_lines(TIMED_BY_THREADLINE) == ("… 2 library frames (django, instrumentation)",)
+
+
 def test_the_root_cause_takes_the_stack_of_the_first_span_on_its_path_reaching_app_code():
     """The statement's own stack holds only the wrapper; the attempt's holds the task."""
     trace = traces.retried_db_timeouts(attempts=1)
