@@ -599,7 +599,10 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"trace_context": {"()": "instrumentation.logs.TraceContextFilter"}},
+    "filters": {
+        "trace_context": {"()": "instrumentation.logs.TraceContextFilter"},
+        "said_by_spans": {"()": "instrumentation.logs.SaidBySpans"},
+    },
     "formatters": {
         # What the console prints is what a container's log collection ships: redacted
         # like telemetry (instrumentation/privacy.py), whatever a record holds.
@@ -616,7 +619,11 @@ LOGGING = {
             "filters": ["trace_context"],
         },
         # Records written inside a span go to the span store with it (telemetry/logs.py).
-        "spans": {"class": "instrumentation.logs.SpanLogHandler", "level": "INFO"},
+        "spans": {
+            "class": "instrumentation.logs.SpanLogHandler",
+            "level": "INFO",
+            "filters": ["said_by_spans"],
+        },
     },
     "root": {"handlers": ["console", "spans"], "level": LOG_LEVEL},
     "loggers": {

@@ -4,7 +4,8 @@ Every record carries the trace and span id it was written in (``TraceContextFilt
 the console (stdout/stderr, what container log collection ships) prints each line through
 ``RedactingFormatter``; and ``SpanLogHandler``, on the root logger through Django's
 ``LOGGING``, hands records of level INFO and up to OpenTelemetry's logs SDK, which stores
-those written inside a span with that span (redacted there by ``RedactingLogProcessor``)."""
+those written inside a span with that span (redacted there by ``RedactingLogProcessor``),
+except the lines the spans already say (``SaidBySpans``)."""
 
 import logging
 from collections.abc import Mapping
@@ -27,6 +28,19 @@ class TraceContextFilter(logging.Filter):
             record.otelTraceID = format(context.trace_id, "032x") if context.is_valid else "0"
             record.otelSpanID = format(context.span_id, "016x") if context.is_valid else "0"
         return True
+
+
+class SaidBySpans(logging.Filter):
+    """Keeps out of the span store the records that only repeat a span: Celery's "Task
+    orders.finalize_order[…] succeeded in 0.04 s: None", one per task run (six per order),
+    is the run's span, its name, id, duration and outcome, again; storing it cost as much
+    as a span. The console still prints it. A task's failures and retries are WARNING and
+    ERROR lines, and are kept."""
+
+    REPEATED = frozenset({("celery.app.trace", logging.INFO)})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (record.name, record.levelno) not in self.REPEATED
 
 
 class RedactingFormatter(logging.Formatter):

@@ -137,7 +137,9 @@ class ExportFilter(SpanProcessor):
 
     def _count(self, parent: Span, statement: str, duration_ns: int, held: _Held) -> None:
         with self._lock:
-            folded = self._folded.setdefault(parent.context.span_id, _Folded())
+            folded = self._folded.get(parent.context.span_id)
+            if folded is None:
+                folded = self._folded[parent.context.span_id] = _Folded()
             folded.add(statement, duration_ns)
             folded.held.append(held)
 

@@ -197,3 +197,18 @@ def test_the_console_prints_records_redacted():
     assert text.count("[redacted]") >= 5
     assert "checkout for [redacted] with [redacted]" in text
     assert "ValueError: card [redacted] of [redacted] refused" in text
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_celerys_success_line_is_not_stored_but_its_failures_are(exported_logs):
+    """A task run's "succeeded in" line repeats its span; a retry or a failure says more."""
+    celery_trace = logging.getLogger("celery.app.trace")
+    with tracer.start_as_current_span("run/orders.finalize_order"):
+        celery_trace.info("Task orders.finalize_order[1] succeeded in 0.04s: None")
+        celery_trace.warning("Task orders.finalize_order[1] retry: Retry in 1s")
+        celery_trace.error("Task orders.finalize_order[1] raised unexpected: OperationalError()")
+    bodies = [record.log_record.body for record in exported_logs.get_finished_logs()]
+    assert bodies == [
+        "Task orders.finalize_order[1] retry: Retry in 1s",
+        "Task orders.finalize_order[1] raised unexpected: OperationalError()",
+    ]
