@@ -93,6 +93,22 @@ PROFILES = (
         tail=True,
     ),
 )
+# --split: tracing at 100 % with every exporter off, which parts tracing's cost into making
+# spans (instrumentation, SDK, processors, propagation) and exporting them (redaction, the
+# store's writes, the metric rows and log records).
+UNEXPORTED = Profile(
+    "unexported",
+    {
+        "TELEMETRY_SAMPLING_RULES": "",
+        "TELEMETRY_SAMPLE_RATE": "1.0",
+        "TELEMETRY_SPAN_EXPORTER": "",
+        "TELEMETRY_METRICS_EXPORTER": "",
+        "TELEMETRY_LOG_EXPORTER": "",
+    },
+    "every trace recorded as at 100 %, exported nowhere (TELEMETRY_SPAN_EXPORTER, "
+    "TELEMETRY_METRICS_EXPORTER and TELEMETRY_LOG_EXPORTER empty): making spans, without storing",
+    None,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -131,6 +147,12 @@ def parse_args() -> argparse.Namespace:
         default=DEFAULT_POSTGRES,
         help="a PostgreSQL server's maintenance database, where the three profiles' databases are "
         "created and dropped (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="add the 'unexported' profile: 100 %% recorded, exported nowhere, to tell what making "
+        "spans costs from what exporting and storing them costs",
     )
     parser.add_argument(
         "--keep-logs",
@@ -248,17 +270,22 @@ def shop_cpu_seconds(stack: Stack) -> float:
     return used["gunicorn"] + used["worker"]
 
 
-def rotated(round_index: int) -> list[Profile]:
+def profiles_of(args: argparse.Namespace) -> tuple[Profile, ...]:
+    return (*PROFILES, UNEXPORTED) if args.split else PROFILES
+
+
+def rotated(profiles: tuple[Profile, ...], round_index: int) -> list[Profile]:
     """The profiles in this round's order: each takes every position in turn."""
-    shift = round_index % len(PROFILES)
-    return list(PROFILES[shift:] + PROFILES[:shift])
+    shift = round_index % len(profiles)
+    return list(profiles[shift:] + profiles[:shift])
 
 
 def run_rounds(stacks: dict[str, Stack], args: argparse.Namespace) -> dict[str, list[Batch]]:
-    results: dict[str, list[Batch]] = {profile.name: [] for profile in PROFILES}
+    profiles = profiles_of(args)
+    results: dict[str, list[Batch]] = {profile.name: [] for profile in profiles}
     started = time.monotonic()
     for index in range(args.rounds):
-        order = rotated(index)
+        order = rotated(profiles, index)
         for profile in order:
             results[profile.name].append(phase(stacks[profile.name], args, index))
         last = {p.name: results[p.name][-1] for p in order}
@@ -318,6 +345,7 @@ def verdict(ratios: list[float], target: float | None) -> str:
 def report(
     args: argparse.Namespace, stack: Stack, results: dict[str, list[Batch]], counts: dict[str, Stored]
 ) -> str:
+    profiles = profiles_of(args)
     off50, off95 = median_of(results["off"], 50), median_of(results["off"], 95)
     off_cpu = median_cpu(results["off"])
     lines = [
@@ -332,12 +360,12 @@ def report(
         f"untimed), {args.concurrency} concurrent clients, seed {args.seed}; profile order rotated "
         "each round",
         "profiles:",
-        *(f"  {p.name:<11} {p.description}" for p in PROFILES),
+        *(f"  {p.name:<11} {p.description}" for p in profiles),
         "",
         f"{'profile':<11} {'p50 ms':>7} {'p95 ms':>7} {'p50/off':>8} {'p95/off':>8} {'CPU ms/order':>12} "
         f"{'CPU/off':>8}  {'target':<13} {'spans/order':>11}",
     ]
-    for p in PROFILES:
+    for p in profiles:
         batches, count = results[p.name], counts[p.name]
         p50, p95, cpu = median_of(batches, 50), median_of(batches, 95), median_cpu(batches)
         target = f"<= {p.target:.2f} x off" if p.target else "-"
@@ -349,13 +377,13 @@ def report(
         "",
         "per round (p50/p95 ms, CPU ms per order; in round order; the medians above are over these):",
     ]
-    for p in PROFILES:
+    for p in profiles:
         rounds = ", ".join(
             f"{b.percentile(50):.0f}/{b.percentile(95):.0f} {b.cpu_ms_per_order:.0f}" for b in results[p.name]
         )
         lines.append(f"  {p.name:<11} {rounds}")
     lines += ["", "stored after the run (tail retention's decisions made first where it is on):"]
-    for p in PROFILES:
+    for p in profiles:
         c, batches = counts[p.name], results[p.name]
         refused, errors = sum(b.refused for b in batches), sum(b.errors for b in batches)
         still = sum(b.not_terminal for b in batches)
@@ -394,7 +422,7 @@ def main() -> int:
     redis = PrivateRedis()
     stacks: dict[str, Stack] = {}
     try:
-        for db, profile in enumerate(PROFILES, start=1):  # a Redis database each: no message crosses
+        for db, profile in enumerate(profiles_of(args), start=1):  # a Redis database each: no message crosses
             stacks[profile.name] = Stack(
                 postgres=args.postgres,
                 broker_url=redis.url.rsplit("/", 1)[0] + f"/{db}",
@@ -407,7 +435,7 @@ def main() -> int:
         for other in others:
             other.prepare_from(first)
         results = run_rounds(stacks, args)
-        counts = {p.name: stored(stacks[p.name], p) for p in PROFILES}
+        counts = {p.name: stored(stacks[p.name], p) for p in profiles_of(args)}
         print(report(args, first, results, counts))
         return 0
     except (StackError, CalledProcessError, psycopg.Error) as exc:
