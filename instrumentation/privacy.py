@@ -42,7 +42,7 @@ from opentelemetry.trace import Link, SpanKind, Status
 from opentelemetry.util.types import AnyValue
 
 from instrumentation import attributes
-from instrumentation.copies import SpanCopy
+from instrumentation.copies import copy_of
 
 REDACTED = "[redacted]"
 
@@ -353,21 +353,14 @@ class Redactor:
         status = span.status
         if status.description:
             status = Status(status.status_code, self.text(status.description))
-        return SpanCopy(
-            original=span,
+        return copy_of(
+            span,
             dropped=len(span.attributes or {}) - len(span_attributes),
             name=redact_text(span.name),
-            context=span.context,
-            parent=span.parent,
-            resource=span.resource,
             attributes=span_attributes,
             events=[Event(e.name, self.event_attributes(e.attributes), e.timestamp) for e in span.events],
             links=[Link(link.context, self.event_attributes(link.attributes)) for link in span.links],
-            kind=span.kind,
             status=status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
         )
 
     def identity(self, span: ReadableSpan) -> ReadableSpan:

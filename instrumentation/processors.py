@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 
 from instrumentation import attributes, names
 from instrumentation.context import untraced
+from instrumentation.copies import copy_of
 
 logger = logging.getLogger(__name__)
 
@@ -135,20 +136,7 @@ class PerServiceResource(SpanExporter):
         key = (id(span.resource), service)
         if key not in self._resources:
             self._resources[key] = span.resource.merge(Resource({"service.name": service}))
-        return ReadableSpan(
-            name=span.name,
-            context=span.context,
-            parent=span.parent,
-            resource=self._resources[key],
-            attributes=span.attributes,
-            events=span.events,
-            links=span.links,
-            kind=span.kind,
-            status=span.status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
-        )
+        return copy_of(span, resource=self._resources[key])
 
     def shutdown(self) -> None:
         self.inner.shutdown()
