@@ -118,9 +118,9 @@ class ExportFilter(SpanProcessor):
     def fold_statement(self, parent: Span, statement: str, duration_ns: int, held: _Held) -> bool:
         """Count ``statement`` on ``parent`` if it is a fast read, write or transaction
         control; False when it needs a span of its own (slow, or some other verb)."""
-        if duration_ns >= self.slow_ns or _verb(statement) not in FOLDED_VERBS:
+        if not _foldable(statement, duration_ns, self.slow_ns):
             return False
-        if not statement.startswith("SELECT QUOTE("):
+        if not _is_quote_noise_statement(statement):
             self._count(parent, statement, duration_ns, held)
         return True
 
@@ -239,10 +239,15 @@ def foldable_statement(span: ReadableSpan, slow_ns: int) -> str | None:
         return None
     if span.status.status_code is StatusCode.ERROR or span.events:
         return None
-    if (span.end_time or 0) - (span.start_time or 0) >= slow_ns:
-        return None
     statement = str(span_attributes.get("db.statement") or span.name)
-    return statement if _verb(statement) in FOLDED_VERBS else None
+    duration_ns = (span.end_time or 0) - (span.start_time or 0)
+    return statement if _foldable(statement, duration_ns, slow_ns) else None
+
+
+def _foldable(statement: str, duration_ns: int, slow_ns: int) -> bool:
+    """A successful statement is folded when it was fast and is a read, a write or
+    transaction control (the one rule for statement spans and for statements never made one)."""
+    return duration_ns < slow_ns and _verb(statement) in FOLDED_VERBS
 
 
 def _verb(statement: str) -> str:
@@ -252,7 +257,11 @@ def _verb(statement: str) -> str:
 
 
 def _is_quote_noise(span: ReadableSpan) -> bool:
-    return str((span.attributes or {}).get("db.statement", "")).startswith("SELECT QUOTE(")
+    return _is_quote_noise_statement(str((span.attributes or {}).get("db.statement", "")))
+
+
+def _is_quote_noise_statement(statement: str) -> bool:
+    return statement.startswith("SELECT QUOTE(")
 
 
 _folding: ExportFilter | None = None  # whose open parents statements are counted on
